@@ -1,0 +1,317 @@
+/**
+ * The `custom_round_robin` load-balancing policy: of every `chooseSecond`
+ * RPCs, one goes to the second endpoint and the rest to the first.
+ *
+ * Read top to bottom: the config, the picker, the policy, its registration.
+ * The policy only decides; {@linkcode EndpointSharding} keeps one pick_first
+ * child per endpoint, and those children do all the connection work.
+ *
+ * @module
+ */
+import {
+  type ChannelOptions,
+  connectivityState as ConnectivityState,
+  experimental,
+  logVerbosity as LogVerbosity,
+} from "@grpc/grpc-js";
+import { type ChildState, EndpointSharding } from "./endpoint_sharding.ts";
+
+type Endpoint = experimental.Endpoint;
+type Picker = experimental.Picker;
+type PickArgs = experimental.PickArgs;
+type PickResult = experimental.PickResult;
+
+/** The name under which the policy is registered and configured. */
+export const CUSTOM_ROUND_ROBIN = "custom_round_robin";
+
+/** The largest `chooseSecond`: the range of a uint32, as in grpc-go. */
+export const MAX_CHOOSE_SECOND = 0xffff_ffff;
+
+/** `chooseSecond` when the config leaves it out. */
+export const DEFAULT_CHOOSE_SECOND = 3;
+
+function trace(text: string): void {
+  experimental.trace(LogVerbosity.DEBUG, CUSTOM_ROUND_ROBIN, text);
+}
+
+/**
+ * The parsed `custom_round_robin` config.
+ *
+ * @example
+ * ```ts
+ * const config = CustomRoundRobinConfig.createFromJson({ chooseSecond: 3 });
+ * config.toJsonObject(); // { custom_round_robin: { chooseSecond: 3 } }
+ * ```
+ */
+export class CustomRoundRobinConfig
+  implements experimental.TypedLoadBalancingConfig {
+  /** Every `chooseSecond`-th pick goes to the second endpoint; 0: never. */
+  readonly chooseSecond: number;
+
+  /** @throws {Error} if `chooseSecond` is not an integer in range. */
+  constructor(chooseSecond: number = DEFAULT_CHOOSE_SECOND) {
+    if (
+      !Number.isInteger(chooseSecond) || chooseSecond < 0 ||
+      chooseSecond > MAX_CHOOSE_SECOND
+    ) {
+      throw new Error(
+        `${CUSTOM_ROUND_ROBIN}: chooseSecond must be an integer from 0 to ${MAX_CHOOSE_SECOND}, got ${
+          JSON.stringify(chooseSecond) ?? String(chooseSecond)
+        }`,
+      );
+    }
+    this.chooseSecond = chooseSecond;
+  }
+
+  /** The name the policy is registered under. */
+  getLoadBalancerName(): string {
+    return CUSTOM_ROUND_ROBIN;
+  }
+
+  /** The config as service-config JSON; `createFromJson` reads it back. */
+  toJsonObject(): object {
+    return { [CUSTOM_ROUND_ROBIN]: { chooseSecond: this.chooseSecond } };
+  }
+
+  /**
+   * Parses the policy's entry of a `loadBalancingConfig` list. Unknown fields
+   * are ignored, as gRPC LB configs are forward compatible.
+   *
+   * @throws {Error} naming the policy, the field and the bad value.
+   */
+  static createFromJson(json: unknown): CustomRoundRobinConfig {
+    if (typeof json !== "object" || json === null || Array.isArray(json)) {
+      throw new Error(
+        `${CUSTOM_ROUND_ROBIN}: config must be a JSON object, got ${
+          JSON.stringify(json)
+        }`,
+      );
+    }
+    return new CustomRoundRobinConfig(
+      "chooseSecond" in json
+        ? json.chooseSecond as number
+        : DEFAULT_CHOOSE_SECOND,
+    );
+  }
+}
+
+/**
+ * Sends every `chooseSecond`-th pick to the second child's picker and the
+ * rest to the first's: with 3, first, first, second, first, first, second…
+ *
+ * The count restarts at 0 whenever a picker is made. It is kept modulo
+ * `chooseSecond` rather than modulo 2^32: the sequence is the same, but it
+ * stays exact past 2^32 picks, where a 32-bit counter would skip or double a
+ * pick for any `chooseSecond` that does not divide 2^32. A pick allocates
+ * nothing.
+ */
+export class CustomRoundRobinPicker implements Picker {
+  readonly #chooseSecond: number;
+  readonly #first: Picker;
+  readonly #second: Picker;
+  #count: number;
+
+  /**
+   * @param chooseSecond As in {@linkcode CustomRoundRobinConfig}.
+   * @param first The first endpoint's picker.
+   * @param second The second endpoint's picker.
+   * @param count Picks already made in the current cycle; tests use it to
+   *   start at any point of a long cycle.
+   */
+  constructor(
+    chooseSecond: number,
+    first: Picker,
+    second: Picker,
+    count = 0,
+  ) {
+    this.#chooseSecond = chooseSecond;
+    this.#first = first;
+    this.#second = second;
+    this.#count = count;
+  }
+
+  /** Picks for one RPC by delegating to the chosen child's picker. */
+  pick(pickArgs: PickArgs): PickResult {
+    if (this.#chooseSecond === 0) return this.#first.pick(pickArgs);
+    this.#count += 1;
+    if (this.#count === this.#chooseSecond) {
+      this.#count = 0;
+      return this.#second.pick(pickArgs);
+    }
+    return this.#first.pick(pickArgs);
+  }
+}
+
+/**
+ * The policy. It needs exactly two endpoints: the resolver's first is
+ * "first", its second is "second". How it picks, by the children's states:
+ *
+ * | children                          | state             | picks go to            |
+ * | --------------------------------- | ----------------- | ---------------------- |
+ * | both READY                        | READY             | {@linkcode CustomRoundRobinPicker} |
+ * | one READY                         | READY             | the READY child        |
+ * | none READY, any CONNECTING / IDLE | CONNECTING        | queued                 |
+ * | both TRANSIENT_FAILURE            | TRANSIENT_FAILURE | UNAVAILABLE, naming both errors |
+ */
+export class CustomRoundRobinLoadBalancer implements experimental.LoadBalancer {
+  readonly #helper: experimental.ChannelControlHelper;
+  readonly #sharding: EndpointSharding;
+  #config = new CustomRoundRobinConfig();
+  #state: ConnectivityState = ConnectivityState.IDLE;
+
+  /** @param helper The channel's helper, passed down to the children. */
+  constructor(helper: experimental.ChannelControlHelper) {
+    this.#helper = helper;
+    this.#sharding = new EndpointSharding(
+      helper,
+      (state, children) => this.#onChildren(state, children),
+    );
+  }
+
+  /**
+   * Takes a resolver update. Rejects (returns false) an endpoint list of any
+   * length but 2, or of one endpoint twice; with children from an earlier
+   * good update it keeps serving from them, without it fails RPCs with the
+   * reason.
+   */
+  updateAddressList(
+    endpoints: experimental.StatusOr<Endpoint[]>,
+    config: experimental.TypedLoadBalancingConfig,
+    options: ChannelOptions,
+    resolutionNote: string,
+  ): boolean {
+    if (!(config instanceof CustomRoundRobinConfig)) return false;
+    if (!endpoints.ok) {
+      if (this.#sharding.size === 0) {
+        this.#updateState(
+          ConnectivityState.TRANSIENT_FAILURE,
+          new experimental.UnavailablePicker(endpoints.error),
+          endpoints.error.details,
+        );
+      }
+      return true;
+    }
+    const problem = endpointListProblem(endpoints.value);
+    if (problem !== null) {
+      if (this.#sharding.size === 0) {
+        this.#updateState(
+          ConnectivityState.TRANSIENT_FAILURE,
+          new experimental.UnavailablePicker({ details: problem }),
+          problem,
+        );
+      } else {
+        experimental.log(
+          LogVerbosity.ERROR,
+          `${problem}; still using the previous endpoints`,
+        );
+      }
+      return false;
+    }
+    this.#config = config;
+    this.#sharding.updateEndpoints(endpoints.value, options, resolutionNote);
+    return true;
+  }
+
+  /** Tells every child to connect. */
+  exitIdle(): void {
+    this.#sharding.exitIdle();
+  }
+
+  /** Resets every child's reconnect backoff. */
+  resetBackoff(): void {
+    this.#sharding.resetBackoff();
+  }
+
+  /** Destroys every child. */
+  destroy(): void {
+    this.#sharding.destroy();
+  }
+
+  /** {@linkcode CUSTOM_ROUND_ROBIN} */
+  getTypeName(): string {
+    return CUSTOM_ROUND_ROBIN;
+  }
+
+  #onChildren(state: ConnectivityState, children: readonly ChildState[]) {
+    const [first, second] = children;
+    if (state === ConnectivityState.READY) {
+      const picker = first.state !== ConnectivityState.READY
+        ? second.picker
+        : second.state !== ConnectivityState.READY
+        ? first.picker
+        : new CustomRoundRobinPicker(
+          this.#config.chooseSecond,
+          first.picker,
+          second.picker,
+        );
+      this.#updateState(ConnectivityState.READY, picker, null);
+    } else if (state === ConnectivityState.TRANSIENT_FAILURE) {
+      const message = `${CUSTOM_ROUND_ROBIN}: both endpoints unreachable: ` +
+        `first ${describe(first)}; second ${describe(second)}`;
+      this.#updateState(
+        ConnectivityState.TRANSIENT_FAILURE,
+        new experimental.UnavailablePicker({ details: message }),
+        message,
+      );
+    } else {
+      this.#updateState(
+        ConnectivityState.CONNECTING,
+        new experimental.QueuePicker(this),
+        null,
+      );
+    }
+  }
+
+  #updateState(
+    state: ConnectivityState,
+    picker: Picker,
+    errorMessage: string | null,
+  ): void {
+    trace(`${ConnectivityState[this.#state]} -> ${ConnectivityState[state]}`);
+    this.#state = state;
+    this.#helper.updateState(state, picker, errorMessage);
+  }
+}
+
+/** Why `endpoints` cannot be used, or `null` if it can. */
+function endpointListProblem(endpoints: readonly Endpoint[]): string | null {
+  const list = `[${endpoints.map(experimental.endpointToString).join(", ")}]`;
+  if (endpoints.length !== 2) {
+    return `${CUSTOM_ROUND_ROBIN}: expected exactly 2 endpoints, got ${endpoints.length}: ${list}`;
+  }
+  const distinct = new experimental.EndpointMap<true>();
+  for (const endpoint of endpoints) distinct.set(endpoint, true);
+  if (distinct.size !== 2) {
+    return `${CUSTOM_ROUND_ROBIN}: expected 2 different endpoints, got the same one twice: ${list}`;
+  }
+  return null;
+}
+
+function describe(child: ChildState): string {
+  return `${experimental.endpointToString(child.endpoint)}: ${
+    child.lastError ?? "no error reported"
+  }`;
+}
+
+/**
+ * Registers `custom_round_robin` with grpc-js. Call it before creating a
+ * channel whose service config names the policy; calling it again is
+ * harmless.
+ *
+ * @example
+ * ```ts
+ * registerCustomRoundRobin();
+ * const client = new grpc.Client("example:///echo", creds, {
+ *   "grpc.service_config": JSON.stringify({
+ *     loadBalancingConfig: [{ custom_round_robin: { chooseSecond: 3 } }],
+ *   }),
+ * });
+ * ```
+ */
+export function registerCustomRoundRobin(): void {
+  experimental.registerLoadBalancerType(
+    CUSTOM_ROUND_ROBIN,
+    CustomRoundRobinLoadBalancer,
+    CustomRoundRobinConfig,
+  );
+}

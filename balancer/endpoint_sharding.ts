@@ -1,0 +1,258 @@
+/**
+ * Endpoint sharding: one pick_first child per endpoint, the building block of
+ * policies that spread RPCs over endpoints (as grpc-go's `endpointsharding`).
+ *
+ * The children do all connection work: Happy Eyeballs across an endpoint's
+ * addresses, sticky TRANSIENT_FAILURE and reconnect backoff. The parent policy
+ * only sees each child's state and picker and decides how to combine them.
+ *
+ * @module
+ */
+import {
+  type ChannelOptions,
+  connectivityState as ConnectivityState,
+  experimental,
+  logVerbosity as LogVerbosity,
+} from "@grpc/grpc-js";
+
+type ChannelControlHelper = experimental.ChannelControlHelper;
+type Endpoint = experimental.Endpoint;
+type Picker = experimental.Picker;
+type SubchannelInterface = experimental.SubchannelInterface;
+
+const TRACER = "endpoint_sharding";
+
+function trace(text: string): void {
+  experimental.trace(LogVerbosity.DEBUG, TRACER, text);
+}
+
+/** What one endpoint's pick_first child last reported. */
+export interface ChildState {
+  /** The endpoint this child connects to. */
+  readonly endpoint: Endpoint;
+  /** The child's connectivity state. */
+  readonly state: ConnectivityState;
+  /** The child's picker: delegate a pick to it to send the RPC there. */
+  readonly picker: Picker;
+  /** The child's most recent error message, or `null` if it reported none. */
+  readonly lastError: string | null;
+}
+
+/**
+ * Called whenever a child's state or picker changes, and once after every
+ * {@linkcode EndpointSharding.updateEndpoints}.
+ *
+ * @param state The children's states aggregated: READY if any is READY,
+ *   else CONNECTING if any is, else IDLE if any is, else TRANSIENT_FAILURE.
+ * @param children One entry per endpoint, in the order of the latest update.
+ */
+export type ChildStatesListener = (
+  state: ConnectivityState,
+  children: readonly ChildState[],
+) => void;
+
+/** Aggregates child states: READY > CONNECTING > IDLE > TRANSIENT_FAILURE. */
+export function aggregateState(
+  children: readonly ChildState[],
+): ConnectivityState {
+  for (
+    const state of [
+      ConnectivityState.READY,
+      ConnectivityState.CONNECTING,
+      ConnectivityState.IDLE,
+    ]
+  ) {
+    if (children.some((child) => child.state === state)) return state;
+  }
+  return ConnectivityState.TRANSIENT_FAILURE;
+}
+
+/** One endpoint's pick_first child, and the subchannels it created. */
+class Child {
+  readonly balancer: experimental.LeafLoadBalancer;
+  lastError: string | null = null;
+  /** Whether the child's last report was READY. */
+  ready = false;
+  destroyed = false;
+  /** The latest subchannel per address, so that backoff can be reset. */
+  readonly #subchannels = new Map<string, SubchannelInterface>();
+
+  constructor(
+    endpoint: Endpoint,
+    helper: ChannelControlHelper,
+    options: ChannelOptions,
+    resolutionNote: string,
+    onStateChange: (child: Child, state: ConnectivityState) => void,
+  ) {
+    const childHelper = experimental.createChildChannelControlHelper(helper, {
+      createSubchannel: (address, args) => {
+        const subchannel = helper.createSubchannel(address, args);
+        this.#subchannels.set(
+          experimental.subchannelAddressToString(address),
+          subchannel,
+        );
+        return subchannel;
+      },
+      updateState: (state, _picker, errorMessage) => {
+        if (this.destroyed) return;
+        if (errorMessage) this.lastError = errorMessage;
+        onStateChange(this, state);
+      },
+    });
+    this.balancer = new experimental.LeafLoadBalancer(
+      endpoint,
+      childHelper,
+      options,
+      resolutionNote,
+    );
+  }
+
+  get state(): ChildState {
+    return {
+      endpoint: this.balancer.getEndpoint(),
+      state: this.balancer.getConnectivityState(),
+      picker: this.balancer.getPicker(),
+      lastError: this.lastError,
+    };
+  }
+
+  resetBackoff(): void {
+    for (const subchannel of this.#subchannels.values()) {
+      subchannel.getRealSubchannel().resetBackoff();
+    }
+  }
+
+  destroy(): void {
+    this.destroyed = true;
+    this.#subchannels.clear();
+    this.balancer.destroy();
+  }
+}
+
+/**
+ * Keeps one pick_first child per endpoint and hands their states and pickers
+ * to a parent policy.
+ *
+ * An update reuses the child of every endpoint that is still present (no
+ * reconnect, no failed RPC) and destroys only the children of removed
+ * endpoints. A child that goes IDLE is told to exit idle at once, so every
+ * endpoint stays connected. A child leaving READY asks the resolver to
+ * re-resolve: grpc-js's pick_first does not, and a lost backend is the sign
+ * that the resolver's answer may be stale.
+ *
+ * @example Owning children from a custom policy
+ * ```ts
+ * class MyPolicy implements experimental.LoadBalancer {
+ *   #sharding: EndpointSharding;
+ *   constructor(helper: experimental.ChannelControlHelper) {
+ *     this.#sharding = new EndpointSharding(helper, (state, children) => {
+ *       // Combine the children's pickers and call helper.updateState(...).
+ *     });
+ *   }
+ *   // updateAddressList(...) calls this.#sharding.updateEndpoints(...).
+ * }
+ * ```
+ */
+export class EndpointSharding {
+  readonly #helper: ChannelControlHelper;
+  readonly #onUpdate: ChildStatesListener;
+  /** Children in the order of the latest endpoint list. */
+  #children: Child[] = [];
+  #updating = false;
+
+  /**
+   * @param helper The parent policy's helper: children create subchannels and
+   *   request re-resolution through it.
+   * @param onUpdate Receives the children's aggregated state and their list.
+   */
+  constructor(helper: ChannelControlHelper, onUpdate: ChildStatesListener) {
+    this.#helper = helper;
+    this.#onUpdate = onUpdate;
+  }
+
+  /** How many children there are: one per distinct endpoint. */
+  get size(): number {
+    return this.#children.length;
+  }
+
+  /**
+   * Makes the children match `endpoints`: keeps the children of endpoints
+   * still present (updating their addresses and options), creates children
+   * for new endpoints and destroys the rest. Duplicate endpoints share one
+   * child. Reports once, after all children are in place.
+   */
+  updateEndpoints(
+    endpoints: readonly Endpoint[],
+    options: ChannelOptions,
+    resolutionNote: string,
+  ): void {
+    trace(
+      "update to endpoints " + endpoints.map(experimental.endpointToString),
+    );
+    const previous = new experimental.EndpointMap<Child>();
+    for (const child of this.#children) {
+      previous.set(child.balancer.getEndpoint(), child);
+    }
+    const next = new experimental.EndpointMap<Child>();
+    this.#updating = true;
+    for (const endpoint of endpoints) {
+      if (next.has(endpoint)) continue;
+      let child = previous.get(endpoint);
+      if (child) {
+        previous.delete(endpoint);
+        child.balancer.updateEndpoint(endpoint, options);
+      } else {
+        child = new Child(
+          endpoint,
+          this.#helper,
+          options,
+          resolutionNote,
+          (child, state) => this.#onChildState(child, state),
+        );
+        child.balancer.startConnecting();
+      }
+      next.set(endpoint, child);
+    }
+    for (const [endpoint, removed] of previous.entries()) {
+      trace("remove child " + experimental.endpointToString(endpoint));
+      removed.destroy();
+    }
+    this.#children = [...next.values()];
+    this.#updating = false;
+    this.#report();
+  }
+
+  /** Tells every child to leave IDLE and connect. */
+  exitIdle(): void {
+    for (const child of this.#children) child.balancer.exitIdle();
+  }
+
+  /** Resets the reconnect backoff of every child's subchannels. */
+  resetBackoff(): void {
+    for (const child of this.#children) child.resetBackoff();
+  }
+
+  /** Destroys every child; no report follows. */
+  destroy(): void {
+    for (const child of this.#children) child.destroy();
+    this.#children = [];
+  }
+
+  #onChildState(child: Child, state: ConnectivityState): void {
+    if (child.destroyed) return;
+    const endpoint = experimental.endpointToString(child.balancer.getEndpoint());
+    trace(`child ${endpoint} reported ${ConnectivityState[state]}`);
+    if (child.ready && state !== ConnectivityState.READY) {
+      this.#helper.requestReresolution();
+    }
+    child.ready = state === ConnectivityState.READY;
+    if (state === ConnectivityState.IDLE) child.balancer.exitIdle();
+    this.#report();
+  }
+
+  #report(): void {
+    if (this.#updating) return;
+    const children = this.#children.map((child) => child.state);
+    this.#onUpdate(aggregateState(children), children);
+  }
+}

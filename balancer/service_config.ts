@@ -1,0 +1,70 @@
+/**
+ * Service-config validation that refuses what grpc-js would silently ignore.
+ *
+ * grpc-js picks the first `loadBalancingConfig` entry it can parse and falls
+ * back to pick_first when none parses, logging that at DEBUG only: a typo in
+ * a policy name or a bad field sends every RPC to one backend without a
+ * word. {@linkcode parseServiceConfig} turns both into errors instead.
+ *
+ * @module
+ */
+import { experimental, type ServiceConfig } from "@grpc/grpc-js";
+// grpc-js's own structural check, as it runs on `grpc.service_config`; the
+// package exports no public name for it.
+import { validateServiceConfig } from "@grpc/grpc-js/build/src/service-config.js";
+
+/**
+ * Parses and checks a service config (JSON text or a parsed object).
+ *
+ * The structure is checked as grpc-js checks it. Then, as the gRPC service
+ * config spec says, the first `loadBalancingConfig` entry whose policy is
+ * registered is the one used: it must parse, and if no entry names a
+ * registered policy the config is invalid.
+ *
+ * @throws {Error} with a one-line message saying what is wrong.
+ *
+ * @example
+ * ```ts
+ * registerCustomRoundRobin();
+ * parseServiceConfig({
+ *   loadBalancingConfig: [{ custom_round_robin: { chooseSecond: -1 } }],
+ * });
+ * // Error: custom_round_robin: chooseSecond must be an integer from 0 to 4294967295, got -1
+ * ```
+ */
+export function parseServiceConfig(json: unknown): ServiceConfig {
+  let config: ServiceConfig;
+  try {
+    const parsed = typeof json === "string" ? JSON.parse(json) : json;
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+      throw new Error(`expected a JSON object, got ${JSON.stringify(parsed)}`);
+    }
+    config = validateServiceConfig(parsed);
+  } catch (error) {
+    throw new Error(`invalid service config: ${(error as Error).message}`);
+  }
+  const entries = config.loadBalancingConfig;
+  if (entries.length === 0) return config;
+  const chosen = entries.find((entry) =>
+    experimental.isLoadBalancerNameRegistered(Object.keys(entry)[0])
+  );
+  if (chosen === undefined) {
+    const names = entries.map((entry) => Object.keys(entry)[0]).join(", ");
+    throw new Error(
+      `invalid service config: no load-balancing policy in loadBalancingConfig is registered: ${names}`,
+    );
+  }
+  const name = Object.keys(chosen)[0];
+  try {
+    experimental.parseLoadBalancingConfig(chosen);
+  } catch (error) {
+    // grpc-js prefixes the policy name to the config class's message, which
+    // may already start with it.
+    const message = (error as Error).message;
+    const doubled = `${name}: ${name}: `;
+    throw new Error(
+      message.startsWith(doubled) ? message.slice(name.length + 2) : message,
+    );
+  }
+  return { ...config, loadBalancingConfig: [chosen] };
+}

@@ -1,0 +1,284 @@
+/**
+ * Reaches two echo servers through `custom_round_robin` and proves the
+ * distribution: one RPC in every `chooseSecond` goes to the second server.
+ *
+ * ```sh
+ * deno task client                      # check the 1:2 ratio, exit 0 if it holds
+ * deno task client --count 1000 --quiet # send 1000 RPCs, print a summary
+ * ```
+ *
+ * @module
+ */
+import * as grpc from "@grpc/grpc-js";
+import {
+  CUSTOM_ROUND_ROBIN,
+  DEFAULT_CHOOSE_SECOND,
+  ManualResolver,
+  parseServiceConfig,
+  registerCustomRoundRobin,
+} from "./balancer/mod.ts";
+import { EchoClient } from "./proto/echo.ts";
+import { parseFlags, runMain, UsageError } from "./cli.ts";
+
+const USAGE = `usage: client.ts [--addrs A,B | --target URI] [--choose-second N]
+                 [--timeout SECONDS] [--count N [--concurrency C]] [--quiet]
+
+Sends UnaryEcho RPCs through the ${CUSTOM_ROUND_ROBIN} policy.
+
+  --addrs HOST:PORT,HOST:PORT  the first and second backend
+                               (default localhost:50050,localhost:50051)
+  --target URI                 any grpc-js target instead of --addrs,
+                               e.g. dns:///backends.internal:50051
+  --choose-second N            every N-th RPC goes to the second backend;
+                               0 means never (default ${DEFAULT_CHOOSE_SECOND})
+  --timeout SECONDS            give up after this long (default 10)
+  --count N                    send N RPCs instead of the ratio check, then
+                               print RPCs per backend and how many failed
+  --concurrency C              RPCs in flight at once, with --count (default 1)
+  --quiet                      no line per RPC
+  --help                       show this help
+
+Without --count, RPCs go out in windows of N; three windows in a row with
+exactly one RPC on the second backend each prove the ratio (exit 0).`;
+
+const MESSAGE = "this is examples/customloadbalancing";
+const SCHEME = "example";
+
+/** The result of one UnaryEcho: the reply and the peer that served it. */
+interface Echoed {
+  readonly reply: string;
+  readonly peer: string;
+}
+
+function unaryEcho(client: EchoClient, deadline: Date): Promise<Echoed> {
+  return new Promise((resolve, reject) => {
+    const call = client.UnaryEcho(
+      { message: MESSAGE },
+      { deadline },
+      (error, response) => {
+        if (error) reject(error);
+        else resolve({ reply: response!.message, peer: call.getPeer() });
+      },
+    );
+  });
+}
+
+/** Reads a flag as a whole number of at least `min`. */
+function wholeNumber(flag: string, value: string, min: number): number {
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < min) {
+    throw new UsageError(
+      `--${flag} must be a whole number of at least ${min}, got "${value}"`,
+    );
+  }
+  return number;
+}
+
+/** Reads `--choose-second` as JSON would carry it, so the policy judges it. */
+function chooseSecondValue(value: string): unknown {
+  try {
+    return JSON.parse(value);
+  } catch {
+    return value;
+  }
+}
+
+/**
+ * Sends windows of RPCs until three in a row hold the ratio, or the time is
+ * up. `isSecond` tells whether a peer is the second backend; when it is not
+ * known (`--target`), a window holds if exactly one RPC went to a backend of
+ * its own, or, for a ratio of 0 or 1, all went to one backend.
+ */
+async function checkRatio(
+  client: EchoClient,
+  chooseSecond: number,
+  timeoutSeconds: number,
+  quiet: boolean,
+  isSecond: ((peer: string) => boolean) | null,
+): Promise<number> {
+  const size = Math.max(chooseSecond, 1);
+  const expected = chooseSecond === 0 ? 0 : 1;
+  const ratio = `${expected}:${size - expected}`;
+  const deadline = new Date(Date.now() + timeoutSeconds * 1000);
+  let streak = 0;
+  while (streak < 3) {
+    const peers: string[] = [];
+    for (let i = 0; i < size; i++) {
+      let echoed: Echoed;
+      try {
+        echoed = await unaryEcho(client, deadline);
+      } catch (error) {
+        const { code, details } = error as grpc.ServiceError;
+        if (code === grpc.status.DEADLINE_EXCEEDED) {
+          throw new Error(
+            `no ${ratio} ratio within ${timeoutSeconds} s (--timeout)`,
+          );
+        }
+        throw new Error(
+          `UnaryEcho failed: ${grpc.status[code]}: ${details}`,
+        );
+      }
+      if (!quiet) console.log(echoed.reply);
+      peers.push(echoed.peer);
+    }
+    const holds = isSecond
+      ? peers.filter(isSecond).length === expected
+      : windowHasShape(peers, expected, size);
+    streak = holds ? streak + 1 : 0;
+  }
+  console.log(`Successful multiple iterations of ${ratio} ratio`);
+  return 0;
+}
+
+function windowHasShape(
+  peers: readonly string[],
+  expected: number,
+  size: number,
+): boolean {
+  const counts = new Map<string, number>();
+  for (const peer of peers) counts.set(peer, (counts.get(peer) ?? 0) + 1);
+  if (expected === 0 || size === 1) return counts.size === 1;
+  return counts.size === 2 && [...counts.values()].includes(1);
+}
+
+/** Sends `count` RPCs, `concurrency` at a time; prints a per-backend summary. */
+async function sendCount(
+  client: EchoClient,
+  count: number,
+  concurrency: number,
+  timeoutSeconds: number,
+  quiet: boolean,
+  label: (peer: string) => string,
+): Promise<number> {
+  const perPeer = new Map<string, number>();
+  let started = 0;
+  let failed = 0;
+  const worker = async () => {
+    while (started < count) {
+      started++;
+      try {
+        const { reply, peer } = await unaryEcho(
+          client,
+          new Date(Date.now() + timeoutSeconds * 1000),
+        );
+        perPeer.set(peer, (perPeer.get(peer) ?? 0) + 1);
+        if (!quiet) console.log(reply);
+      } catch (error) {
+        failed++;
+        const { code, details } = error as grpc.ServiceError;
+        if (!quiet) console.error(`failed: ${grpc.status[code]}: ${details}`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  for (const [peer, n] of [...perPeer].sort()) {
+    console.log(`${label(peer)}: ${n} RPCs`);
+  }
+  console.log(`failed: ${failed} of ${count} RPCs`);
+  return failed === 0 ? 0 : 1;
+}
+
+async function main(): Promise<number> {
+  const flags = parseFlags(Deno.args, {
+    addrs: { type: "string" },
+    target: { type: "string" },
+    "choose-second": { type: "string", default: String(DEFAULT_CHOOSE_SECOND) },
+    timeout: { type: "string", default: "10" },
+    count: { type: "string" },
+    concurrency: { type: "string" },
+    quiet: { type: "boolean", default: false },
+    help: { type: "boolean", default: false },
+  });
+  if (flags.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (flags.addrs !== undefined && flags.target !== undefined) {
+    throw new UsageError("--addrs and --target cannot be used together");
+  }
+  const addrs = (flags.addrs ?? "localhost:50050,localhost:50051").split(",");
+  if (addrs.length !== 2 || addrs.some((addr) => addr.trim() === "")) {
+    throw new UsageError(
+      `--addrs needs exactly 2 comma-separated HOST:PORT, got "${flags.addrs}"`,
+    );
+  }
+  const timeout = Number(flags.timeout);
+  if (!(timeout > 0) || !Number.isFinite(timeout)) {
+    throw new UsageError(
+      `--timeout must be a positive number of seconds, got "${flags.timeout}"`,
+    );
+  }
+  const count = flags.count === undefined
+    ? undefined
+    : wholeNumber("count", flags.count, 1);
+  if (flags.concurrency !== undefined && count === undefined) {
+    throw new UsageError("--concurrency works with --count only");
+  }
+  const concurrency = wholeNumber("concurrency", flags.concurrency ?? "1", 1);
+
+  registerCustomRoundRobin();
+  const serviceConfig = {
+    loadBalancingConfig: [{
+      [CUSTOM_ROUND_ROBIN]: {
+        chooseSecond: chooseSecondValue(flags["choose-second"]),
+      },
+    }],
+  };
+  try {
+    parseServiceConfig(serviceConfig);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const chooseSecond = Number(flags["choose-second"]);
+
+  let client: EchoClient;
+  let resolver: ManualResolver | null = null;
+  const credentials = grpc.credentials.createInsecure();
+  if (flags.target !== undefined) {
+    client = new EchoClient(flags.target, credentials, {
+      "grpc.service_config": JSON.stringify(serviceConfig),
+    });
+  } else {
+    resolver = new ManualResolver(SCHEME, { endpoints: addrs, serviceConfig });
+    resolver.register();
+    client = new EchoClient(`${SCHEME}:///echo`, credentials);
+  }
+  const endpointOf = (peer: string): number | undefined => {
+    const index = resolver?.lastEndpoints.findIndex((endpoint) =>
+      endpoint.addresses.some((address) =>
+        grpc.experimental.subchannelAddressToString(address) === peer
+      )
+    );
+    return index === undefined || index < 0 ? undefined : index;
+  };
+  try {
+    if (count !== undefined) {
+      const names = ["first", "second"];
+      const label = (peer: string) => {
+        const index = endpointOf(peer);
+        return index === undefined ? peer : `${names[index]} (${peer})`;
+      };
+      return await sendCount(
+        client,
+        count,
+        concurrency,
+        timeout,
+        flags.quiet,
+        label,
+      );
+    }
+    return await checkRatio(
+      client,
+      chooseSecond,
+      timeout,
+      flags.quiet,
+      resolver ? (peer) => endpointOf(peer) === 1 : null,
+    );
+  } finally {
+    client.close();
+  }
+}
+
+if (import.meta.main) {
+  await runMain("client", USAGE, main);
+}

@@ -1,0 +1,86 @@
+/**
+ * Typed access to `echo.proto`: the `grpc.examples.echo.Echo` service.
+ *
+ * @module
+ */
+import * as grpc from "@grpc/grpc-js";
+import { loadSync } from "@grpc/proto-loader";
+import { fileURLToPath } from "node:url";
+
+/** `grpc.examples.echo.EchoRequest` */
+export interface EchoRequest {
+  message: string;
+}
+
+/** `grpc.examples.echo.EchoResponse` */
+export interface EchoResponse {
+  message: string;
+}
+
+/** Server-side handlers of the four Echo methods. */
+export interface EchoHandlers extends grpc.UntypedServiceImplementation {
+  UnaryEcho: grpc.handleUnaryCall<EchoRequest, EchoResponse>;
+  ServerStreamingEcho: grpc.handleServerStreamingCall<
+    EchoRequest,
+    EchoResponse
+  >;
+  ClientStreamingEcho: grpc.handleClientStreamingCall<
+    EchoRequest,
+    EchoResponse
+  >;
+  BidirectionalStreamingEcho: grpc.handleBidiStreamingCall<
+    EchoRequest,
+    EchoResponse
+  >;
+}
+
+/** A client of the Echo service. */
+export interface EchoClient extends grpc.Client {
+  UnaryEcho(
+    request: EchoRequest,
+    options: grpc.CallOptions,
+    callback: grpc.requestCallback<EchoResponse>,
+  ): grpc.ClientUnaryCall;
+  ServerStreamingEcho(
+    request: EchoRequest,
+    options?: grpc.CallOptions,
+  ): grpc.ClientReadableStream<EchoResponse>;
+  ClientStreamingEcho(
+    options: grpc.CallOptions,
+    callback: grpc.requestCallback<EchoResponse>,
+  ): grpc.ClientWritableStream<EchoRequest>;
+  BidirectionalStreamingEcho(
+    options?: grpc.CallOptions,
+  ): grpc.ClientDuplexStream<EchoRequest, EchoResponse>;
+}
+
+const definition = loadSync(
+  fileURLToPath(new URL("./echo.proto", import.meta.url)),
+  { keepCase: true, defaults: true },
+);
+
+// proto-loader types what it loads loosely; the interfaces above give it the
+// shape that echo.proto declares.
+
+/** The service definition, for `grpc.Server.addService`. */
+export const echoService = definition[
+  "grpc.examples.echo.Echo"
+] as unknown as grpc.ServiceDefinition<EchoHandlers>;
+
+/**
+ * The Echo client class.
+ *
+ * @example
+ * ```ts
+ * const client = new EchoClient("localhost:50050", grpc.credentials.createInsecure());
+ * client.UnaryEcho({ message: "hi" }, {}, (error, reply) => console.log(reply?.message));
+ * ```
+ */
+export const EchoClient = grpc.makeGenericClientConstructor(
+  echoService,
+  "Echo",
+) as unknown as new (
+  address: string,
+  credentials: grpc.ChannelCredentials,
+  options?: grpc.ClientOptions,
+) => EchoClient;
