@@ -20,7 +20,9 @@ import {
 import { EchoClient } from "./proto/echo.ts";
 import { parseFlags, runMain, UsageError } from "./cli.ts";
 
-const USAGE = `usage: client.ts [--addrs A,B | --target URI] [--choose-second N]
+/** The client's usage message. */
+export const CLIENT_USAGE =
+  `usage: client.ts [--addrs A,B | --target URI] [--choose-second N]
                  [--timeout SECONDS] [--count N [--concurrency C]] [--quiet]
 
 Sends UnaryEcho RPCs through the ${CUSTOM_ROUND_ROBIN} policy.
@@ -178,8 +180,14 @@ async function sendCount(
   return failed === 0 ? 0 : 1;
 }
 
-async function main(): Promise<number> {
-  const flags = parseFlags(Deno.args, {
+/**
+ * Runs the client with command-line `args`; resolves to the exit code.
+ *
+ * @throws {UsageError} for a bad flag; {@linkcode Error} when the ratio
+ *   check fails or an RPC of it fails.
+ */
+export async function runClient(args: readonly string[]): Promise<number> {
+  const flags = parseFlags(args, {
     addrs: { type: "string" },
     target: { type: "string" },
     "choose-second": { type: "string", default: String(DEFAULT_CHOOSE_SECOND) },
@@ -190,7 +198,7 @@ async function main(): Promise<number> {
     help: { type: "boolean", default: false },
   });
   if (flags.help) {
-    console.log(USAGE);
+    console.log(CLIENT_USAGE);
     return 0;
   }
   if (flags.addrs !== undefined && flags.target !== undefined) {
@@ -280,5 +288,5 @@ async function main(): Promise<number> {
 }
 
 if (import.meta.main) {
-  await runMain("client", USAGE, main);
+  await runMain("client", CLIENT_USAGE, () => runClient(Deno.args));
 }

@@ -36,7 +36,9 @@ export interface EchoServer {
 
 /** The Echo methods, every reply tagged `(from <address>)`. */
 export function echoHandlers(address: string): EchoHandlers {
-  const tag = (message: string) => ({ message: `${message} (from ${address})` });
+  const tag = (message: string) => ({
+    message: `${message} (from ${address})`,
+  });
   return {
     UnaryEcho(call, callback) {
       callback(null, tag(call.request.message));
@@ -78,7 +80,9 @@ export function startEchoServer(address: string): Promise<EchoServer> {
       ),
     );
   }
-  const host = hostPort.host.includes(":") ? `[${hostPort.host}]` : hostPort.host;
+  const host = hostPort.host.includes(":")
+    ? `[${hostPort.host}]`
+    : hostPort.host;
   const server = new grpc.Server();
   return new Promise((resolve, reject) => {
     server.bindAsync(
@@ -114,18 +118,20 @@ export function stopEchoServers(
   servers: readonly EchoServer[],
   drainMs: number = DRAIN_MS,
 ): Promise<void> {
-  return Promise.all(servers.map(({ server }) =>
-    new Promise<void>((resolve) => {
-      const deadline = setTimeout(() => {
-        server.forceShutdown();
-        resolve();
-      }, drainMs);
-      server.tryShutdown(() => {
-        clearTimeout(deadline);
-        resolve();
-      });
-    })
-  )).then(() => {});
+  return Promise.all(
+    servers.map(({ server }) =>
+      new Promise<void>((resolve) => {
+        const deadline = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, drainMs);
+        server.tryShutdown(() => {
+          clearTimeout(deadline);
+          resolve();
+        });
+      })
+    ),
+  ).then(() => {});
 }
 
 async function main(): Promise<number> {

@@ -240,7 +240,9 @@ export class EndpointSharding {
 
   #onChildState(child: Child, state: ConnectivityState): void {
     if (child.destroyed) return;
-    const endpoint = experimental.endpointToString(child.balancer.getEndpoint());
+    const endpoint = experimental.endpointToString(
+      child.balancer.getEndpoint(),
+    );
     trace(`child ${endpoint} reported ${ConnectivityState[state]}`);
     if (child.ready && state !== ConnectivityState.READY) {
       this.#helper.requestReresolution();

@@ -46,8 +46,8 @@ export class ManualResolver {
   /** The URI scheme this resolver serves, e.g. `example` for `example:///x`. */
   readonly scheme: string;
   #state: ResolverState;
-  readonly #channels = new Set<ChannelResolver>();
   #lastEndpoints: readonly Endpoint[] = [];
+  readonly #source: Source;
 
   /**
    * @param scheme The target URI scheme to serve.
@@ -56,6 +56,12 @@ export class ManualResolver {
   constructor(scheme: string, state: ResolverState) {
     this.scheme = scheme;
     this.#state = state;
+    this.#source = {
+      scheme,
+      state: () => this.#state,
+      channels: new Set(),
+      resolved: (endpoints) => this.#lastEndpoints = endpoints,
+    };
   }
 
   /** The current answer. */
@@ -70,12 +76,12 @@ export class ManualResolver {
 
   /** Registers the scheme with grpc-js; channels created after it use it. */
   register(): void {
-    const owner = this;
+    const source = this.#source;
     experimental.registerResolver(
       this.scheme,
       class extends ChannelResolver {
         constructor(_target: experimental.GrpcUri, listener: ResolverListener) {
-          super(owner, listener);
+          super(source, listener);
         }
         static getDefaultAuthority(target: experimental.GrpcUri): string {
           return target.path;
@@ -87,44 +93,38 @@ export class ManualResolver {
   /** Sets a new answer and hands it to every channel using this resolver. */
   update(state: ResolverState): void {
     this.#state = state;
-    for (const channel of this.#channels) channel.updateResolution();
+    for (const channel of this.#source.channels) channel.updateResolution();
   }
 
   /** Reports a resolution failure to every channel using this resolver. */
   reportError(message: string): void {
-    for (const channel of this.#channels) channel.reportError(message);
+    for (const channel of this.#source.channels) channel.reportError(message);
   }
+}
 
-  /** @internal Called by a channel's resolver. */
-  attach(channel: ChannelResolver): void {
-    this.#channels.add(channel);
-  }
-
-  /** @internal Called by a channel's resolver. */
-  detach(channel: ChannelResolver): void {
-    this.#channels.delete(channel);
-  }
-
-  /** @internal Called by a channel's resolver with what it handed over. */
-  recordEndpoints(endpoints: readonly Endpoint[]): void {
-    this.#lastEndpoints = endpoints;
-  }
+/** What a channel's resolver reads from, and reports to, its owner. */
+interface Source {
+  readonly scheme: string;
+  state(): ResolverState;
+  /** The channels' resolvers that are live. */
+  readonly channels: Set<ChannelResolver>;
+  resolved(endpoints: readonly Endpoint[]): void;
 }
 
 /** The resolver grpc-js creates per channel; it reads its owner's state. */
 class ChannelResolver implements experimental.Resolver {
-  readonly #owner: ManualResolver;
+  readonly #source: Source;
   readonly #listener: ResolverListener;
   /** Bumped by every resolution and by destroy, to drop stale answers. */
   #generation = 0;
 
-  constructor(owner: ManualResolver, listener: ResolverListener) {
-    this.#owner = owner;
+  constructor(source: Source, listener: ResolverListener) {
+    this.#source = source;
     this.#listener = listener;
   }
 
   updateResolution(): void {
-    this.#owner.attach(this);
+    this.#source.channels.add(this);
     void this.#resolve(++this.#generation);
   }
 
@@ -146,11 +146,11 @@ class ChannelResolver implements experimental.Resolver {
 
   destroy(): void {
     this.#generation++;
-    this.#owner.detach(this);
+    this.#source.channels.delete(this);
   }
 
   async #resolve(generation: number): Promise<void> {
-    const { endpoints, serviceConfig } = this.#owner.state;
+    const { endpoints, serviceConfig } = this.#source.state();
     let resolved: experimental.StatusOr<Endpoint[]>;
     try {
       resolved = experimental.statusOrFromValue(
@@ -159,11 +159,11 @@ class ChannelResolver implements experimental.Resolver {
     } catch (error) {
       resolved = experimental.statusOrFromError({
         code: status.UNAVAILABLE,
-        details: `${this.#owner.scheme} resolver: ${(error as Error).message}`,
+        details: `${this.#source.scheme} resolver: ${(error as Error).message}`,
       });
     }
     if (generation !== this.#generation) return;
-    if (resolved.ok) this.#owner.recordEndpoints(resolved.value);
+    if (resolved.ok) this.#source.resolved(resolved.value);
     this.#listener(resolved, {}, checkedServiceConfig(serviceConfig), "");
   }
 }

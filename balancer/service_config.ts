@@ -36,7 +36,9 @@ export function parseServiceConfig(json: unknown): ServiceConfig {
   let config: ServiceConfig;
   try {
     const parsed = typeof json === "string" ? JSON.parse(json) : json;
-    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    if (
+      typeof parsed !== "object" || parsed === null || Array.isArray(parsed)
+    ) {
       throw new Error(`expected a JSON object, got ${JSON.stringify(parsed)}`);
     }
     config = validateServiceConfig(parsed);
