@@ -1,0 +1,159 @@
+/**
+ * A fake ChannelControlHelper and fake subchannels, to drive a policy's
+ * state changes deterministically without a network.
+ *
+ * @module
+ */
+import {
+  connectivityState as ConnectivityState,
+  experimental,
+  Metadata,
+} from "@grpc/grpc-js";
+
+type SubchannelInterface = experimental.SubchannelInterface;
+type ConnectivityStateListener = experimental.ConnectivityStateListener;
+type RealSubchannel = ReturnType<SubchannelInterface["getRealSubchannel"]>;
+
+/** A subchannel whose state the test sets. */
+export class FakeSubchannel implements SubchannelInterface {
+  state: ConnectivityState = ConnectivityState.IDLE;
+  connectCalls = 0;
+  backoffResets = 0;
+  refs = 0;
+  readonly #listeners = new Set<ConnectivityStateListener>();
+
+  constructor(readonly address: string) {}
+
+  /** Moves to `state`, telling every listener, as a real subchannel does. */
+  setState(state: ConnectivityState, error?: string): void {
+    const previous = this.state;
+    this.state = state;
+    for (const listener of [...this.#listeners]) {
+      listener(this, previous, state, 0, error);
+    }
+  }
+
+  getConnectivityState(): ConnectivityState {
+    return this.state;
+  }
+  addConnectivityStateListener(listener: ConnectivityStateListener): void {
+    this.#listeners.add(listener);
+  }
+  removeConnectivityStateListener(listener: ConnectivityStateListener): void {
+    this.#listeners.delete(listener);
+  }
+  startConnecting(): void {
+    this.connectCalls++;
+  }
+  getAddress(): string {
+    return this.address;
+  }
+  throttleKeepalive(): void {}
+  ref(): void {
+    this.refs++;
+  }
+  unref(): void {
+    this.refs--;
+  }
+  getChannelzRef(): ReturnType<SubchannelInterface["getChannelzRef"]> {
+    return { kind: "subchannel", id: 0, name: this.address } as ReturnType<
+      SubchannelInterface["getChannelzRef"]
+    >;
+  }
+  isHealthy(): boolean {
+    return true;
+  }
+  addHealthStateWatcher(): void {}
+  removeHealthStateWatcher(): void {}
+  addDataWatcher(): void {}
+  getRealSubchannel(): RealSubchannel {
+    return {
+      resetBackoff: () => this.backoffResets++,
+    } as unknown as RealSubchannel;
+  }
+  realSubchannelEquals(other: SubchannelInterface): boolean {
+    return other === this;
+  }
+  getCallCredentials(): never {
+    throw new Error("not used by the policy");
+  }
+  getChannel(): never {
+    throw new Error("not used by the policy");
+  }
+}
+
+/** What the policy last told the channel. */
+export interface Reported {
+  readonly state: ConnectivityState;
+  readonly picker: experimental.Picker;
+  readonly errorMessage: string | null;
+}
+
+/** Records what a policy reports; hands out one fake subchannel per address. */
+export class FakeHelper implements experimental.ChannelControlHelper {
+  readonly subchannels = new Map<string, FakeSubchannel>();
+  readonly reports: Reported[] = [];
+  reresolutions = 0;
+
+  createSubchannel(address: experimental.SubchannelAddress): FakeSubchannel {
+    const key = experimental.subchannelAddressToString(address);
+    let subchannel = this.subchannels.get(key);
+    if (!subchannel) {
+      subchannel = new FakeSubchannel(key);
+      this.subchannels.set(key, subchannel);
+    }
+    return subchannel;
+  }
+  updateState(
+    state: ConnectivityState,
+    picker: experimental.Picker,
+    errorMessage: string | null,
+  ): void {
+    this.reports.push({ state, picker, errorMessage });
+  }
+  requestReresolution(): void {
+    this.reresolutions++;
+  }
+  addChannelzChild(): void {}
+  removeChannelzChild(): void {}
+
+  /** The latest report. */
+  get latest(): Reported {
+    const latest = this.reports.at(-1);
+    if (!latest) throw new Error("nothing reported yet");
+    return latest;
+  }
+
+  /** The fake subchannel for `127.0.0.1:port`. */
+  subchannel(port: number): FakeSubchannel {
+    const subchannel = this.subchannels.get(`127.0.0.1:${port}`);
+    if (!subchannel) throw new Error(`no subchannel for port ${port}`);
+    return subchannel;
+  }
+}
+
+/** An endpoint of one address, `127.0.0.1:port`. */
+export function endpoint(port: number): experimental.Endpoint {
+  return { addresses: [{ host: "127.0.0.1", port }] };
+}
+
+const PICK_ARGS = { metadata: new Metadata(), extraPickInfo: {} };
+
+/** What `n` picks give: the subchannel address, or the result type's name. */
+export function pickMany(picker: experimental.Picker, n: number): string[] {
+  return Array.from({ length: n }, () => {
+    const result = picker.pick(PICK_ARGS);
+    return result.subchannel?.getAddress() ??
+      experimental.PickResultType[result.pickResultType];
+  });
+}
+
+/** One pick's full result. */
+export function pickOne(picker: experimental.Picker): experimental.PickResult {
+  return picker.pick(PICK_ARGS);
+}
+
+/** Lets pick_first's process.nextTick work run. */
+export function tick(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
