@@ -173,9 +173,8 @@ async function sendCount(
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
-  for (const [peer, n] of [...perPeer].sort()) {
-    console.log(`${label(peer)}: ${n} RPCs`);
-  }
+  const summary = [...perPeer].map(([peer, n]) => `${label(peer)}: ${n} RPCs`);
+  for (const line of summary.sort()) console.log(line);
   console.log(`failed: ${failed} of ${count} RPCs`);
   return failed === 0 ? 0 : 1;
 }

@@ -270,3 +270,25 @@ Deno.test("integration: the client proves the ratio against real servers", async
     );
   }
 });
+
+Deno.test("integration: a resolver update swapping the second endpoint moves the pattern", async () => {
+  const s = await setup(policyConfig(3));
+  const third = await startEchoServer("localhost:0");
+  try {
+    await untilSecondServes(s);
+    s.resolver.update({
+      endpoints: [s.first, third.address],
+      serviceConfig: policyConfig(3),
+    });
+    for (let i = 0; i < 200; i++) {
+      if (await unary(s.client) === third.address) break;
+    }
+    const got: string[] = [];
+    for (let i = 0; i < 9; i++) got.push(await unary(s.client));
+    const cycle = [s.first, s.first, third.address];
+    assert.deepEqual(got, Array.from({ length: 9 }, (_, i) => cycle[i % 3]));
+  } finally {
+    await s.close();
+    await stopEchoServers([third], 1000);
+  }
+});

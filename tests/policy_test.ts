@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   connectivityState as ConnectivityState,
   experimental,
+  setLogger,
   status,
 } from "@grpc/grpc-js";
 import {
@@ -196,21 +197,33 @@ Deno.test("policy: the same endpoint twice is rejected", () => {
   );
 });
 
-Deno.test("policy: a bad endpoint count after a good update keeps serving", async () => {
+Deno.test("policy: a bad endpoint count after a good update keeps serving and logs why", async () => {
   const { helper, policy } = await start();
   set(helper, READY, READY);
   const reports = helper.reports.length;
-  const accepted = policy.updateAddressList(
-    experimental.statusOrFromValue([
-      endpoint(FIRST),
-      endpoint(SECOND),
-      endpoint(1003),
-    ]),
-    new CustomRoundRobinConfig(),
-    {},
-    "",
-  );
+  const logged: string[] = [];
+  setLogger({ error: (...args: unknown[]) => logged.push(args.join(" ")) });
+  let accepted: boolean;
+  try {
+    accepted = policy.updateAddressList(
+      experimental.statusOrFromValue([
+        endpoint(FIRST),
+        endpoint(SECOND),
+        endpoint(1003),
+      ]),
+      new CustomRoundRobinConfig(),
+      {},
+      "",
+    );
+  } finally {
+    setLogger(console);
+  }
   assert.equal(accepted, false);
+  assert.deepEqual(logged, [
+    "custom_round_robin: expected exactly 2 endpoints, got 3: " +
+    "[[127.0.0.1:1001], [127.0.0.1:1002], [127.0.0.1:1003]]; " +
+    "still using the previous endpoints",
+  ]);
   assert.equal(helper.reports.length, reports);
   assert.equal(helper.subchannels.size, 2);
   assert.deepEqual(pickMany(helper.latest.picker, 3), [A, A, B]);

@@ -1,0 +1,231 @@
+/**
+ * `deno task server` and `deno task client` as a user runs them: separate
+ * processes, checked by their output and exit codes.
+ */
+import assert from "node:assert/strict";
+import {
+  type EchoServer,
+  startEchoServer,
+  stopEchoServers,
+} from "../server.ts";
+
+const ROOT = new URL("..", import.meta.url);
+
+interface Finished {
+  readonly code: number;
+  readonly stdout: string[];
+  /** stderr without `deno task`'s own "Task …" line. */
+  readonly stderr: string[];
+}
+
+function lines(text: string): string[] {
+  return text.split("\n").filter((line) => line !== "");
+}
+
+function task(args: string[]): Deno.Command {
+  return new Deno.Command("deno", {
+    args: ["task", ...args],
+    cwd: ROOT,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  });
+}
+
+async function runTask(args: string[]): Promise<Finished> {
+  const { code, stdout, stderr } = await task(args).output();
+  const decoder = new TextDecoder();
+  return {
+    code,
+    stdout: lines(decoder.decode(stdout)),
+    stderr: lines(decoder.decode(stderr)).filter((l) => !l.startsWith("Task ")),
+  };
+}
+
+/** `deno task server` on two free ports, once it says where it serves. */
+async function startServerTask() {
+  const child = task(["server", "--addrs", "localhost:0,localhost:0"]).spawn();
+  const stdout = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const seen: string[] = [];
+  let buffered = "";
+  while (seen.filter((l) => l.startsWith("serving on ")).length < 2) {
+    const { value, done } = await stdout.read();
+    assert.ok(!done, `server exited early, printed: ${seen.join("\n")}`);
+    buffered += value;
+    const parts = buffered.split("\n");
+    buffered = parts.pop()!;
+    seen.push(...parts);
+  }
+  const stderr = new Response(child.stderr).text();
+  return {
+    addresses: seen.map((line) => line.replace("serving on ", "")),
+    async stop(): Promise<Finished> {
+      child.kill("SIGTERM");
+      let rest = buffered;
+      for (let r = await stdout.read(); !r.done; r = await stdout.read()) {
+        rest += r.value;
+      }
+      const { code } = await child.status;
+      return {
+        code,
+        stdout: [...seen, ...lines(rest)],
+        stderr: lines(await stderr).filter((l) => !l.startsWith("Task ")),
+      };
+    },
+  };
+}
+
+Deno.test("e2e: the client proves 1:2 against the servers; SIGTERM stops them with 0", async () => {
+  const server = await startServerTask();
+  let client: Finished;
+  try {
+    assert.equal(server.addresses.length, 2);
+    for (const address of server.addresses) {
+      assert.match(address, /^localhost:\d+$/);
+      assert.notEqual(address, "localhost:0");
+    }
+    client = await runTask([
+      "client",
+      "--addrs",
+      server.addresses.join(","),
+    ]);
+  } finally {
+    const stopped = await server.stop();
+    assert.equal(stopped.code, 0, `server stderr: ${stopped.stderr}`);
+    assert.deepEqual(stopped.stderr, []);
+  }
+  assert.equal(client.code, 0, client.stderr.join("\n"));
+  assert.deepEqual(client.stderr, [], "nothing but replies and the result");
+  assert.equal(
+    client.stdout.at(-1),
+    "Successful multiple iterations of 1:2 ratio",
+  );
+  const replies = client.stdout.slice(0, -1);
+  assert.ok(replies.length >= 9);
+  for (const reply of replies) {
+    assert.match(
+      reply,
+      /^this is examples\/customloadbalancing \(from localhost:\d+\)$/,
+    );
+  }
+  const [first, second] = server.addresses;
+  const last9 = replies.slice(-9).map((r) => r.includes(second) ? "S" : "F");
+  assert.equal(last9.join("").replaceAll("F", "").length, 3);
+  assert.ok(replies.some((r) => r.includes(first)));
+});
+
+Deno.test("e2e: --choose-second 0 sends every RPC to the first server and succeeds", async () => {
+  const server = await startServerTask();
+  try {
+    const client = await runTask([
+      "client",
+      "--addrs",
+      server.addresses.join(","),
+      "--choose-second",
+      "0",
+    ]);
+    assert.equal(client.code, 0, client.stderr.join("\n"));
+    assert.equal(
+      client.stdout.at(-1),
+      "Successful multiple iterations of 0:1 ratio",
+    );
+    for (const reply of client.stdout.slice(0, -1)) {
+      assert.ok(reply.endsWith(`(from ${server.addresses[0]})`), reply);
+    }
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("e2e: --count prints a per-backend summary and no failures", async () => {
+  const server = await startServerTask();
+  try {
+    const client = await runTask([
+      "client",
+      "--addrs",
+      server.addresses.join(","),
+      "--count",
+      "300",
+      "--concurrency",
+      "4",
+      "--quiet",
+    ]);
+    assert.equal(client.code, 0, client.stderr.join("\n"));
+    assert.equal(client.stdout.length, 3, client.stdout.join("\n"));
+    assert.match(client.stdout[0], /^first \(127\.0\.0\.1:\d+\): \d+ RPCs$/);
+    assert.match(client.stdout[1], /^second \(127\.0\.0\.1:\d+\): \d+ RPCs$/);
+    assert.equal(client.stdout[2], "failed: 0 of 300 RPCs");
+  } finally {
+    await server.stop();
+  }
+});
+
+for (const [value, shown] of [["-1", "-1"], ["1.5", "1.5"], ["abc", '"abc"']]) {
+  Deno.test(`e2e: --choose-second ${value} exits 2 with the policy's message`, async () => {
+    const client = await runTask(["client", "--choose-second", value]);
+    assert.equal(client.code, 2);
+    assert.equal(
+      client.stderr[0],
+      `client: custom_round_robin: chooseSecond must be an integer from 0 to 4294967295, got ${shown}`,
+    );
+    assert.match(client.stderr[1], /^usage: client\.ts /);
+    assert.deepEqual(client.stdout, []);
+  });
+}
+
+const BAD_FLAGS: [string, string[], RegExp][] = [
+  ["client", ["--bogus"], /^client: Unknown option '--bogus'/],
+  ["client", ["--count", "abc"], /^client: --count must be a whole number/],
+  ["client", ["--count"], /^client: Option '--count <value>' argument missing/],
+  ["client", ["--addrs", "localhost:1"], /^client: --addrs needs exactly 2/],
+  [
+    "client",
+    ["--timeout", "0"],
+    /^client: --timeout must be a positive number/,
+  ],
+  [
+    "client",
+    ["--concurrency", "2"],
+    /^client: --concurrency works with --count only/,
+  ],
+  ["server", ["--bogus"], /^server: Unknown option '--bogus'/],
+  [
+    "server",
+    ["--addrs", "localhost"],
+    /^server: --addrs: expected HOST:PORT, got "localhost"/,
+  ],
+  [
+    "server",
+    ["--addrs", "10.0.0.1:1"],
+    /^server: --addrs: 10\.0\.0\.1:1 is not a loopback address/,
+  ],
+];
+
+for (const [program, args, message] of BAD_FLAGS) {
+  Deno.test(`e2e: ${program} ${args.join(" ")} exits 2 with a usage line`, async () => {
+    const finished = await runTask([program, ...args]);
+    assert.equal(finished.code, 2, finished.stderr.join("\n"));
+    assert.equal(finished.stderr.length, 2, finished.stderr.join("\n"));
+    assert.match(finished.stderr[0], message);
+    assert.match(finished.stderr[1], new RegExp(`^usage: ${program}\\.ts `));
+  });
+}
+
+Deno.test("e2e: an address already in use makes the server exit 1 with one line", async () => {
+  const busy: EchoServer = await startEchoServer("localhost:0");
+  try {
+    const finished = await runTask([
+      "server",
+      "--addrs",
+      `localhost:0,${busy.address}`,
+    ]);
+    assert.equal(finished.code, 1);
+    assert.deepEqual(finished.stderr, [
+      `server: cannot listen on ${busy.address}: address already in use`,
+    ]);
+    assert.deepEqual(finished.stdout, []);
+  } finally {
+    await stopEchoServers([busy], 1000);
+  }
+});
