@@ -169,10 +169,12 @@ export class CustomRoundRobinLoadBalancer implements experimental.LoadBalancer {
   }
 
   /**
-   * Takes a resolver update. Rejects (returns false) an endpoint list of any
-   * length but 2, or of one endpoint twice; with children from an earlier
-   * good update it keeps serving from them, without it fails RPCs with the
-   * reason.
+   * Takes a resolver update. An endpoint list of any length but 2, or of one
+   * endpoint twice, is not used: with children from an earlier good update
+   * the policy keeps serving from them and returns false; without, it fails
+   * RPCs with the reason and asks for re-resolution. It returns true then,
+   * because grpc-js holds RPCs back until an update is accepted, and they
+   * should fail with the reason instead of waiting for their deadline.
    */
   updateAddressList(
     endpoints: experimental.StatusOr<Endpoint[]>,
@@ -193,19 +195,20 @@ export class CustomRoundRobinLoadBalancer implements experimental.LoadBalancer {
     }
     const problem = endpointListProblem(endpoints.value);
     if (problem !== null) {
-      if (this.#sharding.size === 0) {
-        this.#updateState(
-          ConnectivityState.TRANSIENT_FAILURE,
-          new experimental.UnavailablePicker({ details: problem }),
-          problem,
-        );
-      } else {
+      if (this.#sharding.size > 0) {
         experimental.log(
           LogVerbosity.ERROR,
           `${problem}; still using the previous endpoints`,
         );
+        return false;
       }
-      return false;
+      this.#updateState(
+        ConnectivityState.TRANSIENT_FAILURE,
+        new experimental.UnavailablePicker({ details: problem }),
+        problem,
+      );
+      this.#helper.requestReresolution();
+      return true;
     }
     this.#config = config;
     this.#sharding.updateEndpoints(endpoints.value, options, resolutionNote);

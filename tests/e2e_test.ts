@@ -161,6 +161,40 @@ Deno.test("e2e: --count prints a per-backend summary and no failures", async () 
   }
 });
 
+Deno.test("e2e: --target takes any grpc-js target and still proves the ratio", async () => {
+  const server = await startServerTask();
+  try {
+    const ports = server.addresses.map((address) => address.split(":")[1]);
+    const client = await runTask([
+      "client",
+      "--target",
+      `ipv4:127.0.0.1:${ports[0]},127.0.0.1:${ports[1]}`,
+      "--quiet",
+    ]);
+    assert.equal(client.code, 0, client.stderr.join("\n"));
+    assert.deepEqual(client.stdout, [
+      "Successful multiple iterations of 1:2 ratio",
+    ]);
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("e2e: with both servers down the client fails fast, naming both", async () => {
+  const server = await startServerTask();
+  const addresses = server.addresses;
+  await server.stop();
+  const started = Date.now();
+  const client = await runTask(["client", "--addrs", addresses.join(",")]);
+  assert.ok(Date.now() - started < 8000, "no wait for the timeout");
+  assert.equal(client.code, 1);
+  assert.equal(client.stderr.length, 1, client.stderr.join("\n"));
+  assert.match(
+    client.stderr[0],
+    /^client: UnaryEcho failed: UNAVAILABLE: custom_round_robin: both endpoints unreachable: first \[127\.0\.0\.1:\d+\]: .*ECONNREFUSED.*; second \[127\.0\.0\.1:\d+\]: .*ECONNREFUSED/,
+  );
+});
+
 for (const [value, shown] of [["-1", "-1"], ["1.5", "1.5"], ["abc", '"abc"']]) {
   Deno.test(`e2e: --choose-second ${value} exits 2 with the policy's message`, async () => {
     const client = await runTask(["client", "--choose-second", value]);

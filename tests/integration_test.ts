@@ -292,3 +292,27 @@ Deno.test("integration: a resolver update swapping the second endpoint moves the
     await stopEchoServers([third], 1000);
   }
 });
+
+Deno.test("integration: 3 endpoints at start fail RPCs at once with UNAVAILABLE and the reason", async () => {
+  const s = await setup(policyConfig(3));
+  const third = await startEchoServer("localhost:0");
+  s.resolver.update({
+    endpoints: [s.first, s.second, third.address],
+    serviceConfig: policyConfig(3),
+  });
+  try {
+    const started = Date.now();
+    await assert.rejects(unary(s.client), (error: grpc.ServiceError) => {
+      assert.equal(error.code, grpc.status.UNAVAILABLE);
+      assert.match(
+        error.details,
+        /^custom_round_robin: expected exactly 2 endpoints, got 3: /,
+      );
+      return true;
+    });
+    assert.ok(Date.now() - started < 4000, "failed before the deadline");
+  } finally {
+    await s.close();
+    await stopEchoServers([third], 1000);
+  }
+});

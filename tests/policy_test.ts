@@ -158,7 +158,7 @@ Deno.test(
 );
 
 for (const count of [1, 3]) {
-  Deno.test(`policy: ${count} endpoints at start -> TRANSIENT_FAILURE with the reason`, () => {
+  Deno.test(`policy: ${count} endpoints at start -> TRANSIENT_FAILURE with the reason, re-resolution`, () => {
     const helper = new FakeHelper();
     const policy = new CustomRoundRobinLoadBalancer(helper);
     const endpoints = [FIRST, SECOND, 1003].slice(0, count).map(endpoint);
@@ -168,7 +168,8 @@ for (const count of [1, 3]) {
       {},
       "",
     );
-    assert.equal(accepted, false);
+    assert.equal(accepted, true, "accepted, so that RPCs fail with the reason");
+    assert.equal(helper.reresolutions, 1);
     assert.equal(helper.latest.state, TRANSIENT_FAILURE);
     const list = endpoints.map(experimental.endpointToString).join(", ");
     const message =
@@ -189,7 +190,7 @@ Deno.test("policy: the same endpoint twice is rejected", () => {
     {},
     "",
   );
-  assert.equal(accepted, false);
+  assert.equal(accepted, true);
   assert.equal(helper.latest.state, TRANSIENT_FAILURE);
   assert.match(
     helper.latest.errorMessage ?? "",
