@@ -15,6 +15,7 @@ import {
   stopEchoServers,
 } from "../server.ts";
 import { runClient } from "../client.ts";
+import { assertOneInThree, servedBy as servedByTag } from "./windows.ts";
 
 registerCustomRoundRobin();
 
@@ -64,11 +65,8 @@ function policyConfig(chooseSecond: number) {
   };
 }
 
-/** The server that answered: the `(from HOST:PORT)` tag of a reply. */
 function servedBy(reply: EchoResponse): string {
-  const match = reply.message.match(/\(from (.+)\)$/);
-  assert.ok(match, `untagged reply: ${reply.message}`);
-  return match[1];
+  return servedByTag(reply.message);
 }
 
 function deadline(seconds = 5): Date {
@@ -259,16 +257,7 @@ Deno.test("integration: the client proves the ratio against real servers", async
   assert.equal(output.at(-1), "Successful multiple iterations of 1:2 ratio");
   // The three windows that proved it: each one RPC on the second server.
   const [first, second] = servers.map(({ address }) => address);
-  const served = output.slice(-10, -1).map((line) =>
-    line.match(/\(from (.+)\)$/)?.[1]
-  );
-  for (const window of [0, 3, 6].map((i) => served.slice(i, i + 3))) {
-    assert.deepEqual(
-      [...window].sort(),
-      [first, first, second].sort(),
-      `window ${window}`,
-    );
-  }
+  assertOneInThree(output.slice(-10, -1).map(servedByTag), first, second);
 });
 
 Deno.test("integration: a resolver update swapping the second endpoint moves the pattern", async () => {
