@@ -238,16 +238,11 @@ export class CustomRoundRobinLoadBalancer implements experimental.LoadBalancer {
   #onChildren(state: ConnectivityState, children: readonly ChildState[]) {
     const [first, second] = children;
     if (state === ConnectivityState.READY) {
-      const picker = first.state !== ConnectivityState.READY
-        ? second.picker
-        : second.state !== ConnectivityState.READY
-        ? first.picker
-        : new CustomRoundRobinPicker(
-          this.#config.chooseSecond,
-          first.picker,
-          second.picker,
-        );
-      this.#updateState(ConnectivityState.READY, picker, null);
+      this.#updateState(
+        ConnectivityState.READY,
+        this.#readyPicker(first, second),
+        null,
+      );
     } else if (state === ConnectivityState.TRANSIENT_FAILURE) {
       const message = `${CUSTOM_ROUND_ROBIN}: both endpoints unreachable: ` +
         `first ${describe(first)}; second ${describe(second)}`;
@@ -263,6 +258,17 @@ export class CustomRoundRobinLoadBalancer implements experimental.LoadBalancer {
         null,
       );
     }
+  }
+
+  /** The picker while at least one child is READY. */
+  #readyPicker(first: ChildState, second: ChildState): Picker {
+    if (first.state !== ConnectivityState.READY) return second.picker;
+    if (second.state !== ConnectivityState.READY) return first.picker;
+    return new CustomRoundRobinPicker(
+      this.#config.chooseSecond,
+      first.picker,
+      second.picker,
+    );
   }
 
   #updateState(

@@ -107,7 +107,7 @@ class Child {
     );
   }
 
-  get state(): ChildState {
+  snapshot(): ChildState {
     return {
       endpoint: this.balancer.getEndpoint(),
       state: this.balancer.getConnectivityState(),
@@ -254,7 +254,7 @@ export class EndpointSharding {
 
   #report(): void {
     if (this.#updating) return;
-    const children = this.#children.map((child) => child.state);
+    const children = this.#children.map((child) => child.snapshot());
     this.#onUpdate(aggregateState(children), children);
   }
 }
