@@ -6,18 +6,14 @@
  * @module
  */
 import { CLIENT_USAGE, runClient } from "./client.ts";
-import { type EchoServer, startEchoServer, stopEchoServers } from "./server.ts";
+import { startEchoServers, stopEchoServers } from "./server.ts";
 import { runMain } from "./cli.ts";
 
 const ADDRESSES = ["localhost:50050", "localhost:50051"];
 
 await runMain("demo", CLIENT_USAGE, async () => {
-  const servers: EchoServer[] = [];
+  const servers = await startEchoServers(ADDRESSES);
   try {
-    for (const address of ADDRESSES) {
-      servers.push(await startEchoServer(address));
-    }
-    for (const { address } of servers) console.log(`serving on ${address}`);
     return await runClient(Deno.args);
   } finally {
     await stopEchoServers(servers);

@@ -111,6 +111,31 @@ function isLoopback(host: string): boolean {
 }
 
 /**
+ * Starts one echo server per address and prints `serving on HOST:PORT` for
+ * each once all are up. If one cannot start, none is left running.
+ *
+ * @throws {Error} naming the first address that cannot be listened on.
+ */
+export async function startEchoServers(
+  addresses: readonly string[],
+): Promise<EchoServer[]> {
+  const quiet = quietGrpcLog();
+  const servers: EchoServer[] = [];
+  try {
+    for (const address of addresses) {
+      servers.push(await startEchoServer(address));
+    }
+  } catch (error) {
+    for (const { server } of servers) server.forceShutdown();
+    throw error;
+  } finally {
+    quiet.restore();
+  }
+  for (const { address } of servers) console.log(`serving on ${address}`);
+  return servers;
+}
+
+/**
  * Stops servers gracefully: no new connections, RPCs in flight may finish
  * for up to `drainMs`, then whatever is left is cut.
  */
@@ -143,19 +168,9 @@ async function main(): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const addresses = flags.addrs.split(",").map((address) => address.trim());
-  const quiet = quietGrpcLog();
-  const servers: EchoServer[] = [];
-  try {
-    for (const address of addresses) {
-      servers.push(await startEchoServer(address));
-    }
-  } catch (error) {
-    for (const { server } of servers) server.forceShutdown();
-    throw error;
-  }
-  quiet.restore();
-  for (const { address } of servers) console.log(`serving on ${address}`);
+  const servers = await startEchoServers(
+    flags.addrs.split(",").map((address) => address.trim()),
+  );
   await new Promise<void>((resolve) => {
     Deno.addSignalListener("SIGINT", resolve);
     Deno.addSignalListener("SIGTERM", resolve);
