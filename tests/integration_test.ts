@@ -126,25 +126,45 @@ function bidiStreaming(client: EchoClient): Promise<string> {
   });
 }
 
+/** Sends RPCs until one reaches `server`; fails the test after 200. */
+async function untilServes(client: EchoClient, server: string) {
+  for (let i = 0; i < 200; i++) {
+    if (await unary(client) === server) return;
+  }
+  assert.fail(`${server} never served an RPC`);
+}
+
 /**
  * Sends RPCs until one reaches the second server: both children are READY
  * then, and the custom picker has just made a pick of the second.
  */
-async function untilSecondServes(setup: Setup): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (await unary(setup.client) === setup.second) return;
-  }
-  assert.fail("the second server never served an RPC");
+function untilSecondServes(setup: Setup): Promise<void> {
+  return untilServes(setup.client, setup.second);
+}
+
+/** The servers of `n` RPCs sent one after another by `send`. */
+async function sequence(
+  n: number,
+  send: (i: number) => Promise<string>,
+): Promise<string[]> {
+  const served: string[] = [];
+  for (let i = 0; i < n; i++) served.push(await send(i));
+  return served;
+}
+
+/** `pattern` repeated to `n` entries. */
+function repeated(pattern: readonly string[], n: number): string[] {
+  return Array.from({ length: n }, (_, i) => pattern[i % pattern.length]);
 }
 
 Deno.test("integration: once both are ready, 30 RPCs follow first, first, second", async () => {
   const s = await setup(policyConfig(3));
   try {
     await untilSecondServes(s);
-    const got: string[] = [];
-    for (let i = 0; i < 30; i++) got.push(await unary(s.client));
-    const cycle = [s.first, s.first, s.second];
-    assert.deepEqual(got, Array.from({ length: 30 }, (_, i) => cycle[i % 3]));
+    assert.deepEqual(
+      await sequence(30, () => unary(s.client)),
+      repeated([s.first, s.first, s.second], 30),
+    );
   } finally {
     await s.close();
   }
@@ -155,10 +175,10 @@ Deno.test("integration: streaming RPCs are balanced the same way", async () => {
   try {
     await untilSecondServes(s);
     const methods = [serverStreaming, clientStreaming, bidiStreaming, unary];
-    const got: string[] = [];
-    for (let i = 0; i < 30; i++) got.push(await methods[i % 4](s.client));
-    const cycle = [s.first, s.first, s.second];
-    assert.deepEqual(got, Array.from({ length: 30 }, (_, i) => cycle[i % 3]));
+    assert.deepEqual(
+      await sequence(30, (i) => methods[i % 4](s.client)),
+      repeated([s.first, s.first, s.second], 30),
+    );
   } finally {
     await s.close();
   }
@@ -167,9 +187,10 @@ Deno.test("integration: streaming RPCs are balanced the same way", async () => {
 Deno.test("integration: chooseSecond 0 sends every RPC to the first server", async () => {
   const s = await setup(policyConfig(0));
   try {
-    const got: string[] = [];
-    for (let i = 0; i < 30; i++) got.push(await unary(s.client));
-    assert.deepEqual(got, Array(30).fill(s.first));
+    assert.deepEqual(
+      await sequence(30, () => unary(s.client)),
+      repeated([s.first], 30),
+    );
   } finally {
     await s.close();
   }
@@ -179,9 +200,10 @@ Deno.test("integration: chooseSecond 1 sends every RPC to the second server once
   const s = await setup(policyConfig(1));
   try {
     await untilSecondServes(s);
-    const got: string[] = [];
-    for (let i = 0; i < 30; i++) got.push(await unary(s.client));
-    assert.deepEqual(got, Array(30).fill(s.second));
+    assert.deepEqual(
+      await sequence(30, () => unary(s.client)),
+      repeated([s.second], 30),
+    );
   } finally {
     await s.close();
   }
@@ -269,13 +291,11 @@ Deno.test("integration: a resolver update swapping the second endpoint moves the
       endpoints: [s.first, third.address],
       serviceConfig: policyConfig(3),
     });
-    for (let i = 0; i < 200; i++) {
-      if (await unary(s.client) === third.address) break;
-    }
-    const got: string[] = [];
-    for (let i = 0; i < 9; i++) got.push(await unary(s.client));
-    const cycle = [s.first, s.first, third.address];
-    assert.deepEqual(got, Array.from({ length: 9 }, (_, i) => cycle[i % 3]));
+    await untilServes(s.client, third.address);
+    assert.deepEqual(
+      await sequence(9, () => unary(s.client)),
+      repeated([s.first, s.first, third.address], 9),
+    );
   } finally {
     await s.close();
     await stopEchoServers([third], 1000);

@@ -17,17 +17,38 @@ const SECOND = 1002;
 const A = "127.0.0.1:1001";
 const B = "127.0.0.1:1002";
 
-/** A policy given the two endpoints, with both children connecting. */
-async function start(chooseSecond = 3) {
+/** A policy with a fake helper, before any update. */
+function newPolicy() {
   const helper = new FakeHelper();
-  const policy = new CustomRoundRobinLoadBalancer(helper);
-  const accepted = policy.updateAddressList(
-    experimental.statusOrFromValue([endpoint(FIRST), endpoint(SECOND)]),
+  return { helper, policy: new CustomRoundRobinLoadBalancer(helper) };
+}
+
+/**
+ * Hands `policy` a resolver result: endpoints `127.0.0.1:<port>`, or a
+ * resolution error with these details.
+ */
+function update(
+  policy: CustomRoundRobinLoadBalancer,
+  result: number[] | string,
+  chooseSecond = 3,
+): boolean {
+  return policy.updateAddressList(
+    typeof result === "string"
+      ? experimental.statusOrFromError({
+        code: status.UNAVAILABLE,
+        details: result,
+      })
+      : experimental.statusOrFromValue(result.map(endpoint)),
     new CustomRoundRobinConfig(chooseSecond),
     {},
     "",
   );
-  assert.equal(accepted, true);
+}
+
+/** A policy given the two endpoints, with both children connecting. */
+async function start(chooseSecond = 3) {
+  const { helper, policy } = newPolicy();
+  assert.equal(update(policy, [FIRST, SECOND], chooseSecond), true);
   await tick();
   return { helper, policy };
 }
@@ -159,19 +180,14 @@ Deno.test(
 
 for (const count of [1, 3]) {
   Deno.test(`policy: ${count} endpoints at start -> TRANSIENT_FAILURE with the reason, re-resolution`, () => {
-    const helper = new FakeHelper();
-    const policy = new CustomRoundRobinLoadBalancer(helper);
-    const endpoints = [FIRST, SECOND, 1003].slice(0, count).map(endpoint);
-    const accepted = policy.updateAddressList(
-      experimental.statusOrFromValue(endpoints),
-      new CustomRoundRobinConfig(),
-      {},
-      "",
-    );
+    const { helper, policy } = newPolicy();
+    const ports = [FIRST, SECOND, 1003].slice(0, count);
+    const accepted = update(policy, ports);
     assert.equal(accepted, true, "accepted, so that RPCs fail with the reason");
     assert.equal(helper.reresolutions, 1);
     assert.equal(helper.latest.state, TRANSIENT_FAILURE);
-    const list = endpoints.map(experimental.endpointToString).join(", ");
+    const list = ports.map(endpoint).map(experimental.endpointToString)
+      .join(", ");
     const message =
       `custom_round_robin: expected exactly 2 endpoints, got ${count}: [${list}]`;
     assert.equal(helper.latest.errorMessage, message);
@@ -182,14 +198,8 @@ for (const count of [1, 3]) {
 }
 
 Deno.test("policy: the same endpoint twice is rejected", () => {
-  const helper = new FakeHelper();
-  const policy = new CustomRoundRobinLoadBalancer(helper);
-  const accepted = policy.updateAddressList(
-    experimental.statusOrFromValue([endpoint(FIRST), endpoint(FIRST)]),
-    new CustomRoundRobinConfig(),
-    {},
-    "",
-  );
+  const { helper, policy } = newPolicy();
+  const accepted = update(policy, [FIRST, FIRST]);
   assert.equal(accepted, true);
   assert.equal(helper.latest.state, TRANSIENT_FAILURE);
   assert.match(
@@ -206,16 +216,7 @@ Deno.test("policy: a bad endpoint count after a good update keeps serving and lo
   setLogger({ error: (...args: unknown[]) => logged.push(args.join(" ")) });
   let accepted: boolean;
   try {
-    accepted = policy.updateAddressList(
-      experimental.statusOrFromValue([
-        endpoint(FIRST),
-        endpoint(SECOND),
-        endpoint(1003),
-      ]),
-      new CustomRoundRobinConfig(),
-      {},
-      "",
-    );
+    accepted = update(policy, [FIRST, SECOND, 1003]);
   } finally {
     setLogger(console);
   }
@@ -237,12 +238,7 @@ Deno.test("policy: an update with the same endpoints keeps the children connecte
   const connects = [FIRST, SECOND].map((port) =>
     helper.subchannel(port).connectCalls
   );
-  policy.updateAddressList(
-    experimental.statusOrFromValue([endpoint(FIRST), endpoint(SECOND)]),
-    new CustomRoundRobinConfig(),
-    {},
-    "",
-  );
+  update(policy, [FIRST, SECOND]);
   await tick();
   assert.equal(helper.subchannels.size, 2);
   assert.deepEqual(
@@ -261,12 +257,7 @@ Deno.test("policy: an update replacing the second endpoint keeps the first child
   const { helper, policy } = await start();
   set(helper, READY, READY);
   const firstConnects = helper.subchannel(FIRST).connectCalls;
-  policy.updateAddressList(
-    experimental.statusOrFromValue([endpoint(FIRST), endpoint(1003)]),
-    new CustomRoundRobinConfig(),
-    {},
-    "",
-  );
+  update(policy, [FIRST, 1003]);
   await tick();
   assert.equal(helper.subchannel(FIRST).connectCalls, firstConnects);
   assert.equal(helper.subchannel(SECOND).refs, 0, "removed child released");
@@ -278,17 +269,8 @@ Deno.test("policy: an update replacing the second endpoint keeps the first child
 });
 
 Deno.test("policy: a resolver error without children -> TRANSIENT_FAILURE with it", () => {
-  const helper = new FakeHelper();
-  const policy = new CustomRoundRobinLoadBalancer(helper);
-  policy.updateAddressList(
-    experimental.statusOrFromError({
-      code: status.UNAVAILABLE,
-      details: "no such host",
-    }),
-    new CustomRoundRobinConfig(),
-    {},
-    "",
-  );
+  const { helper, policy } = newPolicy();
+  update(policy, "no such host");
   assert.equal(helper.latest.state, TRANSIENT_FAILURE);
   assert.equal(pickOne(helper.latest.picker).status?.details, "no such host");
 });
@@ -297,12 +279,7 @@ Deno.test("policy: a resolver error with children keeps serving", async () => {
   const { helper, policy } = await start();
   set(helper, READY, READY);
   const reports = helper.reports.length;
-  policy.updateAddressList(
-    experimental.statusOrFromError({ code: status.UNAVAILABLE, details: "x" }),
-    new CustomRoundRobinConfig(),
-    {},
-    "",
-  );
+  update(policy, "x");
   assert.equal(helper.reports.length, reports);
   assert.equal(helper.latest.state, READY);
   policy.destroy();
