@@ -17,13 +17,14 @@ import {
   parseServiceConfig,
   registerCustomRoundRobin,
 } from "./balancer/mod.ts";
-import { EchoClient } from "./proto/echo.ts";
+import { ECHO_SERVICE_NAME, EchoClient } from "./proto/echo.ts";
 import { parseFlags, runMain, UsageError } from "./cli.ts";
 
 /** The client's usage message. */
 export const CLIENT_USAGE =
   `usage: client.ts [--addrs A,B | --target URI] [--choose-second N]
-                 [--timeout SECONDS] [--count N [--concurrency C]] [--quiet]
+                 [--health-service NAME] [--timeout SECONDS]
+                 [--count N [--concurrency C] [--rate R]] [--quiet]
 
 Sends UnaryEcho RPCs through the ${CUSTOM_ROUND_ROBIN} policy.
 
@@ -33,10 +34,14 @@ Sends UnaryEcho RPCs through the ${CUSTOM_ROUND_ROBIN} policy.
                                e.g. dns:///backends.internal:50051
   --choose-second N            every N-th RPC goes to the second backend;
                                0 means never (default ${DEFAULT_CHOOSE_SECOND})
+  --health-service NAME        watch each backend's health for this service
+                               and skip unhealthy ones; "" turns health
+                               checking off (default ${ECHO_SERVICE_NAME})
   --timeout SECONDS            give up after this long (default 10)
   --count N                    send N RPCs instead of the ratio check, then
                                print RPCs per backend and how many failed
   --concurrency C              RPCs in flight at once, with --count (default 1)
+  --rate R                     at most R RPCs per second, with --count
   --quiet                      no line per RPC
   --help                       show this help
 
@@ -45,6 +50,51 @@ exactly one RPC on the second backend each prove the ratio (exit 0).`;
 
 const MESSAGE = "this is examples/customloadbalancing";
 const SCHEME = "example";
+
+/**
+ * The channel options the client uses, tuned for a demo on one machine:
+ *
+ * - reconnect backoff from 100 ms up to 1 s (grpc-js: 1 s up to 120 s), so a
+ *   restarted backend is back in use within about a second;
+ * - a keepalive ping every second, answered within a second, so a backend
+ *   behind a dead link is noticed in about two seconds, not when TCP gives
+ *   up minutes later.
+ */
+export const CLIENT_CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  "grpc.initial_reconnect_backoff_ms": 100,
+  "grpc.max_reconnect_backoff_ms": 1_000,
+  "grpc.keepalive_time_ms": 1_000,
+  "grpc.keepalive_timeout_ms": 1_000,
+  "grpc.keepalive_permit_without_calls": 1,
+};
+
+/**
+ * The client's service config: the policy, a retry policy that retries an
+ * Echo RPC that failed with UNAVAILABLE on a connection that was lost (up to
+ * 4 attempts, backoff 50 ms to 0.5 s), and, unless `healthService` is
+ * `null`, health checking of that service.
+ */
+export function clientServiceConfig(
+  chooseSecond: unknown,
+  healthService: string | null = ECHO_SERVICE_NAME,
+): Record<string, unknown> {
+  return {
+    loadBalancingConfig: [{ [CUSTOM_ROUND_ROBIN]: { chooseSecond } }],
+    methodConfig: [{
+      name: [{ service: ECHO_SERVICE_NAME }],
+      retryPolicy: {
+        maxAttempts: 4,
+        initialBackoff: "0.05s",
+        maxBackoff: "0.5s",
+        backoffMultiplier: 2,
+        retryableStatusCodes: ["UNAVAILABLE"],
+      },
+    }],
+    ...(healthService === null
+      ? {}
+      : { healthCheckConfig: { serviceName: healthService } }),
+  };
+}
 
 /** The result of one UnaryEcho: the reply and the peer that served it. */
 interface Echoed {
@@ -143,21 +193,32 @@ function windowHasShape(
   return counts.size === 2 && [...counts.values()].includes(1);
 }
 
+/** How {@linkcode sendCount} sends. */
+interface CountOptions {
+  readonly count: number;
+  readonly concurrency: number;
+  /** At most this many RPCs per second, or `null` for no limit. */
+  readonly rate: number | null;
+  readonly timeoutSeconds: number;
+  readonly quiet: boolean;
+  readonly label: (peer: string) => string;
+}
+
 /** Sends `count` RPCs, `concurrency` at a time; prints a per-backend summary. */
 async function sendCount(
   client: EchoClient,
-  count: number,
-  concurrency: number,
-  timeoutSeconds: number,
-  quiet: boolean,
-  label: (peer: string) => string,
+  { count, concurrency, rate, timeoutSeconds, quiet, label }: CountOptions,
 ): Promise<number> {
   const perPeer = new Map<string, number>();
   let started = 0;
   let failed = 0;
+  const start = performance.now();
   const worker = async () => {
     while (started < count) {
+      const due = rate === null ? 0 : start + (started * 1000) / rate;
       started++;
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
       try {
         const { reply, peer } = await unaryEcho(
           client,
@@ -193,6 +254,8 @@ export async function runClient(args: readonly string[]): Promise<number> {
     timeout: { type: "string", default: "10" },
     count: { type: "string" },
     concurrency: { type: "string" },
+    rate: { type: "string" },
+    "health-service": { type: "string", default: ECHO_SERVICE_NAME },
     quiet: { type: "boolean", default: false },
     help: { type: "boolean", default: false },
   });
@@ -218,19 +281,24 @@ export async function runClient(args: readonly string[]): Promise<number> {
   const count = flags.count === undefined
     ? undefined
     : wholeNumber("count", flags.count, 1);
-  if (flags.concurrency !== undefined && count === undefined) {
-    throw new UsageError("--concurrency works with --count only");
+  for (const flag of ["concurrency", "rate"] as const) {
+    if (flags[flag] !== undefined && count === undefined) {
+      throw new UsageError(`--${flag} works with --count only`);
+    }
   }
   const concurrency = wholeNumber("concurrency", flags.concurrency ?? "1", 1);
+  const rate = flags.rate === undefined
+    ? null
+    : wholeNumber("rate", flags.rate, 1);
+  const healthService = flags["health-service"] === ""
+    ? null
+    : flags["health-service"];
 
   registerCustomRoundRobin();
-  const serviceConfig = {
-    loadBalancingConfig: [{
-      [CUSTOM_ROUND_ROBIN]: {
-        chooseSecond: chooseSecondValue(flags["choose-second"]),
-      },
-    }],
-  };
+  const serviceConfig = clientServiceConfig(
+    chooseSecondValue(flags["choose-second"]),
+    healthService,
+  );
   try {
     parseServiceConfig(serviceConfig);
   } catch (error) {
@@ -243,12 +311,17 @@ export async function runClient(args: readonly string[]): Promise<number> {
   const credentials = grpc.credentials.createInsecure();
   if (flags.target !== undefined) {
     client = new EchoClient(flags.target, credentials, {
+      ...CLIENT_CHANNEL_OPTIONS,
       "grpc.service_config": JSON.stringify(serviceConfig),
     });
   } else {
     resolver = new ManualResolver(SCHEME, { endpoints: addrs, serviceConfig });
     resolver.register();
-    client = new EchoClient(`${SCHEME}:///echo`, credentials);
+    client = new EchoClient(
+      `${SCHEME}:///echo`,
+      credentials,
+      CLIENT_CHANNEL_OPTIONS,
+    );
   }
   const endpointOf = (peer: string): number | undefined => {
     const index = resolver?.lastEndpoints.findIndex((endpoint) =>
@@ -265,14 +338,14 @@ export async function runClient(args: readonly string[]): Promise<number> {
         const index = endpointOf(peer);
         return index === undefined ? peer : `${names[index]} (${peer})`;
       };
-      return await sendCount(
-        client,
+      return await sendCount(client, {
         count,
         concurrency,
-        timeout,
-        flags.quiet,
+        rate,
+        timeoutSeconds: timeout,
+        quiet: flags.quiet,
         label,
-      );
+      });
     }
     return await checkRatio(
       client,

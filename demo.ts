@@ -16,6 +16,6 @@ await runMain("demo", CLIENT_USAGE, async () => {
   try {
     return await runClient(Deno.args);
   } finally {
-    await stopEchoServers(servers);
+    await stopEchoServers(servers, { drainMs: 0 });
   }
 });

@@ -11,27 +11,61 @@
  */
 import { isIPv4 } from "node:net";
 import * as grpc from "@grpc/grpc-js";
-import { type EchoHandlers, echoService } from "./proto/echo.ts";
+import { HealthImplementation } from "grpc-health-check";
+import {
+  ECHO_SERVICE_NAME,
+  type EchoHandlers,
+  echoService,
+} from "./proto/echo.ts";
 import { parseFlags, runMain, UsageError } from "./cli.ts";
 
-/** How long a stopping server waits for RPCs in flight before cutting them. */
-export const DRAIN_MS = 5_000;
+/**
+ * How long a stopping server keeps serving after it reports NOT_SERVING, so
+ * that health-checking clients move away first.
+ */
+export const DRAIN_MS = 1_000;
 
-const USAGE = `usage: server.ts [--addrs HOST:PORT,...] [--help]
+/** How long a stopping server waits for RPCs in flight before cutting them. */
+export const GRACE_MS = 5_000;
+
+const USAGE = `usage: server.ts [--addrs HOST:PORT,...] [--drain-ms MS] [--help]
 
 Starts one echo server per address; port 0 picks a free port.
 
-  --addrs   addresses to serve on (default localhost:50050,localhost:50051)
-  --help    show this help
+  --addrs      addresses to serve on (default localhost:50050,localhost:50051)
+  --drain-ms   on SIGINT or SIGTERM, how long to keep serving after reporting
+               NOT_SERVING (default ${DRAIN_MS})
+  --help       show this help
 
-Each server prints "serving on HOST:PORT" and tags every reply
-"(from HOST:PORT)". SIGINT or SIGTERM stops accepting connections, lets
-RPCs in flight finish (at most ${DRAIN_MS / 1000} s), then exits 0.`;
+Each server prints "serving on HOST:PORT", tags every reply
+"(from HOST:PORT)" and serves grpc.health.v1.Health (SERVING for "" and
+"${ECHO_SERVICE_NAME}"). SIGINT or SIGTERM reports NOT_SERVING, keeps serving
+for --drain-ms, stops accepting connections, lets RPCs in flight finish (at
+most ${GRACE_MS / 1000} s), then exits 0.`;
 
 /** A running echo server and the address it serves on, real port included. */
 export interface EchoServer {
   readonly address: string;
   readonly server: grpc.Server;
+  /** Its health service, or `null` if started without one. */
+  readonly health: HealthImplementation | null;
+}
+
+/** What {@linkcode startEchoServer} adds besides the Echo service. */
+export interface EchoServerOptions {
+  /** Serve `grpc.health.v1.Health` (default `true`). */
+  readonly health?: boolean;
+}
+
+/**
+ * Sets the health status the server reports for the whole server (`""`) and
+ * for the Echo service.
+ */
+export function setServing(server: EchoServer, serving: boolean): void {
+  const status = serving ? "SERVING" : "NOT_SERVING";
+  for (const name of ["", ECHO_SERVICE_NAME]) {
+    server.health?.setStatus(name, status);
+  }
 }
 
 /** The Echo methods, every reply tagged `(from <address>)`. */
@@ -66,7 +100,10 @@ export function echoHandlers(address: string): EchoHandlers {
  *
  * @throws {Error} naming the address if it cannot be listened on.
  */
-export function startEchoServer(address: string): Promise<EchoServer> {
+export function startEchoServer(
+  address: string,
+  options: EchoServerOptions = {},
+): Promise<EchoServer> {
   const hostPort = grpc.experimental.splitHostPort(address);
   if (hostPort === null || hostPort.port === undefined) {
     return Promise.reject(
@@ -99,7 +136,14 @@ export function startEchoServer(address: string): Promise<EchoServer> {
         }
         const bound = `${host}:${port}`;
         server.addService(echoService, echoHandlers(bound));
-        resolve({ address: bound, server });
+        const health = options.health === false
+          ? null
+          : new HealthImplementation({
+            "": "SERVING",
+            [ECHO_SERVICE_NAME]: "SERVING",
+          });
+        health?.addToServer(server);
+        resolve({ address: bound, server, health });
       },
     );
   });
@@ -135,38 +179,61 @@ export async function startEchoServers(
   return servers;
 }
 
+/** How {@linkcode stopEchoServers} stops. */
+export interface StopOptions {
+  /** Serving time after NOT_SERVING is reported (default {@linkcode DRAIN_MS}). */
+  readonly drainMs?: number;
+  /** Bound on RPCs in flight after that (default {@linkcode GRACE_MS}). */
+  readonly graceMs?: number;
+}
+
 /**
- * Stops servers gracefully: no new connections, RPCs in flight may finish
- * for up to `drainMs`, then whatever is left is cut.
+ * Stops servers gracefully: they report NOT_SERVING and keep serving for
+ * `drainMs`, so health-checking clients move away; then they accept no new
+ * connections, RPCs in flight may finish for up to `graceMs`, and whatever
+ * is left is cut.
  */
-export function stopEchoServers(
+export async function stopEchoServers(
   servers: readonly EchoServer[],
-  drainMs: number = DRAIN_MS,
+  { drainMs = DRAIN_MS, graceMs = GRACE_MS }: StopOptions = {},
 ): Promise<void> {
-  return Promise.all(
+  for (const server of servers) setServing(server, false);
+  if (drainMs > 0) {
+    await new Promise((resolve) => setTimeout(resolve, drainMs));
+  }
+  await Promise.all(
     servers.map(({ server }) =>
       new Promise<void>((resolve) => {
         const deadline = setTimeout(() => {
           server.forceShutdown();
           resolve();
-        }, drainMs);
+        }, graceMs);
         server.tryShutdown(() => {
           clearTimeout(deadline);
           resolve();
         });
       })
     ),
-  ).then(() => {});
+  );
 }
 
 async function main(): Promise<number> {
   const flags = parseFlags(Deno.args, {
     addrs: { type: "string", default: "localhost:50050,localhost:50051" },
+    "drain-ms": { type: "string", default: String(DRAIN_MS) },
     help: { type: "boolean", default: false },
   });
   if (flags.help) {
     console.log(USAGE);
     return 0;
+  }
+  const drainMs = Number(flags["drain-ms"]);
+  if (!Number.isInteger(drainMs) || drainMs < 0) {
+    throw new UsageError(
+      `--drain-ms must be a whole number of milliseconds, got "${
+        flags["drain-ms"]
+      }"`,
+    );
   }
   const servers = await startEchoServers(
     flags.addrs.split(",").map((address) => address.trim()),
@@ -175,7 +242,7 @@ async function main(): Promise<number> {
     Deno.addSignalListener("SIGINT", resolve);
     Deno.addSignalListener("SIGTERM", resolve);
   });
-  await stopEchoServers(servers);
+  await stopEchoServers(servers, { drainMs });
   return 0;
 }
 

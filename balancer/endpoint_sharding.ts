@@ -3,7 +3,9 @@
  * policies that spread RPCs over endpoints (as grpc-go's `endpointsharding`).
  *
  * The children do all connection work: Happy Eyeballs across an endpoint's
- * addresses, sticky TRANSIENT_FAILURE and reconnect backoff. The parent policy
+ * addresses, sticky TRANSIENT_FAILURE and reconnect backoff. When the
+ * channel carries a health-check service name, each subchannel they create
+ * watches its server's health (see `health_check.ts`). The parent policy
  * only sees each child's state and picker and decides how to combine them.
  *
  * @module
@@ -14,6 +16,10 @@ import {
   experimental,
   logVerbosity as LogVerbosity,
 } from "@grpc/grpc-js";
+import {
+  HealthCheckingSubchannel,
+  healthCheckServiceNameOf,
+} from "./health_check.ts";
 
 type ChannelControlHelper = experimental.ChannelControlHelper;
 type Endpoint = experimental.Endpoint;
@@ -86,7 +92,11 @@ class Child {
   ) {
     const childHelper = experimental.createChildChannelControlHelper(helper, {
       createSubchannel: (address, args) => {
-        const subchannel = helper.createSubchannel(address, args);
+        const real = helper.createSubchannel(address, args);
+        const serviceName = healthCheckServiceNameOf(args);
+        const subchannel = serviceName === null
+          ? real
+          : new HealthCheckingSubchannel(real, serviceName);
         this.#subchannels.set(
           experimental.subchannelAddressToString(address),
           subchannel,

@@ -5,8 +5,16 @@
  */
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
-import { experimental, status } from "@grpc/grpc-js";
+import {
+  experimental,
+  logVerbosity as LogVerbosity,
+  status,
+} from "@grpc/grpc-js";
 import { parseServiceConfig } from "./service_config.ts";
+import {
+  HEALTH_CHECK_SERVICE_NAME,
+  healthCheckServiceName,
+} from "./health_check.ts";
 
 type Endpoint = experimental.Endpoint;
 type ResolverListener = experimental.ResolverListener;
@@ -21,8 +29,9 @@ export interface ResolverState {
   readonly endpoints: readonly string[];
   /**
    * The service config, as JSON text or a parsed object. It is checked with
-   * {@linkcode parseServiceConfig}; an invalid one reaches the channel as a
-   * service-config error.
+   * {@linkcode parseServiceConfig}; an invalid one is logged and reaches the
+   * channel as a service-config error, and the channel keeps the last valid
+   * one. Its `healthCheckConfig` turns on health checking.
    */
   readonly serviceConfig?: unknown;
 }
@@ -117,6 +126,8 @@ class ChannelResolver implements experimental.Resolver {
   readonly #listener: ResolverListener;
   /** Bumped by every resolution and by destroy, to drop stale answers. */
   #generation = 0;
+  /** Attributes of the last valid service config, kept past invalid ones. */
+  #attributes: { [key: string]: unknown } = {};
 
   constructor(source: Source, listener: ResolverListener) {
     this.#source = source;
@@ -164,21 +175,37 @@ class ChannelResolver implements experimental.Resolver {
     }
     if (generation !== this.#generation) return;
     if (resolved.ok) this.#source.resolved(resolved.value);
-    this.#listener(resolved, {}, checkedServiceConfig(serviceConfig), "");
+    const checked = this.#checkedServiceConfig(serviceConfig);
+    this.#listener(resolved, this.#attributes, checked, "");
   }
-}
 
-function checkedServiceConfig(
-  json: unknown,
-): experimental.StatusOr<ReturnType<typeof parseServiceConfig>> | null {
-  if (json === undefined) return null;
-  try {
-    return experimental.statusOrFromValue(parseServiceConfig(json));
-  } catch (error) {
-    return experimental.statusOrFromError({
-      code: status.UNAVAILABLE,
-      details: (error as Error).message,
-    });
+  #checkedServiceConfig(
+    json: unknown,
+  ): experimental.StatusOr<ReturnType<typeof parseServiceConfig>> | null {
+    if (json === undefined) {
+      this.#attributes = {};
+      return null;
+    }
+    try {
+      const config = parseServiceConfig(json);
+      const name = healthCheckServiceName(
+        typeof json === "string" ? JSON.parse(json) : json,
+      );
+      this.#attributes = name === null
+        ? {}
+        : { [HEALTH_CHECK_SERVICE_NAME]: name };
+      return experimental.statusOrFromValue(config);
+    } catch (error) {
+      const details = (error as Error).message;
+      experimental.log(
+        LogVerbosity.ERROR,
+        `${this.#source.scheme} resolver: ${details}`,
+      );
+      return experimental.statusOrFromError({
+        code: status.UNAVAILABLE,
+        details,
+      });
+    }
   }
 }
 

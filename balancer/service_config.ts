@@ -12,6 +12,7 @@ import { experimental, type ServiceConfig } from "@grpc/grpc-js";
 // grpc-js's own structural check, as it runs on `grpc.service_config`; the
 // package exports no public name for it.
 import { validateServiceConfig } from "@grpc/grpc-js/build/src/service-config.js";
+import { healthCheckServiceName } from "./health_check.ts";
 
 /**
  * Parses and checks a service config (JSON text or a parsed object).
@@ -42,6 +43,7 @@ export function parseServiceConfig(json: unknown): ServiceConfig {
       throw new Error(`expected a JSON object, got ${JSON.stringify(parsed)}`);
     }
     config = validateServiceConfig(parsed);
+    healthCheckServiceName(parsed);
   } catch (error) {
     throw new Error(`invalid service config: ${(error as Error).message}`);
   }

@@ -62,9 +62,12 @@ const definition = loadSync(
 // proto-loader types what it loads loosely; the interfaces above give it the
 // shape that echo.proto declares.
 
+/** The Echo service's full name, also its name for health checking. */
+export const ECHO_SERVICE_NAME = "grpc.examples.echo.Echo";
+
 /** The service definition, for `grpc.Server.addService`. */
 export const echoService = definition[
-  "grpc.examples.echo.Echo"
+  ECHO_SERVICE_NAME
 ] as unknown as grpc.ServiceDefinition<EchoHandlers>;
 
 /**

@@ -242,6 +242,6 @@ Deno.test("e2e: an address already in use makes the server exit 1 with one line"
     ]);
     assert.deepEqual(finished.stdout, []);
   } finally {
-    await stopEchoServers([busy], 1000);
+    await stopEchoServers([busy], { drainMs: 0, graceMs: 1000 });
   }
 });

@@ -54,7 +54,7 @@ async function setup(serviceConfig: unknown): Promise<Setup> {
     second: servers[1].address,
     async close() {
       client.close();
-      await stopEchoServers(servers, 1000);
+      await stopEchoServers(servers, { drainMs: 0, graceMs: 1000 });
     },
   };
 }
@@ -274,7 +274,7 @@ Deno.test("integration: the client proves the ratio against real servers", async
     assert.equal(code, 0);
   } finally {
     console.log = log;
-    await stopEchoServers(servers, 1000);
+    await stopEchoServers(servers, { drainMs: 0, graceMs: 1000 });
   }
   assert.equal(output.at(-1), "Successful multiple iterations of 1:2 ratio");
   // The three windows that proved it: each one RPC on the second server.
@@ -298,7 +298,7 @@ Deno.test("integration: a resolver update swapping the second endpoint moves the
     );
   } finally {
     await s.close();
-    await stopEchoServers([third], 1000);
+    await stopEchoServers([third], { drainMs: 0, graceMs: 1000 });
   }
 });
 
@@ -322,6 +322,6 @@ Deno.test("integration: 3 endpoints at start fail RPCs at once with UNAVAILABLE 
     assert.ok(Date.now() - started < 4000, "failed before the deadline");
   } finally {
     await s.close();
-    await stopEchoServers([third], 1000);
+    await stopEchoServers([third], { drainMs: 0, graceMs: 1000 });
   }
 });

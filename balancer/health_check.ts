@@ -1,0 +1,276 @@
+/**
+ * Client-side health checking (gRFC A17) for grpc-js, which has none.
+ *
+ * With `"healthCheckConfig": {"serviceName": "<name>"}` in the service
+ * config, every subchannel a child policy creates is wrapped in a
+ * {@linkcode HealthCheckingSubchannel}. Once connected it opens a
+ * `grpc.health.v1.Health/Watch` stream and reports itself READY only after
+ * the first answer, healthy only while the latest answer is SERVING. grpc-js's
+ * pick_first, as `LeafLoadBalancer`, already turns an unhealthy pick into
+ * TRANSIENT_FAILURE, so the parent policy moves traffic away by itself.
+ *
+ * @module
+ */
+import * as grpc from "@grpc/grpc-js";
+import { service as healthService } from "grpc-health-check";
+
+const ConnectivityState = grpc.connectivityState;
+type ConnectivityState = grpc.connectivityState;
+type ConnectivityStateListener = grpc.experimental.ConnectivityStateListener;
+type SubchannelInterface = grpc.experimental.SubchannelInterface;
+
+const TRACER = "health_check";
+const WATCH_METHOD = "/grpc.health.v1.Health/Watch";
+const watch = healthService.Watch;
+
+/**
+ * The channel option (or resolver attribute) that carries the health-check
+ * service name to the balancer. Its prefix keeps it out of subchannel keys,
+ * so a changed name does not force new connections.
+ */
+export const HEALTH_CHECK_SERVICE_NAME =
+  `${grpc.experimental.SUBCHANNEL_ARGS_EXCLUDE_KEY_PREFIX}.health_check_service_name`;
+
+/**
+ * Reads `healthCheckConfig.serviceName` from a parsed service config.
+ *
+ * @returns the service name, or `null` when health checking is off (no
+ *   `healthCheckConfig`, or one without `serviceName`).
+ * @throws {Error} when `healthCheckConfig` or its `serviceName` has the
+ *   wrong type.
+ */
+export function healthCheckServiceName(serviceConfig: unknown): string | null {
+  const config = (serviceConfig as { healthCheckConfig?: unknown })
+    ?.healthCheckConfig;
+  if (config === undefined) return null;
+  if (typeof config !== "object" || config === null || Array.isArray(config)) {
+    throw new Error(
+      `healthCheckConfig must be an object, got ${JSON.stringify(config)}`,
+    );
+  }
+  const name = (config as { serviceName?: unknown }).serviceName;
+  if (name === undefined) return null;
+  if (typeof name !== "string") {
+    throw new Error(
+      `healthCheckConfig.serviceName must be a string, got ${
+        JSON.stringify(name)
+      }`,
+    );
+  }
+  return name;
+}
+
+/**
+ * The health-check service name a balancer sees in its channel options: the
+ * resolver's {@linkcode HEALTH_CHECK_SERVICE_NAME} attribute if set, else
+ * the one in the `grpc.service_config` channel option, else `null`.
+ */
+export function healthCheckServiceNameOf(
+  options: grpc.ChannelOptions,
+): string | null {
+  const name = options[HEALTH_CHECK_SERVICE_NAME];
+  if (typeof name === "string") return name;
+  const json = options["grpc.service_config"];
+  if (typeof json !== "string") return null;
+  try {
+    return healthCheckServiceName(JSON.parse(json));
+  } catch {
+    // grpc-js rejects such a channel option itself when the channel is made.
+    return null;
+  }
+}
+
+/** Addresses whose UNIMPLEMENTED answer was logged, so it is logged once. */
+const loggedUnimplemented = new Set<string>();
+
+/**
+ * A subchannel that watches its server's health.
+ *
+ * Its connectivity state is the real subchannel's, except that a READY
+ * connection shows as CONNECTING until the first health answer arrives. Its
+ * health is the latest answer: SERVING is healthy; NOT_SERVING,
+ * SERVICE_UNKNOWN and a broken stream are not. A server without the health
+ * service (UNIMPLEMENTED) counts as healthy. A broken stream is re-opened
+ * with backoff while the connection lasts; the stream is closed when the
+ * connection goes or the subchannel is released.
+ *
+ * @example Wrapping the subchannels of a child policy
+ * ```ts
+ * const helper = experimental.createChildChannelControlHelper(parent, {
+ *   createSubchannel: (address, options) =>
+ *     new HealthCheckingSubchannel(
+ *       parent.createSubchannel(address, options),
+ *       "grpc.examples.echo.Echo",
+ *     ),
+ * });
+ * ```
+ */
+export class HealthCheckingSubchannel
+  extends grpc.experimental.BaseSubchannelWrapper {
+  readonly #serviceName: string;
+  readonly #listeners = new Set<ConnectivityStateListener>();
+  #state: ConnectivityState;
+  #started = false;
+  #destroyed = false;
+  #call: grpc.ClientReadableStream<{ status: string }> | null = null;
+  /** Whether the current stream has delivered an answer. */
+  #answered = false;
+  readonly #retry = new grpc.experimental.BackoffTimeout(() => this.#watch());
+
+  /**
+   * @param child The subchannel to wrap.
+   * @param serviceName The service whose health is asked for; `""` asks for
+   *   the server as a whole.
+   */
+  constructor(child: SubchannelInterface, serviceName: string) {
+    super(child);
+    this.#serviceName = serviceName;
+    this.#state = shown(child.getConnectivityState());
+    this.#retry.unref();
+  }
+
+  override getConnectivityState(): ConnectivityState {
+    return this.#state;
+  }
+
+  override addConnectivityStateListener(
+    listener: ConnectivityStateListener,
+  ): void {
+    this.#listeners.add(listener);
+  }
+
+  override removeConnectivityStateListener(
+    listener: ConnectivityStateListener,
+  ): void {
+    this.#listeners.delete(listener);
+  }
+
+  // Listening starts with the first reference: pick_first creates
+  // subchannels it never references, and those must not hold a stream open.
+  override ref(): void {
+    super.ref();
+    if (this.#started || this.#destroyed) return;
+    this.#started = true;
+    this.child.addConnectivityStateListener(this.#onChildState);
+    if (this.child.getConnectivityState() === ConnectivityState.READY) {
+      this.#watch();
+    }
+  }
+
+  protected override destroy(): void {
+    super.destroy();
+    this.#destroyed = true;
+    this.child.removeConnectivityStateListener(this.#onChildState);
+    this.#stop();
+  }
+
+  #onChildState = (
+    _subchannel: SubchannelInterface,
+    _previous: ConnectivityState,
+    state: ConnectivityState,
+    _keepaliveTime: number,
+    errorMessage?: string,
+  ): void => {
+    if (state === ConnectivityState.READY) {
+      this.#watch();
+    } else {
+      this.#stop();
+      this.#retry.reset();
+    }
+    this.#setState(shown(state), errorMessage);
+  };
+
+  #watch(): void {
+    if (this.#destroyed || this.#call !== null) return;
+    this.#trace(`watching "${this.#serviceName}"`);
+    const client = new grpc.Client("", grpc.credentials.createInsecure(), {
+      channelOverride: this.child.getChannel(),
+    });
+    const call = client.makeServerStreamRequest(
+      WATCH_METHOD,
+      watch.requestSerialize,
+      watch.responseDeserialize,
+      { service: this.#serviceName },
+    ) as grpc.ClientReadableStream<{ status: string }>;
+    this.#call = call;
+    this.#answered = false;
+    call.on("data", ({ status }: { status: string }) => {
+      if (this.#call !== call) return;
+      this.#answered = true;
+      this.#trace(`"${this.#serviceName}" is ${status}`);
+      this.#answer(status === "SERVING");
+    });
+    call.on("error", (error: grpc.ServiceError) => this.#ended(call, error));
+    call.on("end", () => this.#ended(call, null));
+  }
+
+  #ended(
+    call: grpc.ClientReadableStream<unknown>,
+    error: grpc.ServiceError | null,
+  ): void {
+    if (this.#call !== call) return;
+    this.#call = null;
+    if (error?.code === grpc.status.UNIMPLEMENTED) {
+      const address = this.getAddress();
+      if (!loggedUnimplemented.has(address)) {
+        loggedUnimplemented.add(address);
+        grpc.experimental.log(
+          grpc.logVerbosity.ERROR,
+          `health_check: ${address} does not implement grpc.health.v1.Health; treating it as healthy`,
+        );
+      }
+      this.#answer(true);
+      return;
+    }
+    const reason = error
+      ? `${grpc.status[error.code]}: ${error.details}`
+      : "stream ended";
+    this.#trace(`health stream to ${this.getAddress()} broke: ${reason}`);
+    if (this.child.getConnectivityState() !== ConnectivityState.READY) return;
+    // A17: unhealthy until the stream is back; a stream that had answered is
+    // re-opened at once, one that never answered after a backoff.
+    this.#answer(false);
+    if (this.#answered) {
+      this.#retry.reset();
+      this.#watch();
+    } else {
+      this.#retry.runOnce();
+    }
+  }
+
+  #answer(healthy: boolean): void {
+    this.setHealthy(healthy);
+    this.#setState(ConnectivityState.READY);
+  }
+
+  #stop(): void {
+    this.#retry.stop();
+    const call = this.#call;
+    this.#call = null;
+    call?.cancel();
+  }
+
+  #setState(state: ConnectivityState, errorMessage?: string): void {
+    if (state === this.#state) return;
+    const previous = this.#state;
+    this.#state = state;
+    for (const listener of [...this.#listeners]) {
+      listener(this, previous, state, -1, errorMessage);
+    }
+  }
+
+  #trace(text: string): void {
+    grpc.experimental.trace(
+      grpc.logVerbosity.DEBUG,
+      TRACER,
+      `${this.getAddress()} ${text}`,
+    );
+  }
+}
+
+/** What a wrapper shows for its real subchannel's state before any answer. */
+function shown(state: ConnectivityState): ConnectivityState {
+  return state === ConnectivityState.READY
+    ? ConnectivityState.CONNECTING
+    : state;
+}
