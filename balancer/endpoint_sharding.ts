@@ -92,16 +92,25 @@ class Child {
   ) {
     const childHelper = experimental.createChildChannelControlHelper(helper, {
       createSubchannel: (address, args) => {
+        const key = experimental.subchannelAddressToString(address);
         const real = helper.createSubchannel(address, args);
         const serviceName = healthCheckServiceNameOf(args);
-        const subchannel = serviceName === null
-          ? real
-          : new HealthCheckingSubchannel(real, serviceName);
-        this.#subchannels.set(
-          experimental.subchannelAddressToString(address),
-          subchannel,
-        );
-        return subchannel;
+        if (serviceName === null) {
+          this.#subchannels.set(key, real);
+          return real;
+        }
+        // pick_first asks for new subchannels on every resolver update; the
+        // same wrapper keeps one health stream per connection, not one each.
+        const known = this.#subchannels.get(key);
+        if (
+          known instanceof HealthCheckingSubchannel && !known.released &&
+          known.serviceName === serviceName && known.realSubchannelEquals(real)
+        ) {
+          return known;
+        }
+        const wrapped = new HealthCheckingSubchannel(real, serviceName);
+        this.#subchannels.set(key, wrapped);
+        return wrapped;
       },
       updateState: (state, _picker, errorMessage) => {
         if (this.destroyed) return;

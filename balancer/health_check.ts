@@ -129,6 +129,16 @@ export class HealthCheckingSubchannel
     this.#retry.unref();
   }
 
+  /** The service whose health is watched. */
+  get serviceName(): string {
+    return this.#serviceName;
+  }
+
+  /** Whether every reference was released, which stops it for good. */
+  get released(): boolean {
+    return this.#destroyed;
+  }
+
   override getConnectivityState(): ConnectivityState {
     return this.#state;
   }

@@ -19,6 +19,16 @@ import {
 type Endpoint = experimental.Endpoint;
 type ResolverListener = experimental.ResolverListener;
 
+/**
+ * The shortest time between two resolutions that a channel asks for. Its
+ * policies ask again each time a backend is lost or refuses connections;
+ * grpc-js's own DNS resolver rate-limits these requests the same way (by
+ * default to one per 30 s), or they would spin while a backend is down.
+ * Answers the program pushes with {@linkcode ManualResolver.update} are not
+ * limited.
+ */
+export const MIN_RERESOLUTION_INTERVAL_MS = 1_000;
+
 /** What a {@linkcode ManualResolver} hands the channel. */
 export interface ResolverState {
   /**
@@ -102,7 +112,7 @@ export class ManualResolver {
   /** Sets a new answer and hands it to every channel using this resolver. */
   update(state: ResolverState): void {
     this.#state = state;
-    for (const channel of this.#source.channels) channel.updateResolution();
+    for (const channel of this.#source.channels) channel.resolveNow();
   }
 
   /** Reports a resolution failure to every channel using this resolver. */
@@ -128,6 +138,8 @@ class ChannelResolver implements experimental.Resolver {
   #generation = 0;
   /** Attributes of the last valid service config, kept past invalid ones. */
   #attributes: { [key: string]: unknown } = {};
+  #lastResolution = -Infinity;
+  #pending: ReturnType<typeof setTimeout> | null = null;
 
   constructor(source: Source, listener: ResolverListener) {
     this.#source = source;
@@ -136,7 +148,26 @@ class ChannelResolver implements experimental.Resolver {
 
   updateResolution(): void {
     this.#source.channels.add(this);
+    if (this.#pending !== null) return;
+    const wait = this.#lastResolution + MIN_RERESOLUTION_INTERVAL_MS -
+      performance.now();
+    if (wait <= 0) {
+      this.resolveNow();
+      return;
+    }
+    this.#pending = setTimeout(() => this.resolveNow(), wait);
+  }
+
+  /** Resolves at once, dropping a resolution that waits for its turn. */
+  resolveNow(): void {
+    this.#cancelPending();
+    this.#lastResolution = performance.now();
     void this.#resolve(++this.#generation);
+  }
+
+  #cancelPending(): void {
+    if (this.#pending !== null) clearTimeout(this.#pending);
+    this.#pending = null;
   }
 
   reportError(message: string): void {
@@ -156,6 +187,7 @@ class ChannelResolver implements experimental.Resolver {
   }
 
   destroy(): void {
+    this.#cancelPending();
     this.#generation++;
     this.#source.channels.delete(this);
   }

@@ -43,5 +43,15 @@ export {
   type ChildStatesListener,
   EndpointSharding,
 } from "./endpoint_sharding.ts";
-export { ManualResolver, type ResolverState } from "./manual_resolver.ts";
+export {
+  HEALTH_CHECK_SERVICE_NAME,
+  HealthCheckingSubchannel,
+  healthCheckServiceName,
+  healthCheckServiceNameOf,
+} from "./health_check.ts";
+export {
+  ManualResolver,
+  MIN_RERESOLUTION_INTERVAL_MS,
+  type ResolverState,
+} from "./manual_resolver.ts";
 export { parseServiceConfig } from "./service_config.ts";

@@ -9,73 +9,7 @@ import {
   stopEchoServers,
 } from "../server.ts";
 import { assertOneInThree, servedBy } from "./windows.ts";
-
-const ROOT = new URL("..", import.meta.url);
-
-interface Finished {
-  readonly code: number;
-  readonly stdout: string[];
-  /** stderr without `deno task`'s own "Task …" line. */
-  readonly stderr: string[];
-}
-
-function lines(text: string): string[] {
-  return text.split("\n").filter((line) => line !== "");
-}
-
-function task(args: string[]): Deno.Command {
-  return new Deno.Command("deno", {
-    args: ["task", ...args],
-    cwd: ROOT,
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  });
-}
-
-async function runTask(args: string[]): Promise<Finished> {
-  const { code, stdout, stderr } = await task(args).output();
-  const decoder = new TextDecoder();
-  return {
-    code,
-    stdout: lines(decoder.decode(stdout)),
-    stderr: lines(decoder.decode(stderr)).filter((l) => !l.startsWith("Task ")),
-  };
-}
-
-/** `deno task server` on two free ports, once it says where it serves. */
-async function startServerTask() {
-  const child = task(["server", "--addrs", "localhost:0,localhost:0"]).spawn();
-  const stdout = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  const seen: string[] = [];
-  let buffered = "";
-  while (seen.filter((l) => l.startsWith("serving on ")).length < 2) {
-    const { value, done } = await stdout.read();
-    assert.ok(!done, `server exited early, printed: ${seen.join("\n")}`);
-    buffered += value;
-    const parts = buffered.split("\n");
-    buffered = parts.pop()!;
-    seen.push(...parts);
-  }
-  const stderr = new Response(child.stderr).text();
-  return {
-    addresses: seen.map((line) => line.replace("serving on ", "")),
-    async stop(): Promise<Finished> {
-      child.kill("SIGTERM");
-      let rest = buffered;
-      for (let r = await stdout.read(); !r.done; r = await stdout.read()) {
-        rest += r.value;
-      }
-      const { code } = await child.status;
-      return {
-        code,
-        stdout: [...seen, ...lines(rest)],
-        stderr: lines(await stderr).filter((l) => !l.startsWith("Task ")),
-      };
-    },
-  };
-}
+import { type Finished, runTask, startServerTask } from "./processes.ts";
 
 /** Runs `deno task client` against a fresh `deno task server`, then stops it. */
 async function clientAgainstServers(args: (addresses: string[]) => string[]) {

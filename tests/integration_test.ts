@@ -3,85 +3,22 @@
  */
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
-import {
-  ManualResolver,
-  parseServiceConfig,
-  registerCustomRoundRobin,
-} from "../balancer/mod.ts";
-import { EchoClient, type EchoResponse } from "../proto/echo.ts";
-import {
-  type EchoServer,
-  startEchoServer,
-  stopEchoServers,
-} from "../server.ts";
+import { parseServiceConfig } from "../balancer/mod.ts";
+import type { EchoClient, EchoResponse } from "../proto/echo.ts";
+import { startEchoServer, stopEchoServers } from "../server.ts";
 import { runClient } from "../client.ts";
 import { assertOneInThree, servedBy as servedByTag } from "./windows.ts";
-
-registerCustomRoundRobin();
-
-let schemes = 0;
-
-interface Setup {
-  readonly servers: EchoServer[];
-  readonly resolver: ManualResolver;
-  readonly client: EchoClient;
-  readonly first: string;
-  readonly second: string;
-  close(): Promise<void>;
-}
-
-/** Two echo servers on free ports and a client reaching them by `config`. */
-async function setup(serviceConfig: unknown): Promise<Setup> {
-  const servers = [
-    await startEchoServer("localhost:0"),
-    await startEchoServer("localhost:0"),
-  ];
-  const scheme = `integration-${++schemes}`;
-  const resolver = new ManualResolver(scheme, {
-    endpoints: servers.map(({ address }) => address),
-    serviceConfig,
-  });
-  resolver.register();
-  const client = new EchoClient(
-    `${scheme}:///echo`,
-    grpc.credentials.createInsecure(),
-  );
-  return {
-    servers,
-    resolver,
-    client,
-    first: servers[0].address,
-    second: servers[1].address,
-    async close() {
-      client.close();
-      await stopEchoServers(servers, { drainMs: 0, graceMs: 1000 });
-    },
-  };
-}
-
-function policyConfig(chooseSecond: number) {
-  return {
-    loadBalancingConfig: [{ custom_round_robin: { chooseSecond } }],
-  };
-}
-
-function servedBy(reply: EchoResponse): string {
-  return servedByTag(reply.message);
-}
-
-function deadline(seconds = 5): Date {
-  return new Date(Date.now() + seconds * 1000);
-}
-
-function unary(client: EchoClient): Promise<string> {
-  return new Promise((resolve, reject) =>
-    client.UnaryEcho(
-      { message: "hi" },
-      { deadline: deadline() },
-      (error, reply) => error ? reject(error) : resolve(servedBy(reply!)),
-    )
-  );
-}
+import {
+  deadline,
+  policyConfig,
+  repeated,
+  sequence,
+  servedBy,
+  setup,
+  unary,
+  untilSecondServes,
+  untilServes,
+} from "./helpers.ts";
 
 function serverStreaming(client: EchoClient): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -124,37 +61,6 @@ function bidiStreaming(client: EchoClient): Promise<string> {
     call.write({ message: "two" });
     call.end();
   });
-}
-
-/** Sends RPCs until one reaches `server`; fails the test after 200. */
-async function untilServes(client: EchoClient, server: string) {
-  for (let i = 0; i < 200; i++) {
-    if (await unary(client) === server) return;
-  }
-  assert.fail(`${server} never served an RPC`);
-}
-
-/**
- * Sends RPCs until one reaches the second server: both children are READY
- * then, and the custom picker has just made a pick of the second.
- */
-function untilSecondServes(setup: Setup): Promise<void> {
-  return untilServes(setup.client, setup.second);
-}
-
-/** The servers of `n` RPCs sent one after another by `send`. */
-async function sequence(
-  n: number,
-  send: (i: number) => Promise<string>,
-): Promise<string[]> {
-  const served: string[] = [];
-  for (let i = 0; i < n; i++) served.push(await send(i));
-  return served;
-}
-
-/** `pattern` repeated to `n` entries. */
-function repeated(pattern: readonly string[], n: number): string[] {
-  return Array.from({ length: n }, (_, i) => pattern[i % pattern.length]);
 }
 
 Deno.test("integration: once both are ready, 30 RPCs follow first, first, second", async () => {

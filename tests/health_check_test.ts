@@ -1,0 +1,217 @@
+/**
+ * Client-side health checking (gRFC A17) against real servers.
+ */
+import assert from "node:assert/strict";
+import * as grpc from "@grpc/grpc-js";
+import { service as healthService } from "grpc-health-check";
+import { healthCheckServiceName, parseServiceConfig } from "../balancer/mod.ts";
+import { CLIENT_CHANNEL_OPTIONS, clientServiceConfig } from "../client.ts";
+import { ECHO_SERVICE_NAME, EchoClient } from "../proto/echo.ts";
+import {
+  type EchoServer,
+  setServing,
+  startEchoServer,
+  stopEchoServers,
+} from "../server.ts";
+import {
+  failures,
+  policyConfig,
+  repeated,
+  sequence,
+  setup,
+  sleep,
+  startLoad,
+  unary,
+  until,
+  untilSecondServes,
+  untilServes,
+} from "./helpers.ts";
+
+const withHealth = (chooseSecond = 3) =>
+  clientServiceConfig(chooseSecond, ECHO_SERVICE_NAME);
+
+/** Gives `server` a Health service that counts the Watch calls it gets. */
+function countWatches(server: EchoServer): { watches: number } {
+  const counter = { watches: 0 };
+  server.server.addService(healthService, {
+    Check: (_call: unknown, callback: grpc.sendUnaryData<unknown>) =>
+      callback(null, { status: "SERVING" }),
+    Watch: (call: grpc.ServerWritableStream<unknown, unknown>) => {
+      counter.watches++;
+      call.write({ status: "SERVING" });
+    },
+    List: (_call: unknown, callback: grpc.sendUnaryData<unknown>) =>
+      callback(null, { statuses: {} }),
+  });
+  return counter;
+}
+
+/** Collects what grpc-js logs while `body` runs. */
+async function logged(body: () => Promise<void>): Promise<string[]> {
+  const lines: string[] = [];
+  grpc.setLogger({ error: (...args: unknown[]) => lines.push(args.join(" ")) });
+  try {
+    await body();
+  } finally {
+    grpc.setLogger(console);
+  }
+  return lines;
+}
+
+Deno.test("health: NOT_SERVING on the second moves every RPC to the first within 200 ms, none fails; SERVING brings 1:2 back", async () => {
+  const s = await setup(withHealth(), { channel: CLIENT_CHANNEL_OPTIONS });
+  try {
+    await untilSecondServes(s);
+    const load = startLoad(s.client, 8);
+    await until("load running", () => load.sent.length > 100);
+    const notServingAt = performance.now();
+    setServing(s.servers[1], false);
+    await sleep(700);
+    const servingAt = performance.now();
+    setServing(s.servers[1], true);
+    await until(
+      "second serving again",
+      () => load.sent.some((x) => x.at > servingAt && x.server === s.second),
+    );
+    const sent = await load.stop();
+    assert.deepEqual(failures(sent), []);
+    const away = sent.filter((x) =>
+      x.at > notServingAt + 200 && x.at < servingAt
+    );
+    assert.ok(away.length > 50, `only ${away.length} RPCs while away`);
+    assert.deepEqual(
+      away.filter((x) => x.server !== s.first),
+      [],
+      "RPCs sent 200 ms after NOT_SERVING went to the second",
+    );
+    await untilSecondServes(s);
+    assert.deepEqual(
+      await sequence(9, () => unary(s.client)),
+      repeated([s.first, s.first, s.second], 9),
+    );
+  } finally {
+    await s.close();
+  }
+});
+
+Deno.test("health: a server without the Health service counts as healthy, logged once per address", async () => {
+  const s = await setup(withHealth(), {
+    server: { health: false },
+    channel: CLIENT_CHANNEL_OPTIONS,
+  });
+  const again = new EchoClient(
+    `${s.resolver.scheme}:///echo`,
+    grpc.credentials.createInsecure(),
+    CLIENT_CHANNEL_OPTIONS,
+  );
+  try {
+    const lines = await logged(async () => {
+      await untilSecondServes(s);
+      assert.deepEqual(
+        await sequence(9, () => unary(s.client)),
+        repeated([s.first, s.first, s.second], 9),
+      );
+      await untilServes(again, s.second);
+    });
+    const notice = lines.filter((line) =>
+      line.includes("does not implement grpc.health.v1.Health")
+    );
+    assert.equal(notice.length, 2, lines.join("\n"));
+    assert.match(
+      notice[0],
+      /health_check: 127\.0\.0\.1:\d+ does not implement/,
+    );
+  } finally {
+    again.close();
+    await s.close();
+  }
+});
+
+Deno.test("health: the health stream comes back after a server restart and is followed again", async () => {
+  const s = await setup(withHealth(), { channel: CLIENT_CHANNEL_OPTIONS });
+  let restarted: EchoServer | null = null;
+  try {
+    await untilSecondServes(s);
+    await stopEchoServers([s.servers[1]], { drainMs: 0, graceMs: 0 });
+    restarted = await startEchoServer(s.second);
+    await untilSecondServes(s);
+    assert.deepEqual(
+      await sequence(9, () => unary(s.client)),
+      repeated([s.first, s.first, s.second], 9),
+    );
+    setServing(restarted, false);
+    await sleep(200);
+    assert.deepEqual(
+      await sequence(6, () => unary(s.client)),
+      repeated([s.first], 6),
+      "the new stream reported NOT_SERVING",
+    );
+  } finally {
+    await s.close();
+    if (restarted) {
+      await stopEchoServers([restarted], { drainMs: 0, graceMs: 1000 });
+    }
+  }
+});
+
+Deno.test("health: both servers NOT_SERVING fails RPCs with UNAVAILABLE naming both", async () => {
+  const s = await setup(withHealth(), { channel: CLIENT_CHANNEL_OPTIONS });
+  try {
+    await untilSecondServes(s);
+    for (const server of s.servers) setServing(server, false);
+    await sleep(200);
+    await assert.rejects(unary(s.client), (error: grpc.ServiceError) => {
+      assert.equal(error.code, grpc.status.UNAVAILABLE);
+      assert.match(error.details, /unhealthy.*; second .*unhealthy/);
+      return true;
+    });
+  } finally {
+    await s.close();
+  }
+});
+
+Deno.test("health: one Watch per server with healthCheckConfig, none without", async () => {
+  for (
+    const [config, expected] of [[withHealth(), 1], [
+      policyConfig(3),
+      0,
+    ]] as const
+  ) {
+    const s = await setup(config, { server: { health: false } });
+    const counters = s.servers.map(countWatches);
+    try {
+      await untilSecondServes(s);
+      await sequence(9, () => unary(s.client));
+      assert.deepEqual(counters.map((c) => c.watches), [expected, expected]);
+    } finally {
+      await s.close();
+    }
+  }
+});
+
+Deno.test("health: healthCheckConfig is checked with the service config", () => {
+  assert.equal(
+    healthCheckServiceName({ healthCheckConfig: { serviceName: "" } }),
+    "",
+  );
+  assert.equal(healthCheckServiceName({ healthCheckConfig: {} }), null);
+  assert.equal(healthCheckServiceName({}), null);
+  assert.throws(
+    () => parseServiceConfig({ ...policyConfig(3), healthCheckConfig: 3 }),
+    {
+      message:
+        "invalid service config: healthCheckConfig must be an object, got 3",
+    },
+  );
+  assert.throws(
+    () =>
+      parseServiceConfig({
+        ...policyConfig(3),
+        healthCheckConfig: { serviceName: 7 },
+      }),
+    {
+      message:
+        "invalid service config: healthCheckConfig.serviceName must be a string, got 7",
+    },
+  );
+});

@@ -1,0 +1,129 @@
+/**
+ * `deno task server` and `deno task client` as separate processes, the way a
+ * user runs them.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+
+const ROOT = new URL("..", import.meta.url);
+
+/** How a process ended and what it printed. */
+export interface Finished {
+  readonly code: number;
+  readonly stdout: string[];
+  /** stderr without `deno task`'s own "Task …" line. */
+  readonly stderr: string[];
+}
+
+function lines(text: string): string[] {
+  return text.split("\n").filter((line) => line !== "");
+}
+
+function withoutTaskLine(text: string): string[] {
+  return lines(text).filter((line) => !line.startsWith("Task "));
+}
+
+/** `deno task <args>` with piped output, not started. */
+export function task(args: string[]): Deno.Command {
+  return new Deno.Command("deno", {
+    args: ["task", ...args],
+    cwd: ROOT,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  });
+}
+
+/**
+ * The command line of task `name` from deno.json, with `args` added, to be
+ * run without `deno task` in between: then a signal such as SIGKILL reaches
+ * the program itself.
+ */
+function taskCommand(name: string, args: readonly string[]): Deno.Command {
+  const config = JSON.parse(
+    Deno.readTextFileSync(new URL("deno.json", ROOT)),
+  );
+  const command: string = config.tasks[name].command;
+  const words = command.split(" ").map((word) => word.replaceAll("'", ""));
+  assert.equal(words[0], "deno");
+  return new Deno.Command("deno", {
+    args: [...words.slice(1), ...args],
+    cwd: ROOT,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  });
+}
+
+/** Runs `deno task <args>` to its end. */
+export async function runTask(args: string[]): Promise<Finished> {
+  const { code, stdout, stderr } = await task(args).output();
+  const decoder = new TextDecoder();
+  return {
+    code,
+    stdout: lines(decoder.decode(stdout)),
+    stderr: withoutTaskLine(decoder.decode(stderr)),
+  };
+}
+
+/** A running server process. */
+export interface ServerTask {
+  /** The addresses it printed, real ports included. */
+  readonly addresses: string[];
+  /** Sends `signal` and waits for the process to end. */
+  stop(signal?: Deno.Signal): Promise<Finished>;
+  /** Resolves when the process ends, with its exit code. */
+  readonly exited: Promise<number>;
+}
+
+/**
+ * Starts task `server` with `--addrs <addresses> <args>`, and waits until it
+ * says where it serves.
+ */
+export async function startServerTask(
+  addresses: readonly string[] = ["localhost:0", "localhost:0"],
+  args: readonly string[] = [],
+): Promise<ServerTask> {
+  const child = taskCommand("server", [
+    "--addrs",
+    addresses.join(","),
+    ...args,
+  ]).spawn();
+  const stdout = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const stderr = new Response(child.stderr).text();
+  const seen: string[] = [];
+  let buffered = "";
+  while (
+    seen.filter((l) => l.startsWith("serving on ")).length < addresses.length
+  ) {
+    const { value, done } = await stdout.read();
+    if (done) {
+      await child.status;
+      assert.fail(`server exited early: ${seen} ${await stderr}`);
+    }
+    buffered += value;
+    const parts = buffered.split("\n");
+    buffered = parts.pop()!;
+    seen.push(...parts);
+  }
+  return {
+    addresses: seen.map((line) => line.replace("serving on ", "")),
+    exited: child.status.then(({ code }) => code),
+    async stop(signal: Deno.Signal = "SIGTERM"): Promise<Finished> {
+      child.kill(signal);
+      let rest = buffered;
+      for (let r = await stdout.read(); !r.done; r = await stdout.read()) {
+        rest += r.value;
+      }
+      const { code } = await child.status;
+      return {
+        code,
+        stdout: [...seen, ...lines(rest)],
+        stderr: withoutTaskLine(await stderr),
+      };
+    },
+  };
+}
