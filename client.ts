@@ -97,22 +97,53 @@ export function clientServiceConfig(
 }
 
 /** The result of one UnaryEcho: the reply and the peer that served it. */
-interface Echoed {
+export interface Echoed {
   readonly reply: string;
   readonly peer: string;
 }
 
-function unaryEcho(client: EchoClient, deadline: Date): Promise<Echoed> {
-  return new Promise((resolve, reject) => {
-    const call = client.UnaryEcho(
-      { message: MESSAGE },
-      { deadline },
-      (error, response) => {
-        if (error) reject(error);
-        else resolve({ reply: response!.message, peer: call.getPeer() });
-      },
-    );
+/**
+ * One UnaryEcho, as the client sends it.
+ *
+ * The service config's retry policy covers calls that fail with UNAVAILABLE
+ * before a reply starts. Two ways of losing a connection mid-call escape it,
+ * and as Echo is idempotent, such a call is sent once more:
+ *
+ * - the connection dies between a reply's headers and its status (a backend
+ *   killed or cut off mid-reply): grpc-js has committed the call once the
+ *   headers arrived, so it reports UNAVAILABLE without a retry;
+ * - writing the request fails with EPIPE: grpc-js reports that as INTERNAL,
+ *   as it maps only ECONNRESET and ETIMEDOUT to UNAVAILABLE.
+ */
+export function unaryEcho(
+  client: EchoClient,
+  deadline: Date,
+  message: string = MESSAGE,
+): Promise<Echoed> {
+  const once = () =>
+    new Promise<Echoed>((resolve, reject) => {
+      let answered = false;
+      const call = client.UnaryEcho(
+        { message },
+        { deadline },
+        (error, response) => {
+          if (error) reject(Object.assign(error, { answered }));
+          else resolve({ reply: response!.message, peer: call.getPeer() });
+        },
+      );
+      call.on("metadata", () => answered = true);
+    });
+  return once().catch((error: grpc.ServiceError & { answered: boolean }) => {
+    if (connectionLost(error)) return once();
+    throw error;
   });
+}
+
+function connectionLost(
+  { code, details, answered }: grpc.ServiceError & { answered: boolean },
+): boolean {
+  return (code === grpc.status.UNAVAILABLE && answered) ||
+    (code === grpc.status.INTERNAL && details.endsWith("write EPIPE"));
 }
 
 /** Reads a flag as a whole number of at least `min`. */

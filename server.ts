@@ -110,13 +110,6 @@ export function startEchoServer(
       new UsageError(`--addrs: expected HOST:PORT, got "${address}"`),
     );
   }
-  if (!isLoopback(hostPort.host)) {
-    return Promise.reject(
-      new UsageError(
-        `--addrs: ${address} is not a loopback address; the servers listen on loopback only`,
-      ),
-    );
-  }
   const host = hostPort.host.includes(":")
     ? `[${hostPort.host}]`
     : hostPort.host;
@@ -149,9 +142,10 @@ export function startEchoServer(
   });
 }
 
-function isLoopback(host: string): boolean {
+function isLoopback(address: string): boolean {
+  const host = grpc.experimental.splitHostPort(address)?.host;
   return host === "localhost" || host === "::1" ||
-    (isIPv4(host) && host.startsWith("127."));
+    (host !== undefined && isIPv4(host) && host.startsWith("127."));
 }
 
 /**
@@ -235,9 +229,14 @@ async function main(): Promise<number> {
       }"`,
     );
   }
-  const servers = await startEchoServers(
-    flags.addrs.split(",").map((address) => address.trim()),
-  );
+  const addresses = flags.addrs.split(",").map((address) => address.trim());
+  const outside = addresses.find((address) => !isLoopback(address));
+  if (outside !== undefined) {
+    throw new UsageError(
+      `--addrs: ${outside} is not a loopback address; the servers listen on loopback only`,
+    );
+  }
+  const servers = await startEchoServers(addresses);
   await new Promise<void>((resolve) => {
     Deno.addSignalListener("SIGINT", resolve);
     Deno.addSignalListener("SIGTERM", resolve);

@@ -15,6 +15,7 @@ import {
 } from "../server.ts";
 import {
   failures,
+  logged,
   policyConfig,
   repeated,
   sequence,
@@ -23,6 +24,7 @@ import {
   startLoad,
   unary,
   until,
+  untilPattern,
   untilSecondServes,
   untilServes,
 } from "./helpers.ts";
@@ -44,18 +46,6 @@ function countWatches(server: EchoServer): { watches: number } {
       callback(null, { statuses: {} }),
   });
   return counter;
-}
-
-/** Collects what grpc-js logs while `body` runs. */
-async function logged(body: () => Promise<void>): Promise<string[]> {
-  const lines: string[] = [];
-  grpc.setLogger({ error: (...args: unknown[]) => lines.push(args.join(" ")) });
-  try {
-    await body();
-  } finally {
-    grpc.setLogger(console);
-  }
-  return lines;
 }
 
 Deno.test("health: NOT_SERVING on the second moves every RPC to the first within 200 ms, none fails; SERVING brings 1:2 back", async () => {
@@ -84,11 +74,7 @@ Deno.test("health: NOT_SERVING on the second moves every RPC to the first within
       [],
       "RPCs sent 200 ms after NOT_SERVING went to the second",
     );
-    await untilSecondServes(s);
-    assert.deepEqual(
-      await sequence(9, () => unary(s.client)),
-      repeated([s.first, s.first, s.second], 9),
-    );
+    await untilPattern(s.client, s.first, s.second);
   } finally {
     await s.close();
   }
@@ -106,11 +92,7 @@ Deno.test("health: a server without the Health service counts as healthy, logged
   );
   try {
     const lines = await logged(async () => {
-      await untilSecondServes(s);
-      assert.deepEqual(
-        await sequence(9, () => unary(s.client)),
-        repeated([s.first, s.first, s.second], 9),
-      );
+      await untilPattern(s.client, s.first, s.second);
       await untilServes(again, s.second);
     });
     const notice = lines.filter((line) =>
@@ -134,11 +116,7 @@ Deno.test("health: the health stream comes back after a server restart and is fo
     await untilSecondServes(s);
     await stopEchoServers([s.servers[1]], { drainMs: 0, graceMs: 0 });
     restarted = await startEchoServer(s.second);
-    await untilSecondServes(s);
-    assert.deepEqual(
-      await sequence(9, () => unary(s.client)),
-      repeated([s.first, s.first, s.second], 9),
-    );
+    await untilPattern(s.client, s.first, s.second);
     setServing(restarted, false);
     await sleep(200);
     assert.deepEqual(

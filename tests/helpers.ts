@@ -15,6 +15,7 @@ import {
   stopEchoServers,
 } from "../server.ts";
 import { servedBy as servedByTag } from "./windows.ts";
+import { unaryEcho } from "../client.ts";
 
 registerCustomRoundRobin();
 
@@ -134,6 +135,31 @@ export function untilSecondServes(setup: Setup): Promise<void> {
   return untilServes(setup.client, setup.second);
 }
 
+/**
+ * Sends RPCs until nine in a row go first, first, second, and resolves to
+ * how long that took. Each new picker starts its count afresh, so while
+ * children still report changes the pattern may restart; this waits past
+ * that. Fails the test after `ms`.
+ */
+export async function untilPattern(
+  client: EchoClient,
+  first: string,
+  second: string,
+  ms = 5000,
+): Promise<number> {
+  const start = performance.now();
+  const expected = repeated([first, first, second], 9);
+  let last: string[] = [];
+  while (performance.now() - start < ms) {
+    await untilServes(client, second, ms);
+    last = await sequence(9, () => unary(client));
+    if (expected.every((server, i) => last[i] === server)) {
+      return performance.now() - start;
+    }
+  }
+  assert.fail(`no first, first, second pattern within ${ms} ms: ${last}`);
+}
+
 /** The servers of `n` RPCs sent one after another by `send`. */
 export async function sequence(
   n: number,
@@ -169,7 +195,10 @@ export interface Load {
   stop(): Promise<readonly Sent[]>;
 }
 
-/** Starts a steady load of UnaryEcho RPCs on `client`. */
+/**
+ * Starts a steady load of UnaryEcho RPCs on `client`, each sent as the
+ * client program sends it.
+ */
 export function startLoad(client: EchoClient, concurrency = 4): Load {
   const sent: Sent[] = [];
   let running = true;
@@ -177,7 +206,8 @@ export function startLoad(client: EchoClient, concurrency = 4): Load {
     while (running) {
       const at = performance.now();
       try {
-        const server = await unary(client);
+        const { reply } = await unaryEcho(client, deadline());
+        const server = servedByTag(reply);
         sent.push({ at, ms: performance.now() - at, server, error: null });
       } catch (error) {
         const { code, details } = error as grpc.ServiceError;
@@ -219,4 +249,16 @@ export async function until(
 /** The failures among `sent`, for an assertion message. */
 export function failures(sent: readonly Sent[]): string[] {
   return sent.flatMap(({ error }) => error === null ? [] : [error]);
+}
+
+/** Collects what grpc-js logs while `body` runs. */
+export async function logged(body: () => Promise<void>): Promise<string[]> {
+  const lines: string[] = [];
+  grpc.setLogger({ error: (...args: unknown[]) => lines.push(args.join(" ")) });
+  try {
+    await body();
+  } finally {
+    grpc.setLogger(console);
+  }
+  return lines;
 }

@@ -1,0 +1,17 @@
+/**
+ * An echo server for a test host in a network namespace, where the address
+ * is not loopback (server.ts refuses those). Stops on SIGTERM.
+ *
+ * ```sh
+ * ip netns exec NS deno run ... tests/netns_server.ts 10.251.1.2:50051
+ * ```
+ *
+ * @module
+ */
+import { startEchoServers, stopEchoServers } from "../server.ts";
+
+const servers = await startEchoServers([Deno.args[0]]);
+await new Promise<void>((resolve) =>
+  Deno.addSignalListener("SIGTERM", () => resolve())
+);
+await stopEchoServers(servers, { drainMs: 0 });
