@@ -97,3 +97,27 @@ Deno.test("picker: chooseSecond 2^32 - 1 sends exactly the last pick of its cycl
     "first",
   ]);
 });
+
+Deno.test("picker: 10 million picks allocate nothing (no young-generation GC)", async () => {
+  const scavenges = async (picker: string) => {
+    const { code, stdout } = await new Deno.Command("deno", {
+      args: [
+        "run",
+        "--v8-flags=--trace-gc",
+        "--allow-read=proto,node_modules",
+        "--allow-sys=uid,gid",
+        "--allow-env=GRPC_*",
+        new URL("alloc_probe.ts", import.meta.url).pathname,
+        picker,
+      ],
+      stdout: "piped",
+      stderr: "inherit",
+    }).output();
+    assert.equal(code, 0);
+    const lines = new TextDecoder().decode(stdout).split("\n");
+    const between = lines.slice(lines.indexOf("BEGIN"), lines.indexOf("END"));
+    return between.filter((line) => line.includes("Scavenge")).length;
+  };
+  assert.ok(await scavenges("allocating") > 0, "the control allocates");
+  assert.equal(await scavenges("custom"), 0);
+});

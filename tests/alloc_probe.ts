@@ -1,0 +1,45 @@
+/**
+ * Makes millions of picks between two marker lines, for a test that runs it
+ * under `--v8-flags=--trace-gc` and counts the collections in between: a
+ * picker that allocates per pick fills the young generation and makes V8
+ * scavenge; one that does not lets none happen.
+ *
+ * ```sh
+ * deno run --v8-flags=--trace-gc tests/alloc_probe.ts custom|allocating
+ * ```
+ *
+ * @module
+ */
+import { experimental, Metadata } from "@grpc/grpc-js";
+import { CustomRoundRobinPicker } from "../balancer/mod.ts";
+
+const ARGS: experimental.PickArgs = {
+  metadata: new Metadata(),
+  extraPickInfo: {},
+};
+const RESULT: experimental.PickResult = {
+  pickResultType: experimental.PickResultType.QUEUE,
+  subchannel: null,
+  status: null,
+  onCallStarted: null,
+  onCallEnded: null,
+};
+// Children that allocate nothing, so that only the picker under test could.
+const child: experimental.Picker = { pick: () => RESULT };
+
+const pickers: Record<string, experimental.Picker> = {
+  custom: new CustomRoundRobinPicker(3, child, child),
+  // The control: a copy of the child's result per pick.
+  allocating: { pick: (args) => ({ ...child.pick(args) }) },
+};
+const picker = pickers[Deno.args[0]];
+
+let sink: experimental.PickResult = RESULT;
+const picks = (n: number) => {
+  for (let i = 0; i < n; i++) sink = picker.pick(ARGS);
+};
+picks(1_000_000);
+console.log("BEGIN");
+picks(10_000_000);
+console.log("END");
+if (sink === null) console.log("unreachable");
