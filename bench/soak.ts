@@ -95,7 +95,9 @@ try {
   );
   code = ok ? 0 : 1;
 } finally {
-  client.close();
   await servers.stop();
+  // Closed after the servers stop: closing a channel that has carried many
+  // RPCs can crash a Deno 2.9 server (see README, "Known issues").
+  client.close();
 }
 Deno.exit(code);

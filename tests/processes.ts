@@ -113,7 +113,12 @@ export async function startServerTask(
     addresses: seen.map((line) => line.replace("serving on ", "")),
     exited: child.status.then(({ code }) => code),
     async stop(signal: Deno.Signal = "SIGTERM"): Promise<Finished> {
-      child.kill(signal);
+      try {
+        child.kill(signal);
+      } catch (error) {
+        // It has ended already; its exit code tells how.
+        if (!(error instanceof TypeError)) throw error;
+      }
       let rest = buffered;
       for (let r = await stdout.read(); !r.done; r = await stdout.read()) {
         rest += r.value;
