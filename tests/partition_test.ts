@@ -150,8 +150,9 @@ Deno.test({
       await ip("link", "set", hosts[1].link, "up");
       await untilPattern(client, first, second);
     } finally {
-      close();
+      // Servers first: see processes.ts on closing busy channels.
       for (const host of hosts) await host.remove();
+      close();
     }
   },
 });

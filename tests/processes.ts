@@ -69,7 +69,13 @@ export async function runTask(args: string[]): Promise<Finished> {
   };
 }
 
-/** A running server process. */
+/**
+ * A running server process.
+ *
+ * Stop it before closing a channel that has carried many RPCs to it: Deno
+ * 2.9's node:http2 can abort a server on the GOAWAY that such a close sends
+ * (denoland/deno#36788; README, "Known issues").
+ */
 export interface ServerTask {
   /** The addresses it printed, real ports included. */
   readonly addresses: string[];

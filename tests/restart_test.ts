@@ -26,7 +26,10 @@ async function twoServers(): Promise<ServerTask[]> {
   ];
 }
 
-/** Stops whichever of `servers` still run. */
+/**
+ * Stops whichever of `servers` still run. Tests stop their servers before
+ * they close their channels: see processes.ts on closing busy channels.
+ */
 async function stopAll(servers: readonly (ServerTask | null)[]) {
   await Promise.all(servers.map((server) => server?.stop("SIGKILL")));
 }
@@ -123,8 +126,8 @@ Deno.test("restart: SIGKILL of the second under load: no failed RPC, the first t
     const resumedMs = performance.now() - restartedAt;
     assert.ok(resumedMs < 2000, `1:2 resumed after ${resumedMs} ms`);
   } finally {
-    client.close();
     await stopAll(servers);
+    client.close();
   }
 });
 
@@ -157,8 +160,8 @@ Deno.test("restart: both backends down fails RPCs fast naming both; one back and
     );
     await load.stop();
   } finally {
-    client.close();
     await stopAll(servers);
+    client.close();
   }
 });
 
@@ -208,8 +211,8 @@ Deno.test("restart: SIGTERM during a bidi stream: the stream completes, new conn
       `during shutdown (from ${address})`,
     ]);
   } finally {
+    await stopAll(servers);
     client.close();
     late.close();
-    await stopAll(servers);
   }
 });
