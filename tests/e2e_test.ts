@@ -139,7 +139,18 @@ const BAD_FLAGS: [string, string[], RegExp][] = [
     ["--concurrency", "2"],
     /^client: --concurrency works with --count only/,
   ],
+  ["client", ["--rate", "5"], /^client: --rate works with --count only/],
+  [
+    "client",
+    ["--count", "5", "--rate", "0"],
+    /^client: --rate must be a whole number of at least 1, got "0"/,
+  ],
   ["server", ["--bogus"], /^server: Unknown option '--bogus'/],
+  [
+    "server",
+    ["--drain-ms", "-5"],
+    /^server: --drain-ms must be a whole number of milliseconds, got "-5"/,
+  ],
   [
     "server",
     ["--addrs", "localhost"],
