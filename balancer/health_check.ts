@@ -235,7 +235,7 @@ export class HealthCheckingSubchannel
     const reason = error
       ? `${grpc.status[error.code]}: ${error.details}`
       : "stream ended";
-    this.#trace(`health stream to ${this.getAddress()} broke: ${reason}`);
+    this.#trace(`health stream broke: ${reason}`);
     if (this.child.getConnectivityState() !== ConnectivityState.READY) return;
     // A17: unhealthy until the stream is back; a stream that had answered is
     // re-opened at once, one that never answered after a backoff.

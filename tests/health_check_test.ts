@@ -32,15 +32,18 @@ import {
 const withHealth = (chooseSecond = 3) =>
   clientServiceConfig(chooseSecond, ECHO_SERVICE_NAME);
 
-/** Gives `server` a Health service that counts the Watch calls it gets. */
-function countWatches(server: EchoServer): { watches: number } {
+/**
+ * Gives `server` a Health service that counts the Watch calls it gets and
+ * answers them SERVING, or never if `answer` is false.
+ */
+function countWatches(server: EchoServer, answer = true): { watches: number } {
   const counter = { watches: 0 };
   server.server.addService(healthService, {
     Check: (_call: unknown, callback: grpc.sendUnaryData<unknown>) =>
       callback(null, { status: "SERVING" }),
     Watch: (call: grpc.ServerWritableStream<unknown, unknown>) => {
       counter.watches++;
-      call.write({ status: "SERVING" });
+      if (answer) call.write({ status: "SERVING" });
     },
     List: (_call: unknown, callback: grpc.sendUnaryData<unknown>) =>
       callback(null, { statuses: {} }),
@@ -156,7 +159,7 @@ Deno.test("health: one Watch per server with healthCheckConfig, none without", a
     ]] as const
   ) {
     const s = await setup(config, { server: { health: false } });
-    const counters = s.servers.map(countWatches);
+    const counters = s.servers.map((server) => countWatches(server));
     try {
       await untilSecondServes(s);
       await sequence(9, () => unary(s.client));
@@ -164,6 +167,22 @@ Deno.test("health: one Watch per server with healthCheckConfig, none without", a
     } finally {
       await s.close();
     }
+  }
+});
+
+Deno.test("health: a connected server that has not answered its Watch gets no RPC", async () => {
+  const s = await setup(withHealth(), { server: { health: false } });
+  countWatches(s.servers[0]);
+  const silent = countWatches(s.servers[1], false);
+  try {
+    assert.equal(await unary(s.client), s.first);
+    await until("second watched", () => silent.watches === 1);
+    assert.deepEqual(
+      await sequence(30, () => unary(s.client)),
+      repeated([s.first], 30),
+    );
+  } finally {
+    await s.close();
   }
 });
 
