@@ -165,6 +165,37 @@ Deno.test("restart: both backends down fails RPCs fast naming both; one back and
   }
 });
 
+Deno.test("restart: a running --count client recovers when a backend comes back", async () => {
+  // Two ports with nothing behind them.
+  const gone = await twoServers();
+  await stopAll(gone);
+  const [first, second] = gone.map((server) => server.addresses[0]);
+  let back: ServerTask | null = null;
+  try {
+    const run = clientRun([first, second], [
+      "--count",
+      "300",
+      "--concurrency",
+      "2",
+      "--rate",
+      "100",
+    ]);
+    await sleep(1000);
+    back = await startServerTask([first]);
+    const client = await run;
+    assert.equal(client.code, 1, "some RPCs failed while both were down");
+    assert.match(client.stdout[0], /^first \(127\.0\.0\.1:\d+\): (\d+) RPCs$/);
+    const served = Number(client.stdout[0].match(/: (\d+) RPCs$/)![1]);
+    const failed = Number(
+      client.stdout.at(-1)!.match(/^failed: (\d+) of 300/)![1],
+    );
+    assert.ok(served > 100, `${served} RPCs served after the return`);
+    assert.equal(served + failed, 300);
+  } finally {
+    await back?.stop("SIGKILL");
+  }
+});
+
 Deno.test("restart: SIGTERM during a bidi stream: the stream completes, new connections are refused, exit 0 within the bound", async () => {
   const servers: (ServerTask | null)[] = [
     await startServerTask(["127.0.0.1:0"]),
