@@ -19,6 +19,7 @@ import {
   unary,
   untilPattern,
   untilSecondServes,
+  untilServes,
 } from "./helpers.ts";
 
 function serverStreaming(client: EchoClient): Promise<string> {
@@ -91,9 +92,11 @@ Deno.test("integration: streaming RPCs are balanced the same way", async () => {
   }
 });
 
-Deno.test("integration: chooseSecond 0 sends every RPC to the first server", async () => {
+Deno.test("integration: chooseSecond 0 sends every RPC to the first server once it is ready", async () => {
   const s = await setup(policyConfig(0));
   try {
+    // Until then the second may serve, if its connection is ready first.
+    await untilServes(s.client, s.first);
     assert.deepEqual(
       await sequence(30, () => unary(s.client)),
       repeated([s.first], 30),
