@@ -32,18 +32,30 @@ import {
 const withHealth = (chooseSecond = 3) =>
   clientServiceConfig(chooseSecond, ECHO_SERVICE_NAME);
 
+/** How a counting Health service answers each Watch. */
+type Answer = "serving" | "silent" | "fail";
+
 /**
  * Gives `server` a Health service that counts the Watch calls it gets and
- * answers them SERVING, or never if `answer` is false.
+ * answers each SERVING, never, or by failing it with UNAVAILABLE.
  */
-function countWatches(server: EchoServer, answer = true): { watches: number } {
+function countWatches(
+  server: EchoServer,
+  answer: Answer = "serving",
+): { watches: number } {
   const counter = { watches: 0 };
   server.server.addService(healthService, {
     Check: (_call: unknown, callback: grpc.sendUnaryData<unknown>) =>
       callback(null, { status: "SERVING" }),
     Watch: (call: grpc.ServerWritableStream<unknown, unknown>) => {
       counter.watches++;
-      if (answer) call.write({ status: "SERVING" });
+      if (answer === "serving") call.write({ status: "SERVING" });
+      if (answer === "fail") {
+        call.emit("error", {
+          code: grpc.status.UNAVAILABLE,
+          details: "health is down",
+        });
+      }
     },
     List: (_call: unknown, callback: grpc.sendUnaryData<unknown>) =>
       callback(null, { statuses: {} }),
@@ -173,13 +185,34 @@ Deno.test("health: one Watch per server with healthCheckConfig, none without", a
 Deno.test("health: a connected server that has not answered its Watch gets no RPC", async () => {
   const s = await setup(withHealth(), { server: { health: false } });
   countWatches(s.servers[0]);
-  const silent = countWatches(s.servers[1], false);
+  const silent = countWatches(s.servers[1], "silent");
   try {
     assert.equal(await unary(s.client), s.first);
     await until("second watched", () => silent.watches === 1);
     assert.deepEqual(
       await sequence(30, () => unary(s.client)),
       repeated([s.first], 30),
+    );
+  } finally {
+    await s.close();
+  }
+});
+
+Deno.test("health: a failing health stream is retried with backoff, and its server gets no RPC", async () => {
+  const s = await setup(withHealth(), { server: { health: false } });
+  countWatches(s.servers[0]);
+  const failing = countWatches(s.servers[1], "fail");
+  try {
+    assert.equal(await unary(s.client), s.first);
+    await until("second watched", () => failing.watches === 1);
+    const served = await sequence(30, () => unary(s.client));
+    assert.deepEqual(served, repeated([s.first], 30));
+    // Backoff from 1 s, times 1.6, with 20% jitter: retries at 0.8-1.2 s
+    // and 2.1-3.1 s after the first failure.
+    await sleep(2000);
+    assert.ok(
+      failing.watches === 2 || failing.watches === 3,
+      `${failing.watches} Watch calls in 2 s`,
     );
   } finally {
     await s.close();
