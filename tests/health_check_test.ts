@@ -182,31 +182,37 @@ Deno.test("health: one Watch per server with healthCheckConfig, none without", a
   }
 });
 
-Deno.test("health: a connected server that has not answered its Watch gets no RPC", async () => {
+/**
+ * Two servers whose Health services answer SERVING and `second`: once the
+ * second's Watch has come in, checks that 30 RPCs all go to the first, then
+ * runs `more` with the second's Watch counter.
+ */
+async function secondShunned(
+  second: Answer,
+  more: (counter: { watches: number }) => Promise<void> = async () => {},
+) {
   const s = await setup(withHealth(), { server: { health: false } });
   countWatches(s.servers[0]);
-  const silent = countWatches(s.servers[1], "silent");
+  const counter = countWatches(s.servers[1], second);
   try {
     assert.equal(await unary(s.client), s.first);
-    await until("second watched", () => silent.watches === 1);
+    await until("second watched", () => counter.watches === 1);
     assert.deepEqual(
       await sequence(30, () => unary(s.client)),
       repeated([s.first], 30),
     );
+    await more(counter);
   } finally {
     await s.close();
   }
+}
+
+Deno.test("health: a connected server that has not answered its Watch gets no RPC", async () => {
+  await secondShunned("silent");
 });
 
 Deno.test("health: a failing health stream is retried with backoff, and its server gets no RPC", async () => {
-  const s = await setup(withHealth(), { server: { health: false } });
-  countWatches(s.servers[0]);
-  const failing = countWatches(s.servers[1], "fail");
-  try {
-    assert.equal(await unary(s.client), s.first);
-    await until("second watched", () => failing.watches === 1);
-    const served = await sequence(30, () => unary(s.client));
-    assert.deepEqual(served, repeated([s.first], 30));
+  await secondShunned("fail", async (failing) => {
     // Backoff from 1 s, times 1.6, with 20% jitter: retries at 0.8-1.2 s
     // and 2.1-3.1 s after the first failure.
     await sleep(2000);
@@ -214,9 +220,7 @@ Deno.test("health: a failing health stream is retried with backoff, and its serv
       failing.watches === 2 || failing.watches === 3,
       `${failing.watches} Watch calls in 2 s`,
     );
-  } finally {
-    await s.close();
-  }
+  });
 });
 
 Deno.test("health: healthCheckConfig is checked with the service config", () => {
