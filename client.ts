@@ -118,13 +118,12 @@ export interface Echoed {
 export function unaryEcho(
   client: EchoClient,
   deadline: Date,
-  message: string = MESSAGE,
 ): Promise<Echoed> {
   const once = () =>
     new Promise<Echoed>((resolve, reject) => {
       let answered = false;
       const call = client.UnaryEcho(
-        { message },
+        { message: MESSAGE },
         { deadline },
         (error, response) => {
           if (error) reject(Object.assign(error, { answered }));
