@@ -17,6 +17,7 @@ import {
   untilPattern,
   untilServes,
 } from "./helpers.ts";
+import { kill } from "./processes.ts";
 
 /** The test hosts' addresses; deno.json's test task may dial these only. */
 const HOSTS = ["10.251.1.2", "10.251.2.2"];
@@ -66,12 +67,7 @@ async function createHost(index: number): Promise<TestHost> {
   const inside = `crr-n${n}`;
   const remove = async () => {
     if (server) {
-      // It may have ended already; the test reads its exit from `status`.
-      try {
-        server.kill("SIGKILL");
-      } catch (error) {
-        if (!(error instanceof TypeError)) throw error;
-      }
+      kill(server, "SIGKILL");
       await server.status;
     }
     await ip("link", "del", link).catch(() => {});

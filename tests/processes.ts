@@ -58,6 +58,19 @@ function taskCommand(name: string, args: readonly string[]): Deno.Command {
   });
 }
 
+/**
+ * Sends `signal` to `child` unless it has ended already, in which case its
+ * exit status tells how.
+ */
+export function kill(child: Deno.ChildProcess, signal: Deno.Signal): void {
+  try {
+    child.kill(signal);
+  } catch (error) {
+    // Deno throws a TypeError for a process that has already terminated.
+    if (!(error instanceof TypeError)) throw error;
+  }
+}
+
 /** Runs `deno task <args>` to its end. */
 export async function runTask(args: string[]): Promise<Finished> {
   const { code, stdout, stderr } = await task(args).output();
@@ -119,12 +132,7 @@ export async function startServerTask(
     addresses: seen.map((line) => line.replace("serving on ", "")),
     exited: child.status.then(({ code }) => code),
     async stop(signal: Deno.Signal = "SIGTERM"): Promise<Finished> {
-      try {
-        child.kill(signal);
-      } catch (error) {
-        // It has ended already; its exit code tells how.
-        if (!(error instanceof TypeError)) throw error;
-      }
+      kill(child, signal);
       let rest = buffered;
       for (let r = await stdout.read(); !r.done; r = await stdout.read()) {
         rest += r.value;
