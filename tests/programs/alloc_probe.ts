@@ -5,13 +5,13 @@
  * scavenge; one that does not lets none happen.
  *
  * ```sh
- * deno run --v8-flags=--trace-gc tests/alloc_probe.ts custom|allocating
+ * deno run --v8-flags=--trace-gc tests/programs/alloc_probe.ts custom|allocating
  * ```
  *
  * @module
  */
 import { experimental, Metadata } from "@grpc/grpc-js";
-import { CustomRoundRobinPicker } from "../balancer/mod.ts";
+import { CustomRoundRobinPicker } from "../../balancer/mod.ts";
 
 const ARGS: experimental.PickArgs = {
   metadata: new Metadata(),

@@ -3,12 +3,12 @@
  * is not loopback (server.ts refuses those). Stops on SIGTERM.
  *
  * ```sh
- * ip netns exec NS deno run ... tests/netns_server.ts 10.251.1.2:50051
+ * ip netns exec NS deno run ... tests/programs/netns_server.ts 10.251.1.2:50051
  * ```
  *
  * @module
  */
-import { startEchoServers, stopEchoServers } from "../server.ts";
+import { startEchoServers, stopEchoServers } from "../../server.ts";
 
 const servers = await startEchoServers([Deno.args[0]]);
 await new Promise<void>((resolve) =>

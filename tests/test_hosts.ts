@@ -1,0 +1,183 @@
+/**
+ * Test hosts: each an echo server in a network namespace of its own, reached
+ * from the test over a veth pair, with an address in {@linkcode TEST_RANGE}.
+ *
+ * No packet for a test host may leave the machine. While the hosts exist, a
+ * blackhole route holds the whole range: only the hosts' own links (more
+ * specific routes) carry its traffic, and when a link is gone its traffic
+ * stops at the blackhole instead of following the default route out.
+ *
+ * Needs root and iproute2; {@linkcode testHostsUnavailable} says why not.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { kill, lineReader } from "./processes.ts";
+
+/** The test hosts' range; the blackhole route covers all of it. */
+export const TEST_RANGE = "10.251.0.0/16";
+
+/** The address of test host `n` (1-based); deno.json's test task may dial these. */
+export function hostAddress(n: number): string {
+  return `10.251.${n}.2`;
+}
+
+const decoder = new TextDecoder();
+
+/** Runs `ip <args>`; resolves to its stdout, throws with its stderr. */
+export async function ip(...args: string[]): Promise<string> {
+  const { code, stdout, stderr } = await new Deno.Command("ip", {
+    args,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (code !== 0) {
+    throw new Error(`ip ${args.join(" ")}: ${decoder.decode(stderr).trim()}`);
+  }
+  return decoder.decode(stdout);
+}
+
+/** `ip <args>` run to its end from a signal handler, errors ignored. */
+function ipSync(...args: string[]): void {
+  new Deno.Command("ip", { args, stdout: "null", stderr: "null" })
+    .outputSync();
+}
+
+/** Why test hosts cannot be made here, or `null` if they can. */
+export async function testHostsUnavailable(): Promise<string | null> {
+  if (Deno.uid() !== 0) return "they need root to create network namespaces";
+  try {
+    await ip("-V");
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      return "iproute2 (the ip command) is not installed";
+    }
+    throw error;
+  }
+  return null;
+}
+
+/**
+ * How the machine would send a packet to `address`: `ip route get`'s answer,
+ * or its error (a blackhole route answers "Invalid argument").
+ */
+export async function routeTo(address: string): Promise<string> {
+  return await ip("route", "get", address).catch((error) => error.message);
+}
+
+/** A test host: a namespace, a veth pair, and an echo server inside. */
+export interface TestHost {
+  /** `address:port` of its echo server. */
+  readonly target: string;
+  /**
+   * Cuts the host off silently, both ways: each end of the link gets a
+   * link-layer address for the other that no interface has, so every frame
+   * is dropped by the receiving end (existing connections and new SYNs
+   * alike), the routes stay, and nothing answers or resets.
+   */
+  cut(): Promise<void>;
+  /** Undoes {@linkcode TestHost.cut}: both ends learn the real address again. */
+  heal(): Promise<void>;
+}
+
+/** A link-layer address that no interface here has. */
+const NOWHERE = "02:00:00:00:00:01";
+
+function names(n: number) {
+  return { ns: `crr-test-${n}`, link: `crr-h${n}`, inside: `crr-n${n}` };
+}
+
+async function removeHost(n: number): Promise<void> {
+  const { ns, link } = names(n);
+  await ip("link", "del", link).catch(() => {});
+  await ip("netns", "del", ns).catch(() => {});
+}
+
+/** Starts test host `n` with its echo server on `port`. */
+async function createHost(
+  n: number,
+  port: number,
+  started: Deno.ChildProcess[],
+): Promise<TestHost> {
+  const { ns, link, inside } = names(n);
+  const address = hostAddress(n);
+  const gateway = `10.251.${n}.1`;
+  const inNs = (...args: string[]) => ip("netns", "exec", ns, "ip", ...args);
+  await ip("netns", "add", ns);
+  await ip("link", "add", link, "type", "veth", "peer", "name", inside);
+  await ip("link", "set", inside, "netns", ns);
+  await ip("addr", "add", `${gateway}/30`, "dev", link);
+  await ip("link", "set", link, "up");
+  await inNs("addr", "add", `${address}/30`, "dev", inside);
+  await inNs("link", "set", inside, "up");
+  await inNs("link", "set", "lo", "up");
+  const target = `${address}:${port}`;
+  const server = new Deno.Command("ip", {
+    args: [
+      ...["netns", "exec", ns, Deno.execPath(), "run", "-q"],
+      `--allow-net=${address}`,
+      "--allow-read=proto,node_modules",
+      "--allow-sys=uid,gid",
+      "--allow-env=GRPC_*",
+      "tests/programs/netns_server.ts",
+      target,
+    ],
+    cwd: new URL("..", import.meta.url),
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  started.push(server);
+  const first = await lineReader(server.stdout).next();
+  assert.equal(first.value, `serving on ${target}`);
+  const neighbours = (mac: string | null) =>
+    Promise.all([
+      mac === null
+        ? ip("neigh", "del", address, "dev", link)
+        : ip("neigh", "replace", address, "lladdr", mac, "dev", link),
+      mac === null
+        ? inNs("neigh", "del", gateway, "dev", inside)
+        : inNs("neigh", "replace", gateway, "lladdr", mac, "dev", inside),
+    ]);
+  return {
+    target,
+    cut: async () => void await neighbours(NOWHERE),
+    heal: async () => void await neighbours(null),
+  };
+}
+
+/**
+ * Creates `count` test hosts behind the range's blackhole route, runs `body`
+ * with them, then removes the hosts and the route, also when `body` throws or
+ * the test is interrupted (SIGINT). Leftovers of a run that was killed are
+ * removed first.
+ */
+export async function withTestHosts(
+  count: number,
+  port: number,
+  body: (hosts: TestHost[]) => Promise<void>,
+): Promise<void> {
+  const numbers = Array.from({ length: count }, (_, i) => i + 1);
+  const servers: Deno.ChildProcess[] = [];
+  const interrupted = () => {
+    for (const server of servers) kill(server, "SIGKILL");
+    for (const n of numbers) ipSync("netns", "del", names(n).ns);
+    ipSync("route", "del", "blackhole", TEST_RANGE);
+    Deno.exit(130);
+  };
+  for (const n of numbers) await removeHost(n);
+  await ip("route", "replace", "blackhole", TEST_RANGE);
+  Deno.addSignalListener("SIGINT", interrupted);
+  try {
+    const hosts: TestHost[] = [];
+    for (const n of numbers) hosts.push(await createHost(n, port, servers));
+    await body(hosts);
+  } finally {
+    for (const server of servers) {
+      kill(server, "SIGKILL");
+      await server.status;
+    }
+    for (const n of numbers) await removeHost(n);
+    await ip("route", "del", "blackhole", TEST_RANGE);
+    Deno.removeSignalListener("SIGINT", interrupted);
+  }
+}
