@@ -106,14 +106,9 @@ export interface Echoed {
  * One UnaryEcho, as the client sends it.
  *
  * The service config's retry policy covers calls that fail with UNAVAILABLE
- * before a reply starts. Two ways of losing a connection mid-call escape it,
- * and as Echo is idempotent, such a call is sent once more:
- *
- * - the connection dies between a reply's headers and its status (a backend
- *   killed or cut off mid-reply): grpc-js has committed the call once the
- *   headers arrived, so it reports UNAVAILABLE without a retry;
- * - writing the request fails with EPIPE: grpc-js reports that as INTERNAL,
- *   as it maps only ECONNRESET and ETIMEDOUT to UNAVAILABLE.
+ * before a reply starts. A connection lost mid-call can end a call in ways
+ * that escape it (see {@linkcode connectionLost}); as Echo is idempotent,
+ * such a call is sent once more.
  */
 export function unaryEcho(
   client: EchoClient,
@@ -138,11 +133,36 @@ export function unaryEcho(
   });
 }
 
+/**
+ * The socket errors that grpc-js reports as INTERNAL with the message of the
+ * error that ended the connection: it maps only ECONNRESET and ETIMEDOUT to
+ * UNAVAILABLE. Both of these are EPIPE, from a backend that went away:
+ *
+ * - writing the request after the peer's socket closed;
+ * - a write on a socket the peer has already ended (Node's and Deno's
+ *   message for EPIPE on a half-closed socket).
+ */
+const LOST_SOCKET_ERRORS = [
+  "write EPIPE",
+  "This socket has been ended by the other party",
+];
+
+/**
+ * Whether a call failed because its connection was lost, in one of the ways
+ * the retry policy does not cover:
+ *
+ * - UNAVAILABLE after the reply's headers arrived (a backend killed or cut
+ *   off mid-reply): grpc-js has committed the call, so it is not retried;
+ * - INTERNAL from a socket error in {@linkcode LOST_SOCKET_ERRORS}, which
+ *   grpc-js reports as `Received RST_STREAM with code 2 triggered by
+ *   internal client error: <message>`, or as the bare message.
+ */
 function connectionLost(
   { code, details, answered }: grpc.ServiceError & { answered: boolean },
 ): boolean {
   return (code === grpc.status.UNAVAILABLE && answered) ||
-    (code === grpc.status.INTERNAL && details.endsWith("write EPIPE"));
+    (code === grpc.status.INTERNAL &&
+      LOST_SOCKET_ERRORS.some((message) => details.endsWith(message)));
 }
 
 /** Reads a flag as a whole number of at least `min`. */
