@@ -28,6 +28,35 @@ export const DRAIN_MS = 1_000;
 /** How long a stopping server waits for RPCs in flight before cutting them. */
 export const GRACE_MS = 5_000;
 
+/** The Deno release this project is tested on, the one `.ci/run` installs. */
+export const PINNED_DENO = "2.9.3";
+
+/**
+ * Releases whose `node:http2` server aborts inside nghttp2 when a client
+ * that has just sent thousands of RPCs closes its channel
+ * (denoland/deno#36788): every server of the process goes with it.
+ */
+const CRASHING_DENO = new Set(["2.9.4", "2.9.5", "2.9.6"]);
+
+/**
+ * The line a server prints on stderr at start on a Deno release known to
+ * crash under busy clients, or `null` on any other release.
+ *
+ * @example Checking the running release
+ * ```ts
+ * import { releaseWarning } from "./server.ts";
+ *
+ * const warning = releaseWarning(Deno.version.deno);
+ * if (warning !== null) console.error(warning);
+ * ```
+ */
+export function releaseWarning(version: string): string | null {
+  return CRASHING_DENO.has(version)
+    ? `server: warning: Deno ${version} can abort this server when a busy ` +
+      `client closes (denoland/deno#36788); use Deno ${PINNED_DENO}`
+    : null;
+}
+
 const USAGE = `usage: server.ts [--addrs HOST:PORT,...] [--drain-ms MS] [--help]
 
 Starts one echo server per address; port 0 picks a free port.
@@ -236,6 +265,8 @@ async function main(): Promise<number> {
       `--addrs: ${outside} is not a loopback address; the servers listen on loopback only`,
     );
   }
+  const warning = releaseWarning(Deno.version.deno);
+  if (warning !== null) console.error(warning);
   const servers = await startEchoServers(addresses);
   await new Promise<void>((resolve) => {
     Deno.addSignalListener("SIGINT", resolve);

@@ -193,3 +193,34 @@ Deno.test("e2e: an address already in use makes the server exit 1 with one line"
     await stopEchoServers([busy], { drainMs: 0, graceMs: 1000 });
   }
 });
+
+Deno.test("e2e: the test task grants exactly deno.json's test permissions, so `deno test -P` runs the same suite", () => {
+  const config = JSON.parse(
+    Deno.readTextFileSync(new URL("../deno.json", import.meta.url)),
+  );
+  const granted = Object.fromEntries(
+    (config.tasks.test.command as string).split(" ")
+      .map((word) => word.replaceAll("'", ""))
+      .filter((word) => word.startsWith("--allow-"))
+      .map((flag) => {
+        const [name, list] = flag.slice("--allow-".length).split("=");
+        return [name, list.split(",")];
+      }),
+  );
+  assert.deepEqual(granted, config.test.permissions);
+});
+
+Deno.test("e2e: plain `deno test` stops at once and says to add -P", async () => {
+  const { code, stderr } = await new Deno.Command("deno", {
+    args: ["test"],
+    cwd: new URL("..", import.meta.url),
+    env: { NO_COLOR: "1", RUST_BACKTRACE: "0" },
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  assert.notEqual(code, 0);
+  assert.match(
+    new TextDecoder().decode(stderr).split("\n")[0],
+    /^error: Test permissions were found in the config file\. Did you mean to run with `-P`/,
+  );
+});

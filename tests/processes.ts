@@ -71,6 +71,19 @@ export function kill(child: Deno.ChildProcess, signal: Deno.Signal): void {
   }
 }
 
+/** The lines of `stream` as they arrive, without their line ends. */
+export async function* lineReader(
+  stream: ReadableStream<Uint8Array>,
+): AsyncGenerator<string> {
+  let buffered = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    const parts = (buffered + chunk).split("\n");
+    buffered = parts.pop()!;
+    yield* parts;
+  }
+  if (buffered !== "") yield buffered;
+}
+
 /** Runs `deno task <args>` to its end. */
 export async function runTask(args: string[]): Promise<Finished> {
   const { code, stdout, stderr } = await task(args).output();
@@ -111,36 +124,29 @@ export async function startServerTask(
     addresses.join(","),
     ...args,
   ]).spawn();
-  const stdout = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const stdout = lineReader(child.stdout);
   const stderr = new Response(child.stderr).text();
   const seen: string[] = [];
-  let buffered = "";
   while (
     seen.filter((l) => l.startsWith("serving on ")).length < addresses.length
   ) {
-    const { value, done } = await stdout.read();
+    const { value, done } = await stdout.next();
     if (done) {
       await child.status;
       assert.fail(`server exited early: ${seen} ${await stderr}`);
     }
-    buffered += value;
-    const parts = buffered.split("\n");
-    buffered = parts.pop()!;
-    seen.push(...parts);
+    seen.push(value);
   }
   return {
     addresses: seen.map((line) => line.replace("serving on ", "")),
     exited: child.status.then(({ code }) => code),
     async stop(signal: Deno.Signal = "SIGTERM"): Promise<Finished> {
       kill(child, signal);
-      let rest = buffered;
-      for (let r = await stdout.read(); !r.done; r = await stdout.read()) {
-        rest += r.value;
-      }
+      for await (const line of stdout) seen.push(line);
       const { code } = await child.status;
       return {
         code,
-        stdout: [...seen, ...lines(rest)],
+        stdout: seen.filter((line) => line !== ""),
         stderr: withoutTaskLine(await stderr),
       };
     },

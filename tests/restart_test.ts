@@ -17,6 +17,7 @@ import {
   untilServes,
 } from "./helpers.ts";
 import { type ServerTask, startServerTask, task } from "./processes.ts";
+import { idleRestarts } from "../bench/idle_soak.ts";
 
 /** Two server processes, one backend each, on free ports. */
 async function twoServers(): Promise<ServerTask[]> {
@@ -245,5 +246,16 @@ Deno.test("restart: SIGTERM during a bidi stream: the stream completes, new conn
     await stopAll(servers);
     client.close();
     late.close();
+  }
+});
+
+Deno.test("restart: idle clients, this project's and a plain grpc-js one, outlive server restarts during their idle periods", async () => {
+  // 4 s idle leaves room for a restart (about 1 s) and the reconnection.
+  const { runs, restarts } = await idleRestarts(4000, 3);
+  assert.equal(restarts, 2);
+  for (const run of runs) {
+    assert.equal(run.signal, null, `${run.mode} client killed`);
+    assert.deepEqual(run.rounds, ["round 1: ok", "round 2: ok", "round 3: ok"]);
+    assert.equal(run.code, 0);
   }
 });

@@ -1,0 +1,50 @@
+/**
+ * A client that sits idle between RPCs: ROUNDS UnaryEcho RPCs, IDLE_MS
+ * apart, printing `round N: ok` or `round N: failed: ...` for each; exits 1
+ * if any failed. `project` is this project's client (custom_round_robin,
+ * health checking, keepalive); `plain` is grpc-js with its defaults.
+ *
+ * ```sh
+ * deno run ... tests/programs/idle_client.ts project|plain HOST:PORT,HOST:PORT IDLE_MS ROUNDS
+ * ```
+ *
+ * @module
+ */
+import * as grpc from "@grpc/grpc-js";
+import {
+  ManualResolver,
+  registerCustomRoundRobin,
+} from "../../balancer/mod.ts";
+import {
+  CLIENT_CHANNEL_OPTIONS,
+  clientServiceConfig,
+  unaryEcho,
+} from "../../client.ts";
+import { EchoClient } from "../../proto/echo.ts";
+
+const [mode, addresses, idleMs, rounds] = Deno.args;
+const insecure = grpc.credentials.createInsecure();
+let client: EchoClient;
+if (mode === "project") {
+  registerCustomRoundRobin();
+  new ManualResolver("idle", {
+    endpoints: addresses.split(","),
+    serviceConfig: clientServiceConfig(3),
+  }).register();
+  client = new EchoClient("idle:///echo", insecure, CLIENT_CHANNEL_OPTIONS);
+} else {
+  client = new EchoClient(`ipv4:${addresses}`, insecure);
+}
+let failed = 0;
+for (let round = 1; round <= Number(rounds); round++) {
+  if (round > 1) await new Promise((r) => setTimeout(r, Number(idleMs)));
+  try {
+    await unaryEcho(client, new Date(Date.now() + 5000));
+    console.log(`round ${round}: ok`);
+  } catch (error) {
+    failed++;
+    console.log(`round ${round}: failed: ${(error as Error).message}`);
+  }
+}
+client.close();
+Deno.exit(failed === 0 ? 0 : 1);
