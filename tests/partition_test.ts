@@ -39,10 +39,11 @@ const CUT_MS = 4000;
 
 /**
  * After the heal, the reconnection attempt that began when the cut was
- * noticed is still waiting on its SYN, which Linux resends 1, 3, 7, 15 s
- * after the first: the next one goes out at most (time since the attempt
- * began) + 1 s after the heal, so within `CUT_MS` + 1 s. Then the health
- * check's first answer, and room for a busy machine.
+ * noticed is still waiting on its SYN: grpc-js sets no connect timeout, so
+ * the attempt lasts as long as the kernel resends the SYN, with gaps that
+ * start at 1 s and at most double. The next SYN goes out within (time since
+ * the attempt began) + 1 s of the heal, so within `CUT_MS` + 1 s. Then the
+ * health check's first answer, and room for a busy machine.
  */
 const RECOVER_MS = CUT_MS + 1000 + 2000;
 
