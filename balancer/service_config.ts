@@ -8,11 +8,55 @@
  *
  * @module
  */
-import { experimental, type ServiceConfig } from "@grpc/grpc-js";
-// grpc-js's own structural check, as it runs on `grpc.service_config`; the
-// package exports no public name for it.
-import { validateServiceConfig } from "@grpc/grpc-js/build/src/service-config.js";
+import {
+  Channel,
+  credentials,
+  experimental,
+  type ServiceConfig,
+} from "@grpc/grpc-js";
 import { healthCheckServiceName } from "./health_check.ts";
+
+/**
+ * Checks a service config's structure as grpc-js does, and returns it in the
+ * shape grpc-js takes from a resolver.
+ *
+ * grpc-js exports no name for its check, but runs it on the
+ * `grpc.service_config` option of every channel it makes: a channel that is
+ * never used (its resolver starts with a first call) is made for the check
+ * and closed at once. Of what that check normalises, only durations change
+ * shape: a method's `timeout` is `"<seconds>s"` in JSON and
+ * `{ seconds, nanos }` in grpc-js.
+ *
+ * @throws {Error} grpc-js's message for the first problem found.
+ */
+function checkedStructure(config: Record<string, unknown>): ServiceConfig {
+  new Channel("ipv4:127.0.0.1:1", credentials.createInsecure(), {
+    "grpc.service_config": JSON.stringify(config),
+    "grpc.enable_channelz": 0,
+  }).close();
+  const methodConfig = config.methodConfig ?? [];
+  if (!Array.isArray(methodConfig)) {
+    throw new Error("Invalid service config: methodConfig must be an array");
+  }
+  return {
+    ...config,
+    loadBalancingConfig: config.loadBalancingConfig ?? [],
+    methodConfig: methodConfig.map((method) =>
+      typeof method.timeout === "string"
+        ? { ...method, timeout: duration(method.timeout) }
+        : method
+    ),
+  } as ServiceConfig;
+}
+
+/** `"1.5s"` as `{ seconds: 1, nanos: 500000000 }`; grpc-js checked the form. */
+function duration(text: string): { seconds: number; nanos: number } {
+  const [seconds, fraction = ""] = text.slice(0, -1).split(".");
+  return {
+    seconds: Number(seconds),
+    nanos: Number(fraction.padEnd(9, "0").slice(0, 9)),
+  };
+}
 
 /**
  * Parses and checks a service config (JSON text or a parsed object).
@@ -42,7 +86,7 @@ export function parseServiceConfig(json: unknown): ServiceConfig {
     ) {
       throw new Error(`expected a JSON object, got ${JSON.stringify(parsed)}`);
     }
-    config = validateServiceConfig(parsed);
+    config = checkedStructure(parsed);
     healthCheckServiceName(parsed);
   } catch (error) {
     throw new Error(`invalid service config: ${(error as Error).message}`);

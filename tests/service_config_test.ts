@@ -44,6 +44,14 @@ Deno.test("service config: errors are one line saying what is wrong", () => {
       "invalid service config: Invalid service config: invalid loadBalancingConfig",
     ],
     [
+      { methodConfig: {} },
+      "invalid service config: Invalid service config: methodConfig must be an array",
+    ],
+    [
+      { methodConfig: [{ name: [{ service: "a" }], timeout: "soon" }] },
+      "invalid service config: Invalid method config: invalid timeout",
+    ],
+    [
       { loadBalancingConfig: [{ a: {}, b: {} }] },
       "invalid service config: Invalid loadBalancingConfig: unexpected multiple keys a,b",
     ],
@@ -67,4 +75,17 @@ Deno.test("service config: errors are one line saying what is wrong", () => {
       return true;
     });
   }
+});
+
+Deno.test("service config: a method timeout in JSON form becomes grpc-js's seconds and nanos", () => {
+  const config = parseServiceConfig({
+    methodConfig: [
+      { name: [{ service: "a" }], timeout: "1.5s" },
+      { name: [{ service: "b" }], timeout: "2s" },
+    ],
+  });
+  assert.deepEqual(config.methodConfig.map((method) => method.timeout), [
+    { seconds: 1, nanos: 500_000_000 },
+    { seconds: 2, nanos: 0 },
+  ]);
 });
