@@ -11,10 +11,10 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import {
+  checkServiceConfig,
   CUSTOM_ROUND_ROBIN,
   DEFAULT_CHOOSE_SECOND,
   ManualResolver,
-  parseServiceConfig,
   registerCustomRoundRobin,
 } from "./balancer/mod.ts";
 import { ECHO_SERVICE_NAME, EchoClient } from "./proto/echo.ts";
@@ -350,7 +350,7 @@ export async function runClient(args: readonly string[]): Promise<number> {
     healthService,
   );
   try {
-    parseServiceConfig(serviceConfig);
+    checkServiceConfig(serviceConfig);
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
@@ -374,10 +374,8 @@ export async function runClient(args: readonly string[]): Promise<number> {
     );
   }
   const endpointOf = (peer: string): number | undefined => {
-    const index = resolver?.lastEndpoints.findIndex((endpoint) =>
-      endpoint.addresses.some((address) =>
-        grpc.experimental.subchannelAddressToString(address) === peer
-      )
+    const index = resolver?.lastAddresses.findIndex((addresses) =>
+      addresses.includes(peer)
     );
     return index === undefined || index < 0 ? undefined : index;
   };

@@ -21,13 +21,39 @@ type Picker = experimental.Picker;
 type PickArgs = experimental.PickArgs;
 type PickResult = experimental.PickResult;
 
-/** The name under which the policy is registered and configured. */
+/**
+ * The name under which the policy is registered and configured.
+ *
+ * @example The policy's entry in a service config
+ * ```ts
+ * const serviceConfig = {
+ *   loadBalancingConfig: [{ [CUSTOM_ROUND_ROBIN]: { chooseSecond: 3 } }],
+ * };
+ * ```
+ */
 export const CUSTOM_ROUND_ROBIN = "custom_round_robin";
 
-/** The largest `chooseSecond`: the range of a uint32, as in grpc-go. */
+/**
+ * The largest `chooseSecond`: the range of a uint32, as in grpc-go.
+ *
+ * @example The largest config there is
+ * ```ts
+ * const config = new CustomRoundRobinConfig(MAX_CHOOSE_SECOND);
+ * ```
+ */
 export const MAX_CHOOSE_SECOND = 0xffff_ffff;
 
-/** `chooseSecond` when the config leaves it out. */
+/**
+ * `chooseSecond` when the config leaves it out.
+ *
+ * @example An empty entry takes the default
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * const config = CustomRoundRobinConfig.createFromJson({});
+ * assert.equal(config.chooseSecond, DEFAULT_CHOOSE_SECOND);
+ * ```
+ */
 export const DEFAULT_CHOOSE_SECOND = 3;
 
 function trace(text: string): void {
@@ -37,10 +63,14 @@ function trace(text: string): void {
 /**
  * The parsed `custom_round_robin` config.
  *
- * @example
+ * @example Parsing the policy's entry and writing it back
  * ```ts
- * const config = CustomRoundRobinConfig.createFromJson({ chooseSecond: 3 });
- * config.toJsonObject(); // { custom_round_robin: { chooseSecond: 3 } }
+ * import assert from "node:assert/strict";
+ *
+ * const config = CustomRoundRobinConfig.createFromJson({ chooseSecond: 2 });
+ * assert.deepEqual(config.toJsonObject(), {
+ *   custom_round_robin: { chooseSecond: 2 },
+ * });
  * ```
  */
 export class CustomRoundRobinConfig
@@ -307,14 +337,21 @@ function describe(child: ChildState): string {
  * channel whose service config names the policy; calling it again is
  * harmless.
  *
- * @example
+ * @example A channel whose default service config names the policy
  * ```ts
+ * import * as grpc from "@grpc/grpc-js";
+ *
  * registerCustomRoundRobin();
- * const client = new grpc.Client("example:///echo", creds, {
- *   "grpc.service_config": JSON.stringify({
- *     loadBalancingConfig: [{ custom_round_robin: { chooseSecond: 3 } }],
- *   }),
- * });
+ * const client = new grpc.Client(
+ *   "dns:///backends.internal:50051",
+ *   grpc.credentials.createInsecure(),
+ *   {
+ *     "grpc.service_config": JSON.stringify({
+ *       loadBalancingConfig: [{ custom_round_robin: { chooseSecond: 3 } }],
+ *     }),
+ *   },
+ * );
+ * client.close();
  * ```
  */
 export function registerCustomRoundRobin(): void {

@@ -159,16 +159,52 @@ class Child {
  * re-resolve: grpc-js's pick_first does not, and a lost backend is the sign
  * that the resolver's answer may be stale.
  *
- * @example Owning children from a custom policy
+ * @example A policy that sends every RPC to the first READY endpoint
  * ```ts
- * class MyPolicy implements experimental.LoadBalancer {
- *   #sharding: EndpointSharding;
+ * import {
+ *   type ChannelOptions,
+ *   connectivityState,
+ *   experimental,
+ * } from "@grpc/grpc-js";
+ *
+ * class FirstReady implements experimental.LoadBalancer {
+ *   readonly #sharding: EndpointSharding;
+ *
  *   constructor(helper: experimental.ChannelControlHelper) {
  *     this.#sharding = new EndpointSharding(helper, (state, children) => {
- *       // Combine the children's pickers and call helper.updateState(...).
+ *       const ready = children.find((child) =>
+ *         child.state === connectivityState.READY
+ *       );
+ *       const picker = ready?.picker ??
+ *         (state === connectivityState.TRANSIENT_FAILURE
+ *           ? new experimental.UnavailablePicker({ details: "all down" })
+ *           : new experimental.QueuePicker(this));
+ *       helper.updateState(state, picker, null);
  *     });
  *   }
- *   // updateAddressList(...) calls this.#sharding.updateEndpoints(...).
+ *
+ *   updateAddressList(
+ *     endpoints: experimental.StatusOr<experimental.Endpoint[]>,
+ *     _config: experimental.TypedLoadBalancingConfig,
+ *     options: ChannelOptions,
+ *     resolutionNote: string,
+ *   ): boolean {
+ *     if (!endpoints.ok) return false;
+ *     this.#sharding.updateEndpoints(endpoints.value, options, resolutionNote);
+ *     return true;
+ *   }
+ *   exitIdle(): void {
+ *     this.#sharding.exitIdle();
+ *   }
+ *   resetBackoff(): void {
+ *     this.#sharding.resetBackoff();
+ *   }
+ *   destroy(): void {
+ *     this.#sharding.destroy();
+ *   }
+ *   getTypeName(): string {
+ *     return "first_ready";
+ *   }
  * }
  * ```
  */

@@ -96,6 +96,9 @@ const loggedUnimplemented = new Set<string>();
  *
  * @example Wrapping the subchannels of a child policy
  * ```ts
+ * import { experimental } from "@grpc/grpc-js";
+ *
+ * declare const parent: experimental.ChannelControlHelper;
  * const helper = experimental.createChildChannelControlHelper(parent, {
  *   createSubchannel: (address, options) =>
  *     new HealthCheckingSubchannel(

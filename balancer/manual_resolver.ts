@@ -29,7 +29,20 @@ type ResolverListener = experimental.ResolverListener;
  */
 export const MIN_RERESOLUTION_INTERVAL_MS = 1_000;
 
-/** What a {@linkcode ManualResolver} hands the channel. */
+/**
+ * What a {@linkcode ManualResolver} hands the channel.
+ *
+ * @example Two endpoints and the policy, with health checking
+ * ```ts
+ * const state: ResolverState = {
+ *   endpoints: ["localhost:50050", "localhost:50051"],
+ *   serviceConfig: {
+ *     loadBalancingConfig: [{ custom_round_robin: { chooseSecond: 3 } }],
+ *     healthCheckConfig: { serviceName: "grpc.examples.echo.Echo" },
+ *   },
+ * };
+ * ```
+ */
 export interface ResolverState {
   /**
    * One `host:port` per endpoint, in order. Each host name is resolved to
@@ -50,25 +63,34 @@ export interface ResolverState {
  * Hands every channel of its scheme a list of endpoints and a service config
  * that the program sets, and pushes later changes to them.
  *
- * @example
+ * @example Two endpoints, then a third in place of the second
  * ```ts
+ * import * as grpc from "@grpc/grpc-js";
+ *
  * const resolver = new ManualResolver("example", {
  *   endpoints: ["localhost:50050", "localhost:50051"],
- *   serviceConfig: { loadBalancingConfig: [{ custom_round_robin: {} }] },
+ *   serviceConfig: { loadBalancingConfig: [{ round_robin: {} }] },
  * });
  * resolver.register();
- * const client = new grpc.Client("example:///echo", creds);
+ * const client = new grpc.Client(
+ *   "example:///echo",
+ *   grpc.credentials.createInsecure(),
+ * );
  * resolver.update({ endpoints: ["localhost:50050", "localhost:50052"] });
+ * client.close();
  * ```
  */
 export class ManualResolver {
   /** The URI scheme this resolver serves, e.g. `example` for `example:///x`. */
   readonly scheme: string;
   #state: ResolverState;
-  #lastEndpoints: readonly Endpoint[] = [];
+  #lastAddresses: readonly (readonly string[])[] = [];
   readonly #source: Source;
 
   /**
+   * Makes a resolver for `scheme`; {@linkcode ManualResolver.register} puts
+   * it in use.
+   *
    * @param scheme The target URI scheme to serve.
    * @param state The first answer.
    */
@@ -79,18 +101,19 @@ export class ManualResolver {
       scheme,
       state: () => this.#state,
       channels: new Set(),
-      resolved: (endpoints) => this.#lastEndpoints = endpoints,
+      resolved: (endpoints) =>
+        this.#lastAddresses = endpoints.map((endpoint) =>
+          endpoint.addresses.map(experimental.subchannelAddressToString)
+        ),
     };
   }
 
-  /** The current answer. */
-  get state(): ResolverState {
-    return this.#state;
-  }
-
-  /** The endpoints last handed to a channel, with their resolved addresses. */
-  get lastEndpoints(): readonly Endpoint[] {
-    return this.#lastEndpoints;
+  /**
+   * The addresses (`host:port`) each endpoint resolved to when last handed
+   * to a channel, in the order of the endpoints.
+   */
+  get lastAddresses(): readonly (readonly string[])[] {
+    return this.#lastAddresses;
   }
 
   /** Registers the scheme with grpc-js; channels created after it use it. */
@@ -113,11 +136,6 @@ export class ManualResolver {
   update(state: ResolverState): void {
     this.#state = state;
     for (const channel of this.#source.channels) channel.resolveNow();
-  }
-
-  /** Reports a resolution failure to every channel using this resolver. */
-  reportError(message: string): void {
-    for (const channel of this.#source.channels) channel.reportError(message);
   }
 }
 
@@ -168,22 +186,6 @@ class ChannelResolver implements experimental.Resolver {
   #cancelPending(): void {
     if (this.#pending !== null) clearTimeout(this.#pending);
     this.#pending = null;
-  }
-
-  reportError(message: string): void {
-    const generation = ++this.#generation;
-    queueMicrotask(() => {
-      if (generation !== this.#generation) return;
-      this.#listener(
-        experimental.statusOrFromError({
-          code: status.UNAVAILABLE,
-          details: message,
-        }),
-        {},
-        null,
-        "",
-      );
-    });
   }
 
   destroy(): void {

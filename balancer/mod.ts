@@ -3,55 +3,47 @@
  * `@grpc/grpc-js`. Of every `chooseSecond` RPCs, one goes to the second
  * endpoint and the rest to the first.
  *
- * It is a delegating policy: {@linkcode EndpointSharding} keeps one
- * pick_first child per endpoint, and the policy only decides which child's
- * picker serves each RPC. Register it before creating a channel, and check
- * the service config with {@linkcode parseServiceConfig}, so that a mistake
- * is an error rather than grpc-js's silent fallback to pick_first.
+ * It is a delegating policy: it keeps one pick_first child per endpoint and
+ * only decides which child's picker serves each RPC. Register it before
+ * creating a channel, and check the service config with
+ * {@linkcode checkServiceConfig}, so that a mistake is an error rather than
+ * grpc-js's silent fallback to pick_first. A `healthCheckConfig` in the
+ * service config turns on client-side health checking (gRFC A17).
  *
- * @example
+ * The layers it is built on are for reuse, each in a module of its own:
+ * `endpoint_sharding.ts` (one pick_first child per endpoint, for any policy
+ * that spreads RPCs over endpoints) and `health_check.ts` (health checking
+ * for the subchannels of any child policy). Their API is grpc-js's
+ * `experimental` one.
+ *
+ * @example Two backends through the policy, with health checking
  * ```ts
  * import * as grpc from "@grpc/grpc-js";
- * import { ManualResolver, parseServiceConfig, registerCustomRoundRobin } from "./balancer/mod.ts";
  *
  * registerCustomRoundRobin();
  * const serviceConfig = {
  *   loadBalancingConfig: [{ custom_round_robin: { chooseSecond: 3 } }],
+ *   healthCheckConfig: { serviceName: "grpc.examples.echo.Echo" },
  * };
- * parseServiceConfig(serviceConfig); // throws on a bad config
+ * checkServiceConfig(serviceConfig); // throws on a mistake
  * new ManualResolver("example", {
  *   endpoints: ["localhost:50050", "localhost:50051"],
  *   serviceConfig,
  * }).register();
- * const client = new grpc.Client("example:///echo", grpc.credentials.createInsecure());
+ * const client = new grpc.Client(
+ *   "example:///echo",
+ *   grpc.credentials.createInsecure(),
+ * );
+ * client.close();
  * ```
  *
  * @module
  */
 export {
   CUSTOM_ROUND_ROBIN,
-  CustomRoundRobinConfig,
-  CustomRoundRobinLoadBalancer,
-  CustomRoundRobinPicker,
   DEFAULT_CHOOSE_SECOND,
   MAX_CHOOSE_SECOND,
   registerCustomRoundRobin,
 } from "./custom_round_robin.ts";
-export {
-  aggregateState,
-  type ChildState,
-  type ChildStatesListener,
-  EndpointSharding,
-} from "./endpoint_sharding.ts";
-export {
-  HEALTH_CHECK_SERVICE_NAME,
-  HealthCheckingSubchannel,
-  healthCheckServiceName,
-  healthCheckServiceNameOf,
-} from "./health_check.ts";
-export {
-  ManualResolver,
-  MIN_RERESOLUTION_INTERVAL_MS,
-  type ResolverState,
-} from "./manual_resolver.ts";
-export { parseServiceConfig } from "./service_config.ts";
+export { ManualResolver, type ResolverState } from "./manual_resolver.ts";
+export { checkServiceConfig } from "./service_config.ts";

@@ -4,7 +4,7 @@
  * grpc-js picks the first `loadBalancingConfig` entry it can parse and falls
  * back to pick_first when none parses, logging that at DEBUG only: a typo in
  * a policy name or a bad field sends every RPC to one backend without a
- * word. {@linkcode parseServiceConfig} turns both into errors instead.
+ * word. {@linkcode checkServiceConfig} turns both into errors instead.
  *
  * @module
  */
@@ -59,23 +59,41 @@ function duration(text: string): { seconds: number; nanos: number } {
 }
 
 /**
- * Parses and checks a service config (JSON text or a parsed object).
+ * Checks a service config (JSON text or a parsed object) before a channel is
+ * given it.
  *
  * The structure is checked as grpc-js checks it. Then, as the gRPC service
  * config spec says, the first `loadBalancingConfig` entry whose policy is
  * registered is the one used: it must parse, and if no entry names a
- * registered policy the config is invalid.
+ * registered policy the config is invalid. `healthCheckConfig`, when
+ * present, must name a service as a string.
  *
  * @throws {Error} with a one-line message saying what is wrong.
  *
- * @example
+ * @example A mistake is an error, not a fallback to pick_first
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { registerCustomRoundRobin } from "./custom_round_robin.ts";
+ *
  * registerCustomRoundRobin();
- * parseServiceConfig({
- *   loadBalancingConfig: [{ custom_round_robin: { chooseSecond: -1 } }],
- * });
- * // Error: custom_round_robin: chooseSecond must be an integer from 0 to 4294967295, got -1
+ * assert.throws(
+ *   () =>
+ *     checkServiceConfig({
+ *       loadBalancingConfig: [{ custom_round_robin: { chooseSecond: -1 } }],
+ *     }),
+ *   /chooseSecond must be an integer from 0 to 4294967295, got -1/,
+ * );
  * ```
+ */
+export function checkServiceConfig(json: unknown): void {
+  parseServiceConfig(json);
+}
+
+/**
+ * {@linkcode checkServiceConfig}, returning the config in the shape grpc-js
+ * takes from a resolver, with only the policy that will be used.
+ *
+ * @throws {Error} with a one-line message saying what is wrong.
  */
 export function parseServiceConfig(json: unknown): ServiceConfig {
   let config: ServiceConfig;

@@ -73,10 +73,18 @@ export const echoService = definition[
 /**
  * The Echo client class.
  *
- * @example
+ * @example One UnaryEcho
  * ```ts
- * const client = new EchoClient("localhost:50050", grpc.credentials.createInsecure());
- * client.UnaryEcho({ message: "hi" }, {}, (error, reply) => console.log(reply?.message));
+ * import * as grpc from "@grpc/grpc-js";
+ *
+ * const client = new EchoClient(
+ *   "localhost:50050",
+ *   grpc.credentials.createInsecure(),
+ * );
+ * client.UnaryEcho({ message: "hi" }, {}, (error, reply) => {
+ *   console.log(error ?? reply?.message);
+ *   client.close();
+ * });
  * ```
  */
 export const EchoClient = grpc.makeGenericClientConstructor(

@@ -4,7 +4,8 @@
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { service as healthService } from "grpc-health-check";
-import { healthCheckServiceName, parseServiceConfig } from "../balancer/mod.ts";
+import { healthCheckServiceName } from "../balancer/health_check.ts";
+import { parseServiceConfig } from "../balancer/service_config.ts";
 import { CLIENT_CHANNEL_OPTIONS, clientServiceConfig } from "../client.ts";
 import { ECHO_SERVICE_NAME, EchoClient } from "../proto/echo.ts";
 import {

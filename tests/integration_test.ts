@@ -3,7 +3,7 @@
  */
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
-import { parseServiceConfig } from "../balancer/mod.ts";
+import { parseServiceConfig } from "../balancer/service_config.ts";
 import type { EchoClient, EchoResponse } from "../proto/echo.ts";
 import { startEchoServer, stopEchoServers } from "../server.ts";
 import { runClient } from "../client.ts";

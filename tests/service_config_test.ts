@@ -1,8 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  parseServiceConfig,
-  registerCustomRoundRobin,
-} from "../balancer/mod.ts";
+import { registerCustomRoundRobin } from "../balancer/mod.ts";
+import { parseServiceConfig } from "../balancer/service_config.ts";
 
 registerCustomRoundRobin();
 

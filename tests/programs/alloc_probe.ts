@@ -11,7 +11,7 @@
  * @module
  */
 import { experimental, Metadata } from "@grpc/grpc-js";
-import { CustomRoundRobinPicker } from "../../balancer/mod.ts";
+import { CustomRoundRobinPicker } from "../../balancer/custom_round_robin.ts";
 
 const ARGS: experimental.PickArgs = {
   metadata: new Metadata(),
