@@ -19,6 +19,7 @@ import {
 } from "./balancer/mod.ts";
 import { ECHO_SERVICE_NAME, EchoClient } from "./proto/echo.ts";
 import { parseFlags, runMain, UsageError } from "./cli.ts";
+import { type Echoed, sendCount, unaryEcho } from "./load.ts";
 
 /** The client's usage message. */
 export const CLIENT_USAGE =
@@ -48,7 +49,6 @@ Sends UnaryEcho RPCs through the ${CUSTOM_ROUND_ROBIN} policy.
 Without --count, RPCs go out in windows of N; three windows in a row with
 exactly one RPC on the second backend each prove the ratio (exit 0).`;
 
-const MESSAGE = "this is examples/customloadbalancing";
 const SCHEME = "example";
 
 /**
@@ -96,75 +96,6 @@ export function clientServiceConfig(
   };
 }
 
-/** The result of one UnaryEcho: the reply and the peer that served it. */
-export interface Echoed {
-  readonly reply: string;
-  readonly peer: string;
-}
-
-/**
- * One UnaryEcho, as the client sends it.
- *
- * The service config's retry policy covers calls that fail with UNAVAILABLE
- * before a reply starts. A connection lost mid-call can end a call in ways
- * that escape it (see {@linkcode connectionLost}); as Echo is idempotent,
- * such a call is sent once more.
- */
-export function unaryEcho(
-  client: EchoClient,
-  deadline: Date,
-): Promise<Echoed> {
-  const once = () =>
-    new Promise<Echoed>((resolve, reject) => {
-      let answered = false;
-      const call = client.UnaryEcho(
-        { message: MESSAGE },
-        { deadline },
-        (error, response) => {
-          if (error) reject(Object.assign(error, { answered }));
-          else resolve({ reply: response!.message, peer: call.getPeer() });
-        },
-      );
-      call.on("metadata", () => answered = true);
-    });
-  return once().catch((error: grpc.ServiceError & { answered: boolean }) => {
-    if (connectionLost(error)) return once();
-    throw error;
-  });
-}
-
-/**
- * The socket errors that grpc-js reports as INTERNAL with the message of the
- * error that ended the connection: it maps only ECONNRESET and ETIMEDOUT to
- * UNAVAILABLE. Both of these are EPIPE, from a backend that went away:
- *
- * - writing the request after the peer's socket closed;
- * - a write on a socket the peer has already ended (Node's and Deno's
- *   message for EPIPE on a half-closed socket).
- */
-const LOST_SOCKET_ERRORS = [
-  "write EPIPE",
-  "This socket has been ended by the other party",
-];
-
-/**
- * Whether a call failed because its connection was lost, in one of the ways
- * the retry policy does not cover:
- *
- * - UNAVAILABLE after the reply's headers arrived (a backend killed or cut
- *   off mid-reply): grpc-js has committed the call, so it is not retried;
- * - INTERNAL from a socket error in {@linkcode LOST_SOCKET_ERRORS}, which
- *   grpc-js reports as `Received RST_STREAM with code 2 triggered by
- *   internal client error: <message>`, or as the bare message.
- */
-function connectionLost(
-  { code, details, answered }: grpc.ServiceError & { answered: boolean },
-): boolean {
-  return (code === grpc.status.UNAVAILABLE && answered) ||
-    (code === grpc.status.INTERNAL &&
-      LOST_SOCKET_ERRORS.some((message) => details.endsWith(message)));
-}
-
 /** Reads a flag as a whole number of at least `min`. */
 function wholeNumber(flag: string, value: string, min: number): number {
   const number = Number(value);
@@ -186,10 +117,76 @@ function chooseSecondValue(value: string): unknown {
 }
 
 /**
- * Sends windows of RPCs until three in a row hold the ratio, or the time is
- * up. `isSecond` tells whether a peer is the second backend; when it is not
- * known (`--target`), a window holds if exactly one RPC went to a backend of
- * its own, or, for a ratio of 0 or 1, all went to one backend.
+ * Judges one window of `chooseSecond` RPCs by the peers that served them.
+ *
+ * When it is known which peer is the second backend (`isSecond`), the window
+ * holds if exactly `expected` RPCs went there. When it is not (`--target`),
+ * the window holds if exactly one RPC went to a backend of its own and the
+ * rest to one other, or, for a ratio of 0 or 1, all went to one backend.
+ *
+ * @returns the backend that sets the window apart (the one that took the
+ *   lone RPC, or the only one), `"held"` when `isSecond` is given and the
+ *   window holds, or `null` if it does not hold. A
+ *   ratio is proved only by windows that all return the same backend:
+ *   round_robin's A B A, B A B has a lone RPC in each window, but on a
+ *   different backend each time.
+ */
+export function judgeWindow(
+  peers: readonly string[],
+  expected: number,
+  isSecond: ((peer: string) => boolean) | null,
+): string | null {
+  if (isSecond) {
+    return peers.filter(isSecond).length === expected ? "held" : null;
+  }
+  const counts = new Map<string, number>();
+  for (const peer of peers) counts.set(peer, (counts.get(peer) ?? 0) + 1);
+  if (expected === 0 || peers.length === 1) {
+    return counts.size === 1 ? peers[0] : null;
+  }
+  if (counts.size !== 2) return null;
+  const lone = [...counts].filter(([, n]) => n === 1);
+  return lone.length === 1 ? lone[0][0] : null;
+}
+
+/**
+ * The proof of a ratio: three windows in a row that hold, each set apart by
+ * the same backend (see {@linkcode judgeWindow}).
+ */
+export class RatioProof {
+  readonly #expected: number;
+  readonly #isSecond: ((peer: string) => boolean) | null;
+  #streak = 0;
+  #last: string | null = null;
+
+  /**
+   * @param expected RPCs per window that go to the second backend: 0 or 1.
+   * @param isSecond Tells the second backend's peer, when it is known.
+   */
+  constructor(
+    expected: number,
+    isSecond: ((peer: string) => boolean) | null,
+  ) {
+    this.#expected = expected;
+    this.#isSecond = isSecond;
+  }
+
+  /** Adds a window's peers; true once the ratio is proved. */
+  add(peers: readonly string[]): boolean {
+    const judged = judgeWindow(peers, this.#expected, this.#isSecond);
+    this.#streak = judged === null
+      ? 0
+      : judged === this.#last
+      ? this.#streak + 1
+      : 1;
+    this.#last = judged;
+    return this.#streak === 3;
+  }
+}
+
+/**
+ * Sends windows of `chooseSecond` RPCs until they prove the ratio (see
+ * {@linkcode RatioProof}), or the time is up.
  */
 async function checkRatio(
   client: EchoClient,
@@ -202,8 +199,8 @@ async function checkRatio(
   const expected = chooseSecond === 0 ? 0 : 1;
   const ratio = `${expected}:${size - expected}`;
   const deadline = new Date(Date.now() + timeoutSeconds * 1000);
-  let streak = 0;
-  while (streak < 3) {
+  const proof = new RatioProof(expected, isSecond);
+  for (let proved = false; !proved;) {
     const peers: string[] = [];
     for (let i = 0; i < size; i++) {
       let echoed: Echoed;
@@ -223,80 +220,34 @@ async function checkRatio(
       if (!quiet) console.log(echoed.reply);
       peers.push(echoed.peer);
     }
-    const holds = isSecond
-      ? peers.filter(isSecond).length === expected
-      : windowHasShape(peers, expected, size);
-    streak = holds ? streak + 1 : 0;
+    proved = proof.add(peers);
   }
   console.log(`Successful multiple iterations of ${ratio} ratio`);
   return 0;
 }
 
-function windowHasShape(
-  peers: readonly string[],
-  expected: number,
-  size: number,
-): boolean {
-  const counts = new Map<string, number>();
-  for (const peer of peers) counts.set(peer, (counts.get(peer) ?? 0) + 1);
-  if (expected === 0 || size === 1) return counts.size === 1;
-  return counts.size === 2 && [...counts.values()].includes(1);
-}
-
-/** How {@linkcode sendCount} sends. */
-interface CountOptions {
-  readonly count: number;
-  readonly concurrency: number;
-  /** At most this many RPCs per second, or `null` for no limit. */
-  readonly rate: number | null;
-  readonly timeoutSeconds: number;
+/** The client's command line, checked. */
+interface ClientFlags {
+  /** The two backends (ignored with `target`). */
+  readonly addrs: readonly string[];
+  readonly target: string | undefined;
+  /** As given, for the policy's own check. */
+  readonly chooseSecond: unknown;
+  readonly healthService: string | null;
+  readonly timeout: number;
+  /** `--count` and its company, or `null` for the ratio check. */
+  readonly count:
+    | { count: number; concurrency: number; rate: number | null }
+    | null;
   readonly quiet: boolean;
-  readonly label: (peer: string) => string;
-}
-
-/** Sends `count` RPCs, `concurrency` at a time; prints a per-backend summary. */
-async function sendCount(
-  client: EchoClient,
-  { count, concurrency, rate, timeoutSeconds, quiet, label }: CountOptions,
-): Promise<number> {
-  const perPeer = new Map<string, number>();
-  let started = 0;
-  let failed = 0;
-  const start = performance.now();
-  const worker = async () => {
-    while (started < count) {
-      const due = rate === null ? 0 : start + (started * 1000) / rate;
-      started++;
-      const wait = due - performance.now();
-      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-      try {
-        const { reply, peer } = await unaryEcho(
-          client,
-          new Date(Date.now() + timeoutSeconds * 1000),
-        );
-        perPeer.set(peer, (perPeer.get(peer) ?? 0) + 1);
-        if (!quiet) console.log(reply);
-      } catch (error) {
-        failed++;
-        const { code, details } = error as grpc.ServiceError;
-        if (!quiet) console.error(`failed: ${grpc.status[code]}: ${details}`);
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  const summary = [...perPeer].map(([peer, n]) => `${label(peer)}: ${n} RPCs`);
-  for (const line of summary.sort()) console.log(line);
-  console.log(`failed: ${failed} of ${count} RPCs`);
-  return failed === 0 ? 0 : 1;
 }
 
 /**
- * Runs the client with command-line `args`; resolves to the exit code.
+ * Reads the command line; `null` for `--help`.
  *
- * @throws {UsageError} for a bad flag; {@linkcode Error} when the ratio
- *   check fails or an RPC of it fails.
+ * @throws {UsageError} naming the first bad flag.
  */
-export async function runClient(args: readonly string[]): Promise<number> {
+function readFlags(args: readonly string[]): ClientFlags | null {
   const flags = parseFlags(args, {
     addrs: { type: "string" },
     target: { type: "string" },
@@ -309,10 +260,7 @@ export async function runClient(args: readonly string[]): Promise<number> {
     quiet: { type: "boolean", default: false },
     help: { type: "boolean", default: false },
   });
-  if (flags.help) {
-    console.log(CLIENT_USAGE);
-    return 0;
-  }
+  if (flags.help) return null;
   if (flags.addrs !== undefined && flags.target !== undefined) {
     throw new UsageError("--addrs and --target cannot be used together");
   }
@@ -328,77 +276,105 @@ export async function runClient(args: readonly string[]): Promise<number> {
       `--timeout must be a positive number of seconds, got "${flags.timeout}"`,
     );
   }
-  const count = flags.count === undefined
-    ? undefined
-    : wholeNumber("count", flags.count, 1);
-  for (const flag of ["concurrency", "rate"] as const) {
-    if (flags[flag] !== undefined && count === undefined) {
-      throw new UsageError(`--${flag} works with --count only`);
+  if (flags.count === undefined) {
+    for (const flag of ["concurrency", "rate"] as const) {
+      if (flags[flag] !== undefined) {
+        throw new UsageError(`--${flag} works with --count only`);
+      }
     }
   }
-  const concurrency = wholeNumber("concurrency", flags.concurrency ?? "1", 1);
-  const rate = flags.rate === undefined
-    ? null
-    : wholeNumber("rate", flags.rate, 1);
-  const healthService = flags["health-service"] === ""
-    ? null
-    : flags["health-service"];
+  return {
+    addrs,
+    target: flags.target,
+    chooseSecond: chooseSecondValue(flags["choose-second"]),
+    healthService: flags["health-service"] === ""
+      ? null
+      : flags["health-service"],
+    timeout,
+    count: flags.count === undefined ? null : {
+      count: wholeNumber("count", flags.count, 1),
+      concurrency: wholeNumber("concurrency", flags.concurrency ?? "1", 1),
+      rate: flags.rate === undefined
+        ? null
+        : wholeNumber("rate", flags.rate, 1),
+    },
+    quiet: flags.quiet,
+  };
+}
 
+/**
+ * Runs the client with command-line `args`; resolves to the exit code.
+ *
+ * @throws {UsageError} for a bad flag; {@linkcode Error} when the ratio
+ *   check fails or an RPC of it fails.
+ */
+export async function runClient(args: readonly string[]): Promise<number> {
+  const flags = readFlags(args);
+  if (flags === null) {
+    console.log(CLIENT_USAGE);
+    return 0;
+  }
+
+  // The policy is registered, and the service config checked, before any
+  // channel exists: grpc-js would quietly fall back to pick_first otherwise.
   registerCustomRoundRobin();
   const serviceConfig = clientServiceConfig(
-    chooseSecondValue(flags["choose-second"]),
-    healthService,
+    flags.chooseSecond,
+    flags.healthService,
   );
   try {
     checkServiceConfig(serviceConfig);
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
-  const chooseSecond = Number(flags["choose-second"]);
 
-  let client: EchoClient;
-  let resolver: ManualResolver | null = null;
+  // The manual resolver hands the channel both endpoints, in order, and the
+  // service config. Any other target takes the config as a channel option.
   const credentials = grpc.credentials.createInsecure();
-  if (flags.target !== undefined) {
-    client = new EchoClient(flags.target, credentials, {
-      ...CLIENT_CHANNEL_OPTIONS,
-      "grpc.service_config": JSON.stringify(serviceConfig),
+  let resolver: ManualResolver | null = null;
+  let client: EchoClient;
+  if (flags.target === undefined) {
+    resolver = new ManualResolver(SCHEME, {
+      endpoints: flags.addrs,
+      serviceConfig,
     });
-  } else {
-    resolver = new ManualResolver(SCHEME, { endpoints: addrs, serviceConfig });
     resolver.register();
     client = new EchoClient(
       `${SCHEME}:///echo`,
       credentials,
       CLIENT_CHANNEL_OPTIONS,
     );
+  } else {
+    client = new EchoClient(flags.target, credentials, {
+      ...CLIENT_CHANNEL_OPTIONS,
+      "grpc.service_config": JSON.stringify(serviceConfig),
+    });
   }
+  /** Which endpoint (0: first, 1: second) a peer belongs to, if known. */
   const endpointOf = (peer: string): number | undefined => {
     const index = resolver?.lastAddresses.findIndex((addresses) =>
       addresses.includes(peer)
     );
     return index === undefined || index < 0 ? undefined : index;
   };
+
   try {
-    if (count !== undefined) {
+    if (flags.count !== null) {
       const names = ["first", "second"];
-      const label = (peer: string) => {
-        const index = endpointOf(peer);
-        return index === undefined ? peer : `${names[index]} (${peer})`;
-      };
       return await sendCount(client, {
-        count,
-        concurrency,
-        rate,
-        timeoutSeconds: timeout,
+        ...flags.count,
+        timeoutSeconds: flags.timeout,
         quiet: flags.quiet,
-        label,
+        label: (peer) => {
+          const index = endpointOf(peer);
+          return index === undefined ? peer : `${names[index]} (${peer})`;
+        },
       });
     }
     return await checkRatio(
       client,
-      chooseSecond,
-      timeout,
+      Number(flags.chooseSecond),
+      flags.timeout,
       flags.quiet,
       resolver ? (peer) => endpointOf(peer) === 1 : null,
     );

@@ -13,11 +13,8 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { ManualResolver, registerCustomRoundRobin } from "../balancer/mod.ts";
-import {
-  CLIENT_CHANNEL_OPTIONS,
-  clientServiceConfig,
-  unaryEcho,
-} from "../client.ts";
+import { CLIENT_CHANNEL_OPTIONS, clientServiceConfig } from "../client.ts";
+import { unaryEcho } from "../load.ts";
 import { EchoClient } from "../proto/echo.ts";
 import { startServerTask } from "../tests/processes.ts";
 

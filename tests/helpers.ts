@@ -15,7 +15,7 @@ import {
   stopEchoServers,
 } from "../server.ts";
 import { servedBy as servedByTag } from "./windows.ts";
-import { unaryEcho } from "../client.ts";
+import { unaryEcho } from "../load.ts";
 
 registerCustomRoundRobin();
 

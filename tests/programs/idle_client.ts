@@ -15,11 +15,8 @@ import {
   ManualResolver,
   registerCustomRoundRobin,
 } from "../../balancer/mod.ts";
-import {
-  CLIENT_CHANNEL_OPTIONS,
-  clientServiceConfig,
-  unaryEcho,
-} from "../../client.ts";
+import { CLIENT_CHANNEL_OPTIONS, clientServiceConfig } from "../../client.ts";
+import { unaryEcho } from "../../load.ts";
 import { EchoClient } from "../../proto/echo.ts";
 
 const [mode, addresses, idleMs, rounds] = Deno.args;

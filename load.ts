@@ -1,0 +1,129 @@
+/**
+ * Load generation for the client: UnaryEcho as the client sends it, resent
+ * once when its connection was lost mid-call, and `--count` runs.
+ *
+ * @module
+ */
+import * as grpc from "@grpc/grpc-js";
+import type { EchoClient } from "./proto/echo.ts";
+
+const MESSAGE = "this is examples/customloadbalancing";
+
+/** The result of one UnaryEcho: the reply and the peer that served it. */
+export interface Echoed {
+  readonly reply: string;
+  readonly peer: string;
+}
+
+/**
+ * One UnaryEcho, as the client sends it.
+ *
+ * The service config's retry policy covers calls that fail with UNAVAILABLE
+ * before a reply starts. A connection lost mid-call can end a call in ways
+ * that escape it (see {@linkcode connectionLost}); as Echo is idempotent,
+ * such a call is sent once more.
+ */
+export function unaryEcho(
+  client: EchoClient,
+  deadline: Date,
+): Promise<Echoed> {
+  const once = () =>
+    new Promise<Echoed>((resolve, reject) => {
+      let answered = false;
+      const call = client.UnaryEcho(
+        { message: MESSAGE },
+        { deadline },
+        (error, response) => {
+          if (error) reject(Object.assign(error, { answered }));
+          else resolve({ reply: response!.message, peer: call.getPeer() });
+        },
+      );
+      call.on("metadata", () => answered = true);
+    });
+  return once().catch((error: grpc.ServiceError & { answered: boolean }) => {
+    if (connectionLost(error)) return once();
+    throw error;
+  });
+}
+
+/**
+ * The socket errors that grpc-js reports as INTERNAL with the message of the
+ * error that ended the connection: it maps only ECONNRESET and ETIMEDOUT to
+ * UNAVAILABLE. Both of these are EPIPE, from a backend that went away:
+ *
+ * - writing the request after the peer's socket closed;
+ * - a write on a socket the peer has already ended (Node's and Deno's
+ *   message for EPIPE on a half-closed socket).
+ */
+const LOST_SOCKET_ERRORS = [
+  "write EPIPE",
+  "This socket has been ended by the other party",
+];
+
+/**
+ * Whether a call failed because its connection was lost, in one of the ways
+ * the retry policy does not cover:
+ *
+ * - UNAVAILABLE after the reply's headers arrived (a backend killed or cut
+ *   off mid-reply): grpc-js has committed the call, so it is not retried;
+ * - INTERNAL from a socket error in {@linkcode LOST_SOCKET_ERRORS}, which
+ *   grpc-js reports as `Received RST_STREAM with code 2 triggered by
+ *   internal client error: <message>`, or as the bare message.
+ */
+function connectionLost(
+  { code, details, answered }: grpc.ServiceError & { answered: boolean },
+): boolean {
+  return (code === grpc.status.UNAVAILABLE && answered) ||
+    (code === grpc.status.INTERNAL &&
+      LOST_SOCKET_ERRORS.some((message) => details.endsWith(message)));
+}
+
+/** How {@linkcode sendCount} sends. */
+export interface CountOptions {
+  readonly count: number;
+  readonly concurrency: number;
+  /** At most this many RPCs per second, or `null` for no limit. */
+  readonly rate: number | null;
+  readonly timeoutSeconds: number;
+  readonly quiet: boolean;
+  readonly label: (peer: string) => string;
+}
+
+/**
+ * Sends `count` RPCs, `concurrency` at a time; prints a per-backend summary.
+ * Resolves to the exit code: 0 if no RPC failed, else 1.
+ */
+export async function sendCount(
+  client: EchoClient,
+  { count, concurrency, rate, timeoutSeconds, quiet, label }: CountOptions,
+): Promise<number> {
+  const perPeer = new Map<string, number>();
+  let started = 0;
+  let failed = 0;
+  const start = performance.now();
+  const worker = async () => {
+    while (started < count) {
+      const due = rate === null ? 0 : start + (started * 1000) / rate;
+      started++;
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      try {
+        const { reply, peer } = await unaryEcho(
+          client,
+          new Date(Date.now() + timeoutSeconds * 1000),
+        );
+        perPeer.set(peer, (perPeer.get(peer) ?? 0) + 1);
+        if (!quiet) console.log(reply);
+      } catch (error) {
+        failed++;
+        const { code, details } = error as grpc.ServiceError;
+        if (!quiet) console.error(`failed: ${grpc.status[code]}: ${details}`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  const summary = [...perPeer].map(([peer, n]) => `${label(peer)}: ${n} RPCs`);
+  for (const line of summary.sort()) console.log(line);
+  console.log(`failed: ${failed} of ${count} RPCs`);
+  return failed === 0 ? 0 : 1;
+}
