@@ -17,16 +17,10 @@
 import {
   connectivityState as ConnectivityState,
   experimental,
-  Metadata,
 } from "@grpc/grpc-js";
 import { registerCustomRoundRobin } from "../balancer/mod.ts";
-import { endpoint, FakeHelper, tick } from "../tests/fakes.ts";
+import { endpoint, FakeHelper, PICK_ARGS, tick } from "../tests/fakes.ts";
 import { PICKS } from "./pick_summary.ts";
-
-const ARGS: experimental.PickArgs = {
-  metadata: new Metadata(),
-  extraPickInfo: {},
-};
 
 /** The picker that the policy `config` reports with all children READY. */
 async function readyPicker(
@@ -71,7 +65,7 @@ for (const round of [1, 2, 3, 4, 5, 6, 7]) {
       group: `round ${round}`,
       baseline: name.startsWith("floor"),
       fn() {
-        for (let i = 0; i < PICKS; i++) sink = picker.pick(ARGS);
+        for (let i = 0; i < PICKS; i++) sink = picker.pick(PICK_ARGS);
       },
     });
   }

@@ -137,7 +137,11 @@ export function endpoint(port: number): experimental.Endpoint {
   return { addresses: [{ host: "127.0.0.1", port }] };
 }
 
-const PICK_ARGS = { metadata: new Metadata(), extraPickInfo: {} };
+/** Arguments for a pick; the pickers under test do not read them. */
+export const PICK_ARGS: experimental.PickArgs = {
+  metadata: new Metadata(),
+  extraPickInfo: {},
+};
 
 /** What `n` picks give: the subchannel address, or the result type's name. */
 export function pickMany(picker: experimental.Picker, n: number): string[] {

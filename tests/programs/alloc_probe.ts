@@ -10,13 +10,10 @@
  *
  * @module
  */
-import { experimental, Metadata } from "@grpc/grpc-js";
+import { experimental } from "@grpc/grpc-js";
 import { CustomRoundRobinPicker } from "../../balancer/custom_round_robin.ts";
+import { PICK_ARGS } from "../fakes.ts";
 
-const ARGS: experimental.PickArgs = {
-  metadata: new Metadata(),
-  extraPickInfo: {},
-};
 const RESULT: experimental.PickResult = {
   pickResultType: experimental.PickResultType.QUEUE,
   subchannel: null,
@@ -36,7 +33,7 @@ const picker = pickers[Deno.args[0]];
 
 let sink: experimental.PickResult = RESULT;
 const picks = (n: number) => {
-  for (let i = 0; i < n; i++) sink = picker.pick(ARGS);
+  for (let i = 0; i < n; i++) sink = picker.pick(PICK_ARGS);
 };
 picks(1_000_000);
 console.log("BEGIN");

@@ -1,3 +1,7 @@
+/**
+ * `custom_round_robin`: its config, its picker, and the policy driven by a
+ * fake helper and fake subchannels.
+ */
 import assert from "node:assert/strict";
 import {
   connectivityState as ConnectivityState,
@@ -8,10 +12,207 @@ import {
 import {
   CustomRoundRobinConfig,
   CustomRoundRobinLoadBalancer,
+  CustomRoundRobinPicker,
+  MAX_CHOOSE_SECOND,
 } from "../balancer/custom_round_robin.ts";
-import { endpoint, FakeHelper, pickMany, pickOne, tick } from "./fakes.ts";
+import {
+  endpoint,
+  FakeHelper,
+  PICK_ARGS,
+  pickMany,
+  pickOne,
+  tick,
+} from "./fakes.ts";
 
+type PickResult = experimental.PickResult;
 const { READY, CONNECTING, IDLE, TRANSIENT_FAILURE } = ConnectivityState;
+
+Deno.test("config: valid chooseSecond values parse and keep their value", () => {
+  for (const chooseSecond of [0, 1, 2, 3, 7, 1000, MAX_CHOOSE_SECOND]) {
+    const config = CustomRoundRobinConfig.createFromJson({ chooseSecond });
+    assert.equal(config.chooseSecond, chooseSecond);
+    assert.equal(config.getLoadBalancerName(), "custom_round_robin");
+  }
+});
+
+Deno.test("config: chooseSecond defaults to 3", () => {
+  assert.equal(CustomRoundRobinConfig.createFromJson({}).chooseSecond, 3);
+  assert.equal(new CustomRoundRobinConfig().chooseSecond, 3);
+});
+
+Deno.test("config: unknown fields are ignored", () => {
+  const config = CustomRoundRobinConfig.createFromJson({
+    chooseSecond: 5,
+    futureField: { anything: true },
+  });
+  assert.deepEqual(config.toJsonObject(), {
+    custom_round_robin: { chooseSecond: 5 },
+  });
+});
+
+Deno.test("config: invalid chooseSecond values are errors naming policy, field and value", () => {
+  const cases: [unknown, string][] = [
+    [-1, "-1"],
+    [1.5, "1.5"],
+    ["abc", '"abc"'],
+    ["3", '"3"'],
+    [null, "null"],
+    [MAX_CHOOSE_SECOND + 1, "4294967296"],
+    [Number.NaN, "null"],
+    [true, "true"],
+    [[3], "[3]"],
+    [{ value: 3 }, '{"value":3}'],
+  ];
+  for (const [chooseSecond, shown] of cases) {
+    assert.throws(
+      () => CustomRoundRobinConfig.createFromJson({ chooseSecond }),
+      {
+        message:
+          `custom_round_robin: chooseSecond must be an integer from 0 to 4294967295, got ${shown}`,
+      },
+      `chooseSecond ${shown}`,
+    );
+  }
+});
+
+Deno.test("config: a config that is not an object is an error", () => {
+  for (const json of [null, 3, "x", [1]]) {
+    assert.throws(
+      () => CustomRoundRobinConfig.createFromJson(json),
+      /^Error: custom_round_robin: config must be a JSON object, got /,
+    );
+  }
+});
+
+Deno.test("config: JSON round trip gives the same JSON", () => {
+  for (
+    const json of [{ chooseSecond: 0 }, { chooseSecond: 3 }, {
+      chooseSecond: MAX_CHOOSE_SECOND,
+    }]
+  ) {
+    const first = CustomRoundRobinConfig.createFromJson(json).toJsonObject();
+    assert.deepEqual(first, { custom_round_robin: json });
+    const text = JSON.stringify(first);
+    const again = CustomRoundRobinConfig.createFromJson(
+      JSON.parse(text).custom_round_robin,
+    );
+    assert.equal(JSON.stringify(again.toJsonObject()), text);
+  }
+});
+
+/** A child picker whose result names it. */
+function namedPicker(name: "first" | "second"): experimental.Picker {
+  const result = {
+    pickResultType: experimental.PickResultType.COMPLETE,
+    subchannel: { getAddress: () => name },
+    status: null,
+    onCallStarted: null,
+    onCallEnded: null,
+  } as unknown as PickResult;
+  return { pick: () => result };
+}
+
+function picks(picker: experimental.Picker, n: number): string[] {
+  return Array.from(
+    { length: n },
+    () => picker.pick(PICK_ARGS).subchannel!.getAddress(),
+  );
+}
+
+/** The spec's sequence: pick number i (from 1) goes second iff i % c == 0. */
+function expected(chooseSecond: number, from: number, n: number): string[] {
+  return Array.from({ length: n }, (_, i) => {
+    const pick = from + i;
+    return chooseSecond !== 0 && pick % chooseSecond === 0 ? "second" : "first";
+  });
+}
+
+for (const chooseSecond of [0, 1, 2, 3, 7]) {
+  Deno.test(`picker: chooseSecond ${chooseSecond} gives the spec's sequence over 10000 picks`, () => {
+    const picker = new CustomRoundRobinPicker(
+      chooseSecond,
+      namedPicker("first"),
+      namedPicker("second"),
+    );
+    assert.deepEqual(picks(picker, 10_000), expected(chooseSecond, 1, 10_000));
+  });
+}
+
+Deno.test("picker: chooseSecond 3 starts first, first, second", () => {
+  const picker = new CustomRoundRobinPicker(
+    3,
+    namedPicker("first"),
+    namedPicker("second"),
+  );
+  assert.deepEqual(picks(picker, 6), [
+    "first",
+    "first",
+    "second",
+    "first",
+    "first",
+    "second",
+  ]);
+});
+
+Deno.test("picker: the count goes past 2^32 picks without a skipped or doubled pick", () => {
+  const twoTo32 = 2 ** 32;
+  for (const chooseSecond of [2, 3, 7, 1000, MAX_CHOOSE_SECOND]) {
+    // Start as a picker that has already made 2^32 - 10 picks.
+    const made = twoTo32 - 10;
+    const picker = new CustomRoundRobinPicker(
+      chooseSecond,
+      namedPicker("first"),
+      namedPicker("second"),
+      made % chooseSecond,
+    );
+    assert.deepEqual(
+      picks(picker, 20),
+      expected(chooseSecond, made + 1, 20),
+      `chooseSecond ${chooseSecond}`,
+    );
+  }
+});
+
+Deno.test("picker: chooseSecond 2^32 - 1 sends exactly the last pick of its cycle second", () => {
+  const picker = new CustomRoundRobinPicker(
+    MAX_CHOOSE_SECOND,
+    namedPicker("first"),
+    namedPicker("second"),
+    MAX_CHOOSE_SECOND - 3,
+  );
+  assert.deepEqual(picks(picker, 5), [
+    "first",
+    "first",
+    "second",
+    "first",
+    "first",
+  ]);
+});
+
+Deno.test("picker: 10 million picks allocate nothing (no young-generation GC)", async () => {
+  const scavenges = async (picker: string) => {
+    const { code, stdout } = await new Deno.Command("deno", {
+      args: [
+        "run",
+        "--v8-flags=--trace-gc",
+        "--allow-read=proto,node_modules",
+        "--allow-sys=uid,gid",
+        "--allow-env=GRPC_*",
+        new URL("programs/alloc_probe.ts", import.meta.url).pathname,
+        picker,
+      ],
+      stdout: "piped",
+      stderr: "inherit",
+    }).output();
+    assert.equal(code, 0);
+    const lines = new TextDecoder().decode(stdout).split("\n");
+    const between = lines.slice(lines.indexOf("BEGIN"), lines.indexOf("END"));
+    return between.filter((line) => line.includes("Scavenge")).length;
+  };
+  assert.ok(await scavenges("allocating") > 0, "the control allocates");
+  assert.equal(await scavenges("custom"), 0);
+});
+
 const FIRST = 1001;
 const SECOND = 1002;
 const A = "127.0.0.1:1001";
@@ -285,7 +486,7 @@ Deno.test("policy: a resolver error with children keeps serving", async () => {
   policy.destroy();
 });
 
-Deno.test("policy: exitIdle, resetBackoff and destroy reach every child", async () => {
+Deno.test("policy: resetBackoff and destroy reach every child", async () => {
   const { helper, policy } = await start();
   set(helper, READY, READY);
   policy.resetBackoff();
@@ -293,21 +494,6 @@ Deno.test("policy: exitIdle, resetBackoff and destroy reach every child", async 
     [FIRST, SECOND].map((port) => helper.subchannel(port).backoffResets),
     [1, 1],
   );
-  // A child never stays IDLE (it is told to exit idle at once), so count the
-  // calls that reach the children instead.
-  const prototype = experimental.LeafLoadBalancer.prototype;
-  const exitIdle = prototype.exitIdle;
-  let exitIdleCalls = 0;
-  prototype.exitIdle = function () {
-    exitIdleCalls++;
-    exitIdle.call(this);
-  };
-  try {
-    policy.exitIdle();
-  } finally {
-    prototype.exitIdle = exitIdle;
-  }
-  assert.equal(exitIdleCalls, 2);
   policy.destroy();
   assert.deepEqual(
     [FIRST, SECOND].map((port) => helper.subchannel(port).refs),

@@ -1,0 +1,154 @@
+/**
+ * The endpoint sharding layer, driven by a fake helper and fake subchannels:
+ * which children an update keeps, how their states aggregate, and what a
+ * child that goes IDLE or leaves READY sets off.
+ */
+import assert from "node:assert/strict";
+import { connectivityState as ConnectivityState } from "@grpc/grpc-js";
+import {
+  aggregateState,
+  type ChildState,
+  EndpointSharding,
+} from "../balancer/endpoint_sharding.ts";
+import { endpoint, FakeHelper, tick } from "./fakes.ts";
+
+const { READY, CONNECTING, IDLE, TRANSIENT_FAILURE } = ConnectivityState;
+const [A, B, C] = [2001, 2002, 2003];
+
+// pick_first arms a 250 ms Happy Eyeballs timer (unref'd) while a child is
+// connecting, and its destroy() does not clear it: these tests leave it.
+const LEAVES_PICK_FIRST_TIMER = { sanitizeOps: false };
+
+/** Sharding over a fake helper, recording every report. */
+function newSharding() {
+  const helper = new FakeHelper();
+  const reports: { state: ConnectivityState; children: ChildState[] }[] = [];
+  const sharding = new EndpointSharding(
+    helper,
+    (state, children) => reports.push({ state, children: [...children] }),
+  );
+  const update = (ports: number[]) =>
+    sharding.updateEndpoints(ports.map(endpoint), {}, "");
+  return { helper, sharding, reports, update };
+}
+
+Deno.test("endpoint sharding: states aggregate READY > CONNECTING > IDLE > TRANSIENT_FAILURE", () => {
+  const child = (state: ConnectivityState) => ({ state }) as ChildState;
+  const cases: [ConnectivityState[], ConnectivityState][] = [
+    [[READY, TRANSIENT_FAILURE], READY],
+    [[CONNECTING, READY], READY],
+    [[IDLE, READY], READY],
+    [[IDLE, CONNECTING], CONNECTING],
+    [[CONNECTING, IDLE], CONNECTING],
+    [[TRANSIENT_FAILURE, CONNECTING], CONNECTING],
+    [[TRANSIENT_FAILURE, IDLE], IDLE],
+    [[TRANSIENT_FAILURE, TRANSIENT_FAILURE], TRANSIENT_FAILURE],
+    [[], TRANSIENT_FAILURE],
+  ];
+  for (const [states, expected] of cases) {
+    assert.equal(
+      aggregateState(states.map(child)),
+      expected,
+      states.map((s) => ConnectivityState[s]).join(", "),
+    );
+  }
+});
+
+Deno.test(
+  "endpoint sharding: an update keeps the children of endpoints still present, replaces the rest, and reports once",
+  LEAVES_PICK_FIRST_TIMER,
+  async () => {
+    const { helper, sharding, reports, update } = newSharding();
+    update([A, B]);
+    await tick();
+    // A child remembers its last error: a kept child still has it.
+    helper.subchannel(A).setState(TRANSIENT_FAILURE, "A failed once");
+    helper.subchannel(A).setState(READY);
+    helper.subchannel(B).setState(READY);
+    await tick();
+    const before = reports.length;
+    update([A, C]);
+    assert.equal(reports.length, before + 1, "one report per update");
+    const { state, children } = reports.at(-1)!;
+    assert.equal(state, READY);
+    assert.deepEqual(
+      children.map((child) => child.endpoint),
+      [A, C].map(endpoint),
+    );
+    assert.equal(children[0].state, READY);
+    assert.equal(helper.subchannel(B).refs, 0, "B's child was destroyed");
+    assert.ok(helper.subchannels.has(`127.0.0.1:${C}`), "C has a child");
+    sharding.destroy();
+  },
+);
+
+Deno.test(
+  "endpoint sharding: a repeated endpoint shares one child",
+  LEAVES_PICK_FIRST_TIMER,
+  async () => {
+    const { sharding, reports, update } = newSharding();
+    update([A, A, B]);
+    await tick();
+    assert.equal(sharding.size, 2);
+    assert.deepEqual(
+      reports.at(-1)!.children.map((child) => child.endpoint),
+      [A, B].map(endpoint),
+    );
+    sharding.destroy();
+  },
+);
+
+Deno.test(
+  "endpoint sharding: a child that goes IDLE is told to connect at once",
+  LEAVES_PICK_FIRST_TIMER,
+  async () => {
+    const { helper, sharding, reports, update } = newSharding();
+    update([A, B]);
+    await tick();
+    helper.subchannel(A).setState(READY);
+    helper.subchannel(B).setState(READY);
+    await tick();
+    const connects = helper.subchannel(A).connectCalls;
+    helper.subchannel(A).setState(IDLE);
+    await tick();
+    assert.equal(helper.subchannel(A).connectCalls, connects + 1);
+    assert.notEqual(reports.at(-1)!.children[0].state, IDLE);
+    sharding.destroy();
+  },
+);
+
+Deno.test(
+  "endpoint sharding: a child whose connection goes asks for re-resolution, which pick_first does not",
+  LEAVES_PICK_FIRST_TIMER,
+  async () => {
+    const { helper, sharding, update } = newSharding();
+    update([A, B]);
+    await tick();
+    helper.subchannel(A).setState(READY);
+    await tick();
+    const before = helper.reresolutions;
+    // A lost connection: the subchannel goes from READY to IDLE.
+    helper.subchannel(A).setState(IDLE);
+    await tick();
+    assert.equal(helper.reresolutions, before + 1);
+    sharding.destroy();
+  },
+);
+
+Deno.test(
+  "endpoint sharding: resetBackoff reaches every child's subchannels; destroy releases them",
+  LEAVES_PICK_FIRST_TIMER,
+  async () => {
+    const { helper, sharding, update } = newSharding();
+    update([A, B]);
+    await tick();
+    sharding.resetBackoff();
+    assert.deepEqual([A, B].map((p) => helper.subchannel(p).backoffResets), [
+      1,
+      1,
+    ]);
+    sharding.destroy();
+    assert.deepEqual([A, B].map((p) => helper.subchannel(p).refs), [0, 0]);
+    assert.equal(sharding.size, 0);
+  },
+);
