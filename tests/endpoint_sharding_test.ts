@@ -76,6 +76,11 @@ Deno.test(
       [A, C].map(endpoint),
     );
     assert.equal(children[0].state, READY);
+    assert.match(
+      children[0].lastError ?? "",
+      /A failed once/,
+      "A's child kept",
+    );
     assert.equal(helper.subchannel(B).refs, 0, "B's child was destroyed");
     assert.ok(helper.subchannels.has(`127.0.0.1:${C}`), "C has a child");
     sharding.destroy();
