@@ -165,9 +165,10 @@ export class HealthCheckingSubchannel
     if (this.#started || this.#destroyed) return;
     this.#started = true;
     this.child.addConnectivityStateListener(this.#onChildState);
-    if (this.child.getConnectivityState() === ConnectivityState.READY) {
-      this.#watch();
-    }
+    // The child may have moved since the wrapper was made.
+    const state = this.child.getConnectivityState();
+    if (state === ConnectivityState.READY) this.#watch();
+    this.#setState(shown(state));
   }
 
   protected override destroy(): void {

@@ -5,6 +5,7 @@
  * @module
  */
 import {
+  type Channel,
   connectivityState as ConnectivityState,
   experimental,
   Metadata,
@@ -22,7 +23,12 @@ export class FakeSubchannel implements SubchannelInterface {
   refs = 0;
   readonly #listeners = new Set<ConnectivityStateListener>();
 
-  constructor(readonly address: string) {}
+  /**
+   * @param address Its `host:port`.
+   * @param channel What {@linkcode FakeSubchannel.getChannel} returns, for
+   *   a health-checking wrapper to run its stream on.
+   */
+  constructor(readonly address: string, readonly channel?: Channel) {}
 
   /** Moves to `state`, telling every listener, as a real subchannel does. */
   setState(state: ConnectivityState, error?: string): void {
@@ -77,8 +83,9 @@ export class FakeSubchannel implements SubchannelInterface {
   getCallCredentials(): never {
     throw new Error("not used by the policy");
   }
-  getChannel(): never {
-    throw new Error("not used by the policy");
+  getChannel(): Channel {
+    if (!this.channel) throw new Error("not used by the policy");
+    return this.channel;
   }
 }
 

@@ -4,7 +4,10 @@
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { service as healthService } from "grpc-health-check";
-import { healthCheckServiceName } from "../balancer/health_check.ts";
+import {
+  HealthCheckingSubchannel,
+  healthCheckServiceName,
+} from "../balancer/health_check.ts";
 import { parseServiceConfig } from "../balancer/service_config.ts";
 import { CLIENT_CHANNEL_OPTIONS, clientServiceConfig } from "../client.ts";
 import { ECHO_SERVICE_NAME, EchoClient } from "../proto/echo.ts";
@@ -29,6 +32,9 @@ import {
   untilSecondServes,
   untilServes,
 } from "./helpers.ts";
+import { FakeSubchannel } from "./fakes.ts";
+
+const { READY, CONNECTING, IDLE } = grpc.connectivityState;
 
 const withHealth = (chooseSecond = 3) =>
   clientServiceConfig(chooseSecond, ECHO_SERVICE_NAME);
@@ -249,4 +255,147 @@ Deno.test("health: healthCheckConfig is checked with the service config", () => 
         "invalid service config: healthCheckConfig.serviceName must be a string, got 7",
     },
   );
+});
+
+/**
+ * A Health service whose Watch calls the test answers by hand, on a real
+ * server, and a health-checking wrapper over a fake subchannel whose stream
+ * runs on a real channel to it.
+ */
+async function wrapperOverFake() {
+  const server = new grpc.Server();
+  const watches: grpc.ServerWritableStream<unknown, unknown>[] = [];
+  const cancelled: number[] = [];
+  server.addService(healthService, {
+    Check: (_call: unknown, callback: grpc.sendUnaryData<unknown>) =>
+      callback(null, { status: "SERVING" }),
+    Watch: (call: grpc.ServerWritableStream<unknown, unknown>) => {
+      const index = watches.push(call) - 1;
+      call.on("cancelled", () => cancelled.push(index));
+    },
+    List: (_call: unknown, callback: grpc.sendUnaryData<unknown>) =>
+      callback(null, { statuses: {} }),
+  });
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(
+      "127.0.0.1:0",
+      grpc.ServerCredentials.createInsecure(),
+      (error, port) => error ? reject(error) : resolve(port),
+    )
+  );
+  const channel = new grpc.Channel(
+    `127.0.0.1:${port}`,
+    grpc.credentials.createInsecure(),
+    {},
+  );
+  const fake = new FakeSubchannel(`127.0.0.1:${port}`, channel);
+  const wrapper = new HealthCheckingSubchannel(fake, ECHO_SERVICE_NAME);
+  return {
+    fake,
+    wrapper,
+    watches,
+    cancelled,
+    answer: (index: number, status: string) => watches[index].write({ status }),
+    async close() {
+      for (const call of watches) call.end();
+      channel.close();
+      await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+    },
+  };
+}
+
+Deno.test("health wrapper: a READY connection shows CONNECTING until the first answer, then follows each status", async () => {
+  const t = await wrapperOverFake();
+  try {
+    t.fake.setState(READY);
+    t.wrapper.ref();
+    assert.equal(t.wrapper.getConnectivityState(), CONNECTING);
+    await until("a Watch call", () => t.watches.length === 1);
+    await sleep(50);
+    assert.equal(t.wrapper.getConnectivityState(), CONNECTING, "no answer yet");
+    const expected: [string, boolean][] = [
+      ["SERVING", true],
+      ["NOT_SERVING", false],
+      ["SERVING", true],
+      ["SERVICE_UNKNOWN", false],
+    ];
+    for (const [status, healthy] of expected) {
+      t.answer(0, status);
+      await until(status, () =>
+        t.wrapper.getConnectivityState() === READY &&
+        t.wrapper.isHealthy() === healthy);
+    }
+  } finally {
+    t.wrapper.unref();
+    await t.close();
+  }
+});
+
+Deno.test("health wrapper: a broken stream that had answered is unhealthy and reopened at once", async () => {
+  const t = await wrapperOverFake();
+  try {
+    t.fake.setState(READY);
+    t.wrapper.ref();
+    await until("a Watch call", () => t.watches.length === 1);
+    t.answer(0, "SERVING");
+    await until("healthy", () => t.wrapper.isHealthy());
+    const brokenAt = performance.now();
+    t.watches[0].emit("error", {
+      code: grpc.status.UNAVAILABLE,
+      details: "health is down",
+    });
+    await until("unhealthy", () => !t.wrapper.isHealthy());
+    await until("a second Watch", () => t.watches.length === 2);
+    const ms = performance.now() - brokenAt;
+    // At once: well under the 1 s a backoff would wait.
+    assert.ok(ms < 500, `reopened after ${ms} ms`);
+  } finally {
+    t.wrapper.unref();
+    await t.close();
+  }
+});
+
+Deno.test("health wrapper: a stream that fails before any answer is reopened after a backoff", async () => {
+  const t = await wrapperOverFake();
+  try {
+    t.fake.setState(READY);
+    t.wrapper.ref();
+    await until("a Watch call", () => t.watches.length === 1);
+    const failedAt = performance.now();
+    t.watches[0].emit("error", {
+      code: grpc.status.UNAVAILABLE,
+      details: "health is down",
+    });
+    await until("a second Watch", () => t.watches.length === 2, 3000);
+    const ms = performance.now() - failedAt;
+    // grpc-js's BackoffTimeout: 1 s, with 20% jitter either way.
+    assert.ok(ms >= 750, `reopened after ${ms} ms`);
+    assert.equal(t.wrapper.getConnectivityState(), READY);
+    assert.equal(t.wrapper.isHealthy(), false);
+  } finally {
+    t.wrapper.unref();
+    await t.close();
+  }
+});
+
+Deno.test("health wrapper: the stream closes when the connection goes, and when the last reference is released", async () => {
+  const t = await wrapperOverFake();
+  try {
+    t.fake.setState(READY);
+    t.wrapper.ref();
+    await until("a Watch call", () => t.watches.length === 1);
+    t.answer(0, "SERVING");
+    await until("READY", () => t.wrapper.getConnectivityState() === READY);
+    t.fake.setState(IDLE);
+    assert.equal(t.wrapper.getConnectivityState(), IDLE);
+    await until("the first stream cancelled", () => t.cancelled.includes(0));
+    t.fake.setState(READY);
+    assert.equal(t.wrapper.getConnectivityState(), CONNECTING);
+    await until("a second Watch", () => t.watches.length === 2);
+    t.wrapper.unref();
+    assert.equal(t.wrapper.released, true);
+    await until("the second stream cancelled", () => t.cancelled.includes(1));
+  } finally {
+    await t.close();
+  }
 });

@@ -1,0 +1,181 @@
+/**
+ * The manual resolver, driven through grpc-js's own `createResolver` as a
+ * channel drives it: its answers, their rate limit, and bad input.
+ */
+import assert from "node:assert/strict";
+import { experimental } from "@grpc/grpc-js";
+import {
+  ManualResolver,
+  MIN_RERESOLUTION_INTERVAL_MS,
+  type ResolverState,
+} from "../balancer/manual_resolver.ts";
+import { HEALTH_CHECK_SERVICE_NAME } from "../balancer/health_check.ts";
+import { registerCustomRoundRobin } from "../balancer/mod.ts";
+import { logged, sleep, until } from "./helpers.ts";
+
+registerCustomRoundRobin();
+
+/** One answer a channel got. */
+interface Answer {
+  readonly at: number;
+  readonly endpoints: experimental.StatusOr<experimental.Endpoint[]>;
+  readonly attributes: { [key: string]: unknown };
+  readonly serviceConfig: experimental.StatusOr<unknown> | null;
+}
+
+let schemes = 0;
+
+/** A registered resolver and one channel's resolver of it. */
+function resolve(state: ResolverState) {
+  const scheme = `manual-resolver-test-${++schemes}`;
+  const owner = new ManualResolver(scheme, state);
+  owner.register();
+  const answers: Answer[] = [];
+  const channel = experimental.createResolver(
+    { scheme, path: "echo" },
+    (endpoints, attributes, serviceConfig) => {
+      answers.push({
+        at: performance.now(),
+        endpoints,
+        attributes,
+        serviceConfig,
+      });
+      return true;
+    },
+    {},
+  );
+  return { owner, channel, answers };
+}
+
+const CONFIG = {
+  loadBalancingConfig: [{ custom_round_robin: { chooseSecond: 2 } }],
+};
+
+/** The `host:port` of each address of each endpoint in `answer`. */
+function addresses(answer: Answer): string[][] {
+  assert.ok(answer.endpoints.ok, "endpoints resolved");
+  return answer.endpoints.value.map((endpoint) =>
+    endpoint.addresses.map(experimental.subchannelAddressToString)
+  );
+}
+
+Deno.test("manual resolver: answers with the endpoints in order and the checked config; update() pushes a new answer", async () => {
+  const { owner, channel, answers } = resolve({
+    endpoints: ["127.0.0.1:1001", "[::1]:1002"],
+    serviceConfig: CONFIG,
+  });
+  try {
+    channel.updateResolution();
+    await until("first answer", () => answers.length === 1);
+    assert.deepEqual(addresses(answers[0]), [["127.0.0.1:1001"], [
+      "[::1]:1002",
+    ]]);
+    assert.deepEqual(owner.lastAddresses, addresses(answers[0]));
+    assert.ok(answers[0].serviceConfig?.ok);
+    assert.deepEqual(answers[0].attributes, {});
+
+    owner.update({ endpoints: ["127.0.0.1:1001", "127.0.0.1:1003"] });
+    await until("second answer", () => answers.length === 2);
+    assert.deepEqual(addresses(answers[1]), [["127.0.0.1:1001"], [
+      "127.0.0.1:1003",
+    ]]);
+    assert.equal(answers[1].serviceConfig, null, "no config, none handed on");
+  } finally {
+    channel.destroy();
+  }
+});
+
+Deno.test("manual resolver: a channel's re-resolution requests are answered at most once per interval", async () => {
+  const { channel, answers } = resolve({ endpoints: ["127.0.0.1:1001"] });
+  try {
+    channel.updateResolution();
+    await until("first answer", () => answers.length === 1);
+    // Requests from the channel (a backend lost, say) wait for their turn.
+    channel.updateResolution();
+    channel.updateResolution();
+    await until(
+      "second answer",
+      () => answers.length === 2,
+      MIN_RERESOLUTION_INTERVAL_MS + 2000,
+    );
+    const gap = answers[1].at - answers[0].at;
+    assert.ok(gap >= MIN_RERESOLUTION_INTERVAL_MS - 50, `after ${gap} ms`);
+    await sleep(300);
+    assert.equal(answers.length, 2, "the two requests made one answer");
+  } finally {
+    channel.destroy();
+  }
+});
+
+Deno.test("manual resolver: healthCheckConfig reaches the balancer as an attribute", async () => {
+  const { channel, answers } = resolve({
+    endpoints: ["127.0.0.1:1001"],
+    serviceConfig: { ...CONFIG, healthCheckConfig: { serviceName: "x.Y" } },
+  });
+  try {
+    channel.updateResolution();
+    await until("an answer", () => answers.length === 1);
+    assert.deepEqual(answers[0].attributes, {
+      [HEALTH_CHECK_SERVICE_NAME]: "x.Y",
+    });
+  } finally {
+    channel.destroy();
+  }
+});
+
+Deno.test("manual resolver: an invalid service config is logged and handed on as an error", async () => {
+  const { channel, answers } = resolve({
+    endpoints: ["127.0.0.1:1001"],
+    serviceConfig: {
+      loadBalancingConfig: [{ custom_round_robin: { chooseSecond: -1 } }],
+    },
+  });
+  try {
+    const lines = await logged(async () => {
+      channel.updateResolution();
+      await until("an answer", () => answers.length === 1);
+    });
+    const config = answers[0].serviceConfig;
+    assert.ok(config !== null && !config.ok);
+    assert.match(config.error.details, /chooseSecond must be an integer/);
+    assert.ok(answers[0].endpoints.ok, "the endpoints still resolve");
+    assert.ok(
+      lines.some((line) =>
+        /resolver: custom_round_robin: chooseSecond/.test(line)
+      ),
+      lines.join("\n"),
+    );
+  } finally {
+    channel.destroy();
+  }
+});
+
+Deno.test("manual resolver: an endpoint that is not host:port fails resolution with its name", async () => {
+  const { channel, answers } = resolve({
+    endpoints: ["127.0.0.1:1001", "no-port-here"],
+  });
+  try {
+    channel.updateResolution();
+    await until("an answer", () => answers.length === 1);
+    const { endpoints } = answers[0];
+    assert.ok(!endpoints.ok);
+    assert.match(
+      endpoints.error.details,
+      /^manual-resolver-test-\d+ resolver: endpoint must be host:port, got "no-port-here"$/,
+    );
+  } finally {
+    channel.destroy();
+  }
+});
+
+Deno.test("manual resolver: a destroyed channel's resolver gets no more answers", async () => {
+  const { owner, channel, answers } = resolve({
+    endpoints: ["127.0.0.1:1001"],
+  });
+  channel.updateResolution();
+  await until("an answer", () => answers.length === 1);
+  channel.destroy();
+  owner.update({ endpoints: ["127.0.0.1:1002"] });
+  await sleep(50);
+  assert.equal(answers.length, 1);
+});
