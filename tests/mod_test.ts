@@ -1,0 +1,19 @@
+/**
+ * The public entry point: exactly what a user of the policy needs.
+ */
+import assert from "node:assert/strict";
+import * as mod from "../balancer/mod.ts";
+
+Deno.test("mod: exports the policy's registration and constants, the manual resolver and the config check, nothing else", () => {
+  assert.deepEqual(Object.keys(mod).sort(), [
+    "CUSTOM_ROUND_ROBIN",
+    "DEFAULT_CHOOSE_SECOND",
+    "MAX_CHOOSE_SECOND",
+    "ManualResolver",
+    "checkServiceConfig",
+    "registerCustomRoundRobin",
+  ]);
+  assert.equal(mod.CUSTOM_ROUND_ROBIN, "custom_round_robin");
+  assert.equal(mod.DEFAULT_CHOOSE_SECOND, 3);
+  assert.equal(mod.MAX_CHOOSE_SECOND, 2 ** 32 - 1);
+});
