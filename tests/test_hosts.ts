@@ -12,7 +12,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { kill, lineReader } from "./processes.ts";
+import { lineReader } from "./processes.ts";
 
 /** The test hosts' range; the blackhole route covers all of it. */
 export const TEST_RANGE = "10.251.0.0/16";
@@ -35,12 +35,6 @@ export async function ip(...args: string[]): Promise<string> {
     throw new Error(`ip ${args.join(" ")}: ${decoder.decode(stderr).trim()}`);
   }
   return decoder.decode(stdout);
-}
-
-/** `ip <args>` run to its end from a signal handler, errors ignored. */
-function ipSync(...args: string[]): void {
-  new Deno.Command("ip", { args, stdout: "null", stderr: "null" })
-    .outputSync();
 }
 
 /** Why test hosts cannot be made here, or `null` if they can. */
@@ -123,6 +117,7 @@ async function createHost(
       target,
     ],
     cwd: new URL("..", import.meta.url),
+    stdin: "piped",
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
@@ -146,10 +141,31 @@ async function createHost(
 }
 
 /**
+ * A process that removes the hosts and the blackhole route once its stdin
+ * closes: when the test closes it, and also when the test process dies
+ * (a failed assertion, Ctrl-C, which Deno's test runner answers by exiting,
+ * or SIGKILL). Each host's server ends on the same signal.
+ */
+function cleanupGuard(numbers: readonly number[]): Deno.ChildProcess {
+  const commands = [
+    ...numbers.flatMap((n) => [
+      `ip link del ${names(n).link}`,
+      `ip netns del ${names(n).ns}`,
+    ]),
+    `ip route del blackhole ${TEST_RANGE}`,
+  ];
+  return new Deno.Command("sh", {
+    args: ["-c", `cat >/dev/null; ${commands.join(" 2>/dev/null; ")}; true`],
+    stdin: "piped",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+}
+
+/**
  * Creates `count` test hosts behind the range's blackhole route, runs `body`
- * with them, then removes the hosts and the route, also when `body` throws or
- * the test is interrupted (SIGINT). Leftovers of a run that was killed are
- * removed first.
+ * with them, then removes the hosts and the route, however the test ends.
+ * Leftovers of a run that could not clean up are removed first.
  */
 export async function withTestHosts(
   count: number,
@@ -157,27 +173,20 @@ export async function withTestHosts(
   body: (hosts: TestHost[]) => Promise<void>,
 ): Promise<void> {
   const numbers = Array.from({ length: count }, (_, i) => i + 1);
-  const servers: Deno.ChildProcess[] = [];
-  const interrupted = () => {
-    for (const server of servers) kill(server, "SIGKILL");
-    for (const n of numbers) ipSync("netns", "del", names(n).ns);
-    ipSync("route", "del", "blackhole", TEST_RANGE);
-    Deno.exit(130);
-  };
   for (const n of numbers) await removeHost(n);
-  await ip("route", "replace", "blackhole", TEST_RANGE);
-  Deno.addSignalListener("SIGINT", interrupted);
+  const guard = cleanupGuard(numbers);
+  const servers: Deno.ChildProcess[] = [];
   try {
+    await ip("route", "replace", "blackhole", TEST_RANGE);
     const hosts: TestHost[] = [];
     for (const n of numbers) hosts.push(await createHost(n, port, servers));
     await body(hosts);
   } finally {
     for (const server of servers) {
-      kill(server, "SIGKILL");
+      await server.stdin.close().catch(() => {}); // it may have ended
       await server.status;
     }
-    for (const n of numbers) await removeHost(n);
-    await ip("route", "del", "blackhole", TEST_RANGE);
-    Deno.removeSignalListener("SIGINT", interrupted);
+    await guard.stdin.close();
+    await guard.status;
   }
 }
