@@ -334,16 +334,11 @@ Deno.test("health wrapper: a READY connection shows CONNECTING until the first a
 Deno.test("health wrapper: a broken stream that had answered is unhealthy and reopened at once", async () => {
   const t = await wrapperOverFake();
   try {
-    t.fake.setState(READY);
-    t.wrapper.ref();
-    await until("a Watch call", () => t.watches.length === 1);
+    await t.watching();
     t.answer(0, "SERVING");
     await until("healthy", () => t.wrapper.isHealthy());
     const brokenAt = performance.now();
-    t.watches[0].emit("error", {
-      code: grpc.status.UNAVAILABLE,
-      details: "health is down",
-    });
+    t.fail(0);
     await until("unhealthy", () => !t.wrapper.isHealthy());
     await until("a second Watch", () => t.watches.length === 2);
     const ms = performance.now() - brokenAt;
@@ -358,14 +353,9 @@ Deno.test("health wrapper: a broken stream that had answered is unhealthy and re
 Deno.test("health wrapper: a stream that fails before any answer is reopened after a backoff", async () => {
   const t = await wrapperOverFake();
   try {
-    t.fake.setState(READY);
-    t.wrapper.ref();
-    await until("a Watch call", () => t.watches.length === 1);
+    await t.watching();
     const failedAt = performance.now();
-    t.watches[0].emit("error", {
-      code: grpc.status.UNAVAILABLE,
-      details: "health is down",
-    });
+    t.fail(0);
     await until("a second Watch", () => t.watches.length === 2, 3000);
     const ms = performance.now() - failedAt;
     // grpc-js's BackoffTimeout: 1 s, with 20% jitter either way.
@@ -381,9 +371,7 @@ Deno.test("health wrapper: a stream that fails before any answer is reopened aft
 Deno.test("health wrapper: the stream closes when the connection goes, and when the last reference is released", async () => {
   const t = await wrapperOverFake();
   try {
-    t.fake.setState(READY);
-    t.wrapper.ref();
-    await until("a Watch call", () => t.watches.length === 1);
+    await t.watching();
     t.answer(0, "SERVING");
     await until("READY", () => t.wrapper.getConnectivityState() === READY);
     t.fake.setState(IDLE);
