@@ -1,0 +1,90 @@
+/**
+ * Builds the npm package of `balancer/` from the same sources: ESM
+ * JavaScript and `.d.ts` files made by the TypeScript compiler (pinned in
+ * `npm/package.json`), a `package.json` with `@grpc/grpc-js` as a peer
+ * dependency, and `npm pack` of it. Prints the tarball's path.
+ *
+ * ```sh
+ * deno task build:npm     # dist/npm/ and dist/customlb-custom-round-robin-<version>.tgz
+ * ```
+ *
+ * @module
+ */
+import { GRPC_JS_RANGE } from "./grpc_js_range.ts";
+
+const ROOT = new URL("..", import.meta.url);
+const at = (path: string) => new URL(path, ROOT);
+
+/** Runs `command args` in `cwd`; resolves to its stdout, fails with stderr. */
+async function run(command: string, args: string[], cwd: URL) {
+  const { code, stdout, stderr } = await new Deno.Command(command, {
+    args,
+    cwd,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  if (code !== 0) {
+    throw new Error(
+      `${command} ${args.join(" ")}: ${decoder.decode(stderr).trim()}`,
+    );
+  }
+  return decoder.decode(stdout);
+}
+
+const config = JSON.parse(await Deno.readTextFile(at("deno.json")));
+
+try {
+  await Deno.stat(at("npm/node_modules/typescript"));
+} catch {
+  await run(
+    "npm",
+    ["ci", "--ignore-scripts", "--no-audit", "--no-fund"],
+    at("npm/"),
+  );
+}
+
+for (const path of ["npm/src", "dist"]) {
+  await Deno.remove(at(path), { recursive: true }).catch(() => {});
+}
+await Deno.mkdir(at("npm/src"), { recursive: true });
+for await (const entry of Deno.readDir(at("balancer"))) {
+  if (entry.name.endsWith(".ts")) {
+    await Deno.copyFile(
+      at(`balancer/${entry.name}`),
+      at(`npm/src/${entry.name}`),
+    );
+  }
+}
+// The sources are ES modules; this makes the compiler emit them as such.
+await Deno.writeTextFile(at("npm/src/package.json"), '{ "type": "module" }\n');
+await run("node", ["node_modules/typescript/bin/tsc", "-p", "."], at("npm/"));
+
+const manifest = {
+  name: config.name,
+  version: config.version,
+  description:
+    "custom_round_robin: a custom load-balancing policy for @grpc/grpc-js, with client-side health checking (gRFC A17)",
+  license: config.license,
+  type: "module",
+  exports: {
+    ".": { types: "./esm/mod.d.ts", default: "./esm/mod.js" },
+  },
+  types: "./esm/mod.d.ts",
+  files: ["esm", "README.md", "LICENSE"],
+  engines: { node: ">=18" },
+  peerDependencies: { "@grpc/grpc-js": GRPC_JS_RANGE },
+  dependencies: { "grpc-health-check": "^2.1.0" },
+};
+await Deno.writeTextFile(
+  at("dist/npm/package.json"),
+  JSON.stringify(manifest, null, 2) + "\n",
+);
+for (const file of ["README.md", "LICENSE"]) {
+  await Deno.copyFile(at(file), at(`dist/npm/${file}`));
+}
+const tarball =
+  (await run("npm", ["pack", "--pack-destination", ".."], at("dist/npm/")))
+    .trim()
+    .split("\n").at(-1)!;
+console.log(`dist/${tarball}`);
