@@ -296,6 +296,18 @@ async function wrapperOverFake() {
     watches,
     cancelled,
     answer: (index: number, status: string) => watches[index].write({ status }),
+    /** Fails Watch call `index` with UNAVAILABLE. */
+    fail: (index: number) =>
+      watches[index].emit("error", {
+        code: grpc.status.UNAVAILABLE,
+        details: "health is down",
+      }),
+    /** Makes the connection READY and the wrapper referenced; waits for a Watch. */
+    async watching() {
+      fake.setState(READY);
+      wrapper.ref();
+      await until("a Watch call", () => watches.length === 1);
+    },
     async close() {
       for (const call of watches) call.end();
       channel.close();
