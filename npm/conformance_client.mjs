@@ -1,0 +1,131 @@
+// The client side of the conformance check (npm/conformance.ts), in plain
+// JavaScript so that Node, Bun and Deno run the same file. It imports the
+// balancer from the module named on its command line (the installed npm
+// package, or balancer/mod.ts on Deno), reads one command per line on stdin
+// and answers each with one JSON line on stdout:
+//
+//   pattern CHOOSE_SECOND N  a new channel; once both backends answered (or,
+//                            for 0, the first), N more RPCs: {"servers": [...]}
+//   config JSON              checkServiceConfig: {"ok": true} or {"error": "..."}
+//   open                     a channel with health checking, kept, once the
+//                            second backend answered: {"ok": true}
+//   send N                   N RPCs on it: {"servers": [...]}
+//   fail                     one RPC on it that should fail: {"code", "details"}
+//
+// Usage: RUNTIME conformance_client.mjs MODULE FIRST_ADDRESS SECOND_ADDRESS
+import { Buffer } from "node:buffer";
+import process from "node:process";
+import { createInterface } from "node:readline";
+import * as grpc from "@grpc/grpc-js";
+
+const [modulePath, first, second] = process.argv.slice(-3);
+const { checkServiceConfig, ManualResolver, registerCustomRoundRobin } =
+  await import(modulePath);
+
+registerCustomRoundRobin();
+
+// EchoRequest and EchoResponse both hold one string, field 1.
+const encode = ({ message }) => {
+  const bytes = new TextEncoder().encode(message);
+  return Buffer.from([0x0a, bytes.length, ...bytes]);
+};
+const decode = (buffer) => ({
+  message: new TextDecoder().decode(buffer.subarray(2, 2 + buffer[1])),
+});
+
+let schemes = 0;
+
+/** A client reaching both backends through the policy. */
+function channel(chooseSecond, health) {
+  const scheme = `conformance-${++schemes}`;
+  new ManualResolver(scheme, {
+    endpoints: [first, second],
+    serviceConfig: {
+      loadBalancingConfig: [{ custom_round_robin: { chooseSecond } }],
+      ...(health ? { healthCheckConfig: { serviceName: "" } } : {}),
+    },
+  }).register();
+  return new grpc.Client(
+    `${scheme}:///echo`,
+    grpc.credentials.createInsecure(),
+  );
+}
+
+/** One UnaryEcho: the address that answered, or the error. */
+function echo(client) {
+  return new Promise((resolve) =>
+    client.makeUnaryRequest(
+      "/grpc.examples.echo.Echo/UnaryEcho",
+      encode,
+      decode,
+      { message: "conformance" },
+      { deadline: new Date(Date.now() + 5000) },
+      (error, reply) =>
+        resolve(
+          error
+            ? { error: { code: error.code, details: error.details } }
+            : { server: reply.message.match(/\(from (.+)\)$/)[1] },
+        ),
+    )
+  );
+}
+
+/** Sends RPCs until `address` answers one; false after 5 s. */
+async function until(client, address) {
+  const end = Date.now() + 5000;
+  while (Date.now() < end) {
+    if ((await echo(client)).server === address) return true;
+  }
+  return false;
+}
+
+async function send(client, n) {
+  const servers = [];
+  for (let i = 0; i < n; i++) {
+    const { server, error } = await echo(client);
+    servers.push(server ?? `ERROR ${error.code}: ${error.details}`);
+  }
+  return servers;
+}
+
+let kept = null;
+const commands = {
+  async pattern(chooseSecond, n) {
+    const client = channel(Number(chooseSecond), false);
+    try {
+      if (!await until(client, Number(chooseSecond) === 0 ? first : second)) {
+        return { error: "no backend answered within 5 s" };
+      }
+      return { servers: await send(client, Number(n)) };
+    } finally {
+      client.close();
+    }
+  },
+  config(...json) {
+    try {
+      checkServiceConfig(JSON.parse(json.join(" ")));
+      return { ok: true };
+    } catch (error) {
+      return { error: error.message };
+    }
+  },
+  async open() {
+    kept = channel(3, true);
+    return (await until(kept, second))
+      ? { ok: true }
+      : { error: "the second backend did not answer within 5 s" };
+  },
+  async send(n) {
+    return { servers: await send(kept, Number(n)) };
+  },
+  async fail() {
+    const { server, error } = await echo(kept);
+    return error ?? { error: `succeeded on ${server}` };
+  },
+};
+
+for await (const line of createInterface({ input: process.stdin })) {
+  const [name, ...args] = line.split(" ");
+  console.log(JSON.stringify(await commands[name](...args)));
+}
+kept?.close();
