@@ -11,26 +11,10 @@
  * @module
  */
 import { GRPC_JS_RANGE } from "./grpc_js_range.ts";
+import { run } from "./projects.ts";
 
 const ROOT = new URL("..", import.meta.url);
 const at = (path: string) => new URL(path, ROOT);
-
-/** Runs `command args` in `cwd`; resolves to its stdout, fails with stderr. */
-async function run(command: string, args: string[], cwd: URL) {
-  const { code, stdout, stderr } = await new Deno.Command(command, {
-    args,
-    cwd,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  if (code !== 0) {
-    throw new Error(
-      `${command} ${args.join(" ")}: ${decoder.decode(stderr).trim()}`,
-    );
-  }
-  return decoder.decode(stdout);
-}
 
 const config = JSON.parse(await Deno.readTextFile(at("deno.json")));
 

@@ -21,177 +21,26 @@
  *
  * @module
  */
-import { GRPC_JS_RANGE } from "./grpc_js_range.ts";
+import {
+  type LineClient,
+  removeProjects,
+  type Runtime,
+  runtimeProjects,
+  startLineClient,
+} from "./projects.ts";
 import {
   type EchoServer,
   setServing,
   startEchoServer,
   stopEchoServers,
 } from "../server.ts";
-import { lineReader } from "../tests/processes.ts";
 
 const ROOT = new URL("..", import.meta.url);
 const decoder = new TextDecoder();
 
-/** Runs a command to its end; resolves to its stdout, fails with stderr. */
-async function run(command: string, args: string[], cwd: string | URL) {
-  const { code, stdout, stderr } = await new Deno.Command(command, {
-    args,
-    cwd,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (code !== 0) {
-    throw new Error(
-      `${command} ${args.join(" ")}: ${decoder.decode(stderr).trim()}`,
-    );
-  }
-  return decoder.decode(stdout).trim();
-}
-
-/** A runtime and how it runs a module in the project made for it. */
-interface Runtime {
-  readonly name: string;
-  readonly version: string;
-  readonly project: string;
-  /** A command that runs `module` with `args`; stdin piped for the client. */
-  command(
-    module: string,
-    args: string[],
-    stdin: "piped" | "null",
-  ): Deno.Command;
-}
-
-const GRPC_JS = (await run("npm", [
-  "view",
-  `@grpc/grpc-js@${GRPC_JS_RANGE}`,
-  "version",
-], ROOT)).split("\n").at(-1)!.replace(/.* '(.+)'$/, "$1");
-
-/** Packs the package and makes the projects that install it. */
-async function projects(): Promise<Runtime[]> {
-  const tarball = await run("deno", ["task", "-q", "build:npm"], ROOT);
-  const npmProject = await Deno.makeTempDir({
-    dir: "/tmp",
-    prefix: "conformance-npm-",
-  });
-  await Deno.writeTextFile(
-    `${npmProject}/package.json`,
-    JSON.stringify({ type: "module", private: true }),
-  );
-  await run("npm", [
-    "install",
-    "--no-audit",
-    "--no-fund",
-    "--ignore-scripts",
-    new URL(tarball, ROOT).pathname,
-    `@grpc/grpc-js@${GRPC_JS}`,
-  ], npmProject);
-
-  const denoProject = await Deno.makeTempDir({
-    dir: "/tmp",
-    prefix: "conformance-deno-",
-  });
-  const imports = JSON.parse(
-    await Deno.readTextFile(new URL("deno.json", ROOT)),
-  ).imports;
-  await Deno.writeTextFile(
-    `${denoProject}/deno.json`,
-    JSON.stringify({
-      nodeModulesDir: "auto",
-      allowScripts: { deny: ["npm:protobufjs"] },
-      imports: {
-        ...imports,
-        "@grpc/grpc-js": `npm:@grpc/grpc-js@${GRPC_JS}`,
-        "@customlb/custom-round-robin": new URL("balancer/mod.ts", ROOT).href,
-      },
-    }),
-  );
-
-  const nodeRun =
-    (command: string) =>
-    (module: string, args: string[], stdin: "piped" | "null") =>
-      new Deno.Command(command, {
-        args: [module, ...args],
-        cwd: npmProject,
-        stdin,
-        stdout: "piped",
-        stderr: "piped",
-      });
-  return [
-    {
-      name: "deno",
-      version: Deno.version.deno,
-      project: denoProject,
-      command: (module, args, stdin) =>
-        new Deno.Command("deno", {
-          args: [
-            "run",
-            "-q",
-            "--allow-net=127.0.0.1,localhost",
-            // A dynamic import of the balancer needs to read it.
-            `--allow-read=.,${new URL("balancer", ROOT).pathname}`,
-            "--allow-sys=uid,gid",
-            "--allow-env=GRPC_*,grpc_proxy,https_proxy,http_proxy,no_grpc_proxy,no_proxy",
-            module,
-            ...args,
-          ],
-          cwd: denoProject,
-          stdin,
-          stdout: "piped",
-          stderr: "piped",
-        }),
-    },
-    {
-      name: "node",
-      version: await run("node", ["--version"], ROOT),
-      project: npmProject,
-      command: nodeRun("node"),
-    },
-    {
-      name: "bun",
-      version: await run("bun", ["--version"], ROOT),
-      project: npmProject,
-      command: nodeRun("bun"),
-    },
-  ];
-}
-
-/** The client of one runtime, spoken to a line at a time. */
-async function startClient(runtime: Runtime, servers: EchoServer[]) {
-  const module = `${runtime.project}/conformance_client.mjs`;
-  await Deno.copyFile(
-    new URL("conformance_client.mjs", import.meta.url),
-    module,
-  );
-  const child = runtime.command(module, [
-    "@customlb/custom-round-robin",
-    ...servers.map(({ address }) => address),
-  ], "piped").spawn();
-  const writer = child.stdin.getWriter();
-  const lines = lineReader(child.stdout);
-  const stderr = new Response(child.stderr).text();
-  return {
-    async ask(command: string): Promise<Record<string, unknown>> {
-      await writer.write(new TextEncoder().encode(`${command}\n`));
-      const { value, done } = await lines.next();
-      if (done) throw new Error(`the client ended: ${await stderr}`);
-      return JSON.parse(value);
-    },
-    async close() {
-      await writer.close().catch(() => {}); // it may have ended
-      for await (const _ of lines);
-      await child.status;
-      await stderr;
-    },
-  };
-}
-
-type Client = Awaited<ReturnType<typeof startClient>>;
-
 /** One check: resolves to `null` if it held, else what went wrong. */
 type Check = (
-  client: Client,
+  client: LineClient,
   servers: EchoServer[],
 ) => Promise<string | null>;
 
@@ -256,7 +105,7 @@ async function readmeModule(): Promise<string> {
   return match[1];
 }
 
-const runtimes = await projects();
+const { runtimes, grpcJs } = await runtimeProjects();
 const snippet = await readmeModule();
 let failed = 0;
 const report = (runtime: Runtime, check: string, problem: string | null) => {
@@ -272,7 +121,11 @@ for (const runtime of runtimes) {
     await startEchoServer("127.0.0.1:0"),
     await startEchoServer("127.0.0.1:0"),
   ];
-  const client = await startClient(runtime, servers);
+  const client = await startLineClient(
+    runtime,
+    new URL("conformance_client.mjs", import.meta.url),
+    servers.map(({ address }) => address),
+  );
   try {
     for (const [name, check] of CHECKS) {
       report(runtime, name, await check(client, servers).catch(String));
@@ -303,14 +156,12 @@ for (const runtime of runtimes) {
     await stopEchoServers(readmeServers, { drainMs: 0, graceMs: 500 });
   }
 }
-for (const runtime of runtimes) {
-  await Deno.remove(runtime.project, { recursive: true }).catch(() => {});
-}
+await removeProjects(runtimes);
 console.log(
   failed === 0
     ? `conformance: ${runtimes.length * (CHECKS.length + 1)} checks passed on ${
       runtimes.map((r) => r.name).join(", ")
-    } with @grpc/grpc-js ${GRPC_JS}`
+    } with @grpc/grpc-js ${grpcJs}`
     : `conformance: ${failed} checks failed`,
 );
 Deno.exit(failed === 0 ? 0 : 1);

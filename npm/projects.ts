@@ -1,0 +1,192 @@
+/**
+ * The projects a user of the package would have, one per runtime, made in
+ * temporary folders: for the conformance check and the runtime benchmark.
+ *
+ * @module
+ */
+import { GRPC_JS_RANGE } from "./grpc_js_range.ts";
+import { lineReader } from "../tests/processes.ts";
+
+const ROOT = new URL("..", import.meta.url);
+const decoder = new TextDecoder();
+
+/** Runs a command to its end; resolves to its stdout, fails with stderr. */
+export async function run(command: string, args: string[], cwd: string | URL) {
+  const { code, stdout, stderr } = await new Deno.Command(command, {
+    args,
+    cwd,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (code !== 0) {
+    throw new Error(
+      `${command} ${args.join(" ")}: ${decoder.decode(stderr).trim()}`,
+    );
+  }
+  return decoder.decode(stdout).trim();
+}
+
+/** A runtime and how it runs a module in the project made for it. */
+export interface Runtime {
+  readonly name: string;
+  readonly version: string;
+  readonly project: string;
+  /** A command that runs `module` with `args`; stdin piped for the client. */
+  command(
+    module: string,
+    args: string[],
+    stdin: "piped" | "null",
+  ): Deno.Command;
+}
+
+/**
+ * Packs the package and makes a project per runtime that installs it, with
+ * the newest `@grpc/grpc-js` of the range the package claims: an npm project
+ * for Node and Bun, a Deno project that maps the package's name to
+ * `balancer/mod.ts`.
+ */
+export async function runtimeProjects(): Promise<
+  { runtimes: Runtime[]; grpcJs: string }
+> {
+  const GRPC_JS = (await run("npm", [
+    "view",
+    `@grpc/grpc-js@${GRPC_JS_RANGE}`,
+    "version",
+  ], ROOT)).split("\n").at(-1)!.replace(/.* '(.+)'$/, "$1");
+  const tarball = await run("deno", ["task", "-q", "build:npm"], ROOT);
+  const npmProject = await Deno.makeTempDir({
+    dir: "/tmp",
+    prefix: "conformance-npm-",
+  });
+  await Deno.writeTextFile(
+    `${npmProject}/package.json`,
+    JSON.stringify({ type: "module", private: true }),
+  );
+  await run("npm", [
+    "install",
+    "--no-audit",
+    "--no-fund",
+    "--ignore-scripts",
+    new URL(tarball, ROOT).pathname,
+    `@grpc/grpc-js@${GRPC_JS}`,
+  ], npmProject);
+
+  const denoProject = await Deno.makeTempDir({
+    dir: "/tmp",
+    prefix: "conformance-deno-",
+  });
+  const imports = JSON.parse(
+    await Deno.readTextFile(new URL("deno.json", ROOT)),
+  ).imports;
+  await Deno.writeTextFile(
+    `${denoProject}/deno.json`,
+    JSON.stringify({
+      nodeModulesDir: "auto",
+      allowScripts: { deny: ["npm:protobufjs"] },
+      imports: {
+        ...imports,
+        "@grpc/grpc-js": `npm:@grpc/grpc-js@${GRPC_JS}`,
+        "@customlb/custom-round-robin": new URL("balancer/mod.ts", ROOT).href,
+      },
+    }),
+  );
+
+  const nodeRun =
+    (command: string) =>
+    (module: string, args: string[], stdin: "piped" | "null") =>
+      new Deno.Command(command, {
+        args: [module, ...args],
+        cwd: npmProject,
+        stdin,
+        stdout: "piped",
+        stderr: "piped",
+      });
+  const runtimes: Runtime[] = [
+    {
+      name: "deno",
+      version: Deno.version.deno,
+      project: denoProject,
+      command: (module, args, stdin) =>
+        new Deno.Command("deno", {
+          args: [
+            "run",
+            "-q",
+            "--allow-net=127.0.0.1,localhost",
+            // A dynamic import of the balancer needs to read it.
+            `--allow-read=.,${new URL("balancer", ROOT).pathname}`,
+            "--allow-sys=uid,gid",
+            "--allow-env=GRPC_*,grpc_proxy,https_proxy,http_proxy,no_grpc_proxy,no_proxy",
+            module,
+            ...args,
+          ],
+          cwd: denoProject,
+          stdin,
+          stdout: "piped",
+          stderr: "piped",
+        }),
+    },
+    {
+      name: "node",
+      version: await run("node", ["--version"], ROOT),
+      project: npmProject,
+      command: nodeRun("node"),
+    },
+    {
+      name: "bun",
+      version: await run("bun", ["--version"], ROOT),
+      project: npmProject,
+      command: nodeRun("bun"),
+    },
+  ];
+  return { runtimes, grpcJs: GRPC_JS };
+}
+
+/** Removes the projects' folders. */
+export async function removeProjects(runtimes: readonly Runtime[]) {
+  for (const project of new Set(runtimes.map((runtime) => runtime.project))) {
+    await Deno.remove(project, { recursive: true }).catch(() => {});
+  }
+}
+
+/** A program that answers each command line with one JSON line. */
+export interface LineClient {
+  /** Sends `command`; resolves to the answer. */
+  ask(command: string): Promise<Record<string, unknown>>;
+  /** Closes its stdin and waits for it to end. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the plain JavaScript program `source` on `runtime`, in the
+ * runtime's project, with `@customlb/custom-round-robin` and `args` as its
+ * arguments.
+ */
+export async function startLineClient(
+  runtime: Runtime,
+  source: URL,
+  args: readonly string[],
+): Promise<LineClient> {
+  const module = `${runtime.project}/${source.pathname.split("/").at(-1)}`;
+  await Deno.copyFile(source, module);
+  const child = runtime.command(module, [
+    "@customlb/custom-round-robin",
+    ...args,
+  ], "piped").spawn();
+  const writer = child.stdin.getWriter();
+  const lines = lineReader(child.stdout);
+  const stderr = new Response(child.stderr).text();
+  return {
+    async ask(command) {
+      await writer.write(new TextEncoder().encode(`${command}\n`));
+      const { value, done } = await lines.next();
+      if (done) throw new Error(`the client ended: ${await stderr}`);
+      return JSON.parse(value);
+    },
+    async close() {
+      await writer.close().catch(() => {}); // it may have ended
+      for await (const _ of lines);
+      await child.status;
+      await stderr;
+    },
+  };
+}
