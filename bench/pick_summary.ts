@@ -6,6 +6,8 @@
  *
  * @module
  */
+import { median } from "./stats.ts";
+
 /** Picks per bench iteration of `picker_bench.ts`. */
 export const PICKS = 10_000;
 
@@ -34,10 +36,6 @@ export function summarize(
     perPick.set(bench.name, list);
   }
 
-  const median = (values: number[]) => {
-    const sorted = [...values].sort((a, b) => a - b);
-    return sorted[Math.floor(sorted.length / 2)];
-  };
   const ns = (value: number) => `${value.toFixed(2)} ns`.padStart(10);
   const [floorName] = perPick.keys();
   const floor = median(perPick.get(floorName)!);

@@ -21,6 +21,7 @@ import * as grpc from "@grpc/grpc-js";
 import { ManualResolver, registerCustomRoundRobin } from "../balancer/mod.ts";
 import { EchoClient } from "../proto/echo.ts";
 import { startServerTask } from "../tests/processes.ts";
+import { median, quantile } from "./stats.ts";
 
 const POLICIES = ["custom_round_robin", "round_robin", "pick_first"] as const;
 type Policy = typeof POLICIES[number];
@@ -74,18 +75,12 @@ class Sample {
   }
 
   measured(): Measured {
-    const sorted = this.latencies.sort((a, b) => a - b);
     return {
-      rps: sorted.length / (this.ms / 1000),
-      p50: sorted[Math.floor(sorted.length * 0.5)],
-      p99: sorted[Math.floor(sorted.length * 0.99)],
+      rps: this.latencies.length / (this.ms / 1000),
+      p50: quantile(this.latencies, 0.5),
+      p99: quantile(this.latencies, 0.99),
     };
   }
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
 }
 
 /** Makes a channel per policy to `addresses` through manual resolvers. */
