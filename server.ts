@@ -57,14 +57,19 @@ export function releaseWarning(version: string): string | null {
     : null;
 }
 
-const USAGE = `usage: server.ts [--addrs HOST:PORT,...] [--drain-ms MS] [--help]
+const USAGE =
+  `usage: server.ts [--addrs HOST:PORT,...] [--listen-anywhere] [--drain-ms MS]
+                 [--help]
 
 Starts one echo server per address; port 0 picks a free port.
 
-  --addrs      addresses to serve on (default localhost:50050,localhost:50051)
-  --drain-ms   on SIGINT or SIGTERM, how long to keep serving after reporting
-               NOT_SERVING (default ${DRAIN_MS})
-  --help       show this help
+  --addrs            addresses to serve on
+                     (default localhost:50050,localhost:50051)
+  --listen-anywhere  allow addresses that are not loopback, as a backend on
+                     its own host needs; without it they are refused
+  --drain-ms         on SIGINT or SIGTERM, how long to keep serving after
+                     reporting NOT_SERVING (default ${DRAIN_MS})
+  --help             show this help
 
 Each server prints "serving on HOST:PORT", tags every reply
 "(from HOST:PORT)" and serves grpc.health.v1.Health (SERVING for "" and
@@ -244,6 +249,7 @@ async function main(): Promise<number> {
   const flags = parseFlags(Deno.args, {
     addrs: { type: "string", default: "localhost:50050,localhost:50051" },
     "drain-ms": { type: "string", default: String(DRAIN_MS) },
+    "listen-anywhere": { type: "boolean", default: false },
     help: { type: "boolean", default: false },
   });
   if (flags.help) {
@@ -260,9 +266,9 @@ async function main(): Promise<number> {
   }
   const addresses = flags.addrs.split(",").map((address) => address.trim());
   const outside = addresses.find((address) => !isLoopback(address));
-  if (outside !== undefined) {
+  if (outside !== undefined && !flags["listen-anywhere"]) {
     throw new UsageError(
-      `--addrs: ${outside} is not a loopback address; the servers listen on loopback only`,
+      `--addrs: ${outside} is not a loopback address; the servers listen on loopback only unless --listen-anywhere`,
     );
   }
   const warning = releaseWarning(Deno.version.deno);

@@ -1,6 +1,7 @@
 /**
- * Test hosts: each an echo server in a network namespace of its own, reached
- * from the test over a veth pair, with an address in {@linkcode TEST_RANGE}.
+ * Test hosts: each an echo server (`server.ts --listen-anywhere`) in a
+ * network namespace of its own, reached from the test over a veth pair, with
+ * an address in {@linkcode TEST_RANGE}.
  *
  * No packet for a test host may leave the machine. While the hosts exist, a
  * blackhole route holds the whole range: only the hosts' own links (more
@@ -12,7 +13,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { lineReader } from "./processes.ts";
+import { kill, lineReader } from "./processes.ts";
 
 /** The test hosts' range; the blackhole route covers all of it. */
 export const TEST_RANGE = "10.251.0.0/16";
@@ -72,6 +73,11 @@ export interface TestHost {
   cut(): Promise<void>;
   /** Undoes {@linkcode TestHost.cut}: both ends learn the real address again. */
   heal(): Promise<void>;
+  /**
+   * Stops the host's server with SIGTERM, as a rollout does: NOT_SERVING,
+   * the drain, then no new connections. Resolves to its exit code.
+   */
+  terminate(): Promise<number>;
 }
 
 /** A link-layer address that no interface here has. */
@@ -106,6 +112,7 @@ async function createHost(
   await inNs("link", "set", inside, "up");
   await inNs("link", "set", "lo", "up");
   const target = `${address}:${port}`;
+  // `ip netns exec` execs the server: signals reach it directly.
   const server = new Deno.Command("ip", {
     args: [
       ...["netns", "exec", ns, Deno.execPath(), "run", "-q"],
@@ -113,11 +120,10 @@ async function createHost(
       "--allow-read=proto,node_modules",
       "--allow-sys=uid,gid",
       "--allow-env=GRPC_*",
-      "tests/programs/netns_server.ts",
-      target,
+      "server.ts",
+      ...["--addrs", target, "--listen-anywhere"],
     ],
     cwd: new URL("..", import.meta.url),
-    stdin: "piped",
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
@@ -137,18 +143,23 @@ async function createHost(
     target,
     cut: async () => void await neighbours(NOWHERE),
     heal: async () => void await neighbours(null),
+    async terminate() {
+      kill(server, "SIGTERM");
+      return (await server.status).code;
+    },
   };
 }
 
 /**
- * A process that removes the hosts and the blackhole route once its stdin
- * closes: when the test closes it, and also when the test process dies
- * (a failed assertion, Ctrl-C, which Deno's test runner answers by exiting,
- * or SIGKILL). Each host's server ends on the same signal.
+ * A process that removes the hosts, their servers and the blackhole route
+ * once its stdin closes: when the test closes it, and also when the test
+ * process dies (a failed assertion, Ctrl-C, which Deno's test runner answers
+ * by exiting, or SIGKILL).
  */
 function cleanupGuard(numbers: readonly number[]): Deno.ChildProcess {
   const commands = [
     ...numbers.flatMap((n) => [
+      `ip netns pids ${names(n).ns} | xargs -r kill -9`,
       `ip link del ${names(n).link}`,
       `ip netns del ${names(n).ns}`,
     ]),
@@ -183,7 +194,7 @@ export async function withTestHosts(
     await body(hosts);
   } finally {
     for (const server of servers) {
-      await server.stdin.close().catch(() => {}); // it may have ended
+      kill(server, "SIGKILL");
       await server.status;
     }
     await guard.stdin.close();
