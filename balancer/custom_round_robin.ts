@@ -14,6 +14,7 @@ import {
   experimental,
   logVerbosity as LogVerbosity,
 } from "@grpc/grpc-js";
+import { registerDnsResolver } from "./dns_resolver.ts";
 import { type ChildState, EndpointSharding } from "./endpoint_sharding.ts";
 
 type Endpoint = experimental.Endpoint;
@@ -335,7 +336,9 @@ function describe(child: ChildState): string {
 /**
  * Registers `custom_round_robin` with grpc-js. Call it before creating a
  * channel whose service config names the policy; calling it again is
- * harmless.
+ * harmless. It also wraps grpc-js's `dns` resolver (see `dns_resolver.ts`),
+ * so that a `healthCheckConfig` in a service config published in DNS turns
+ * on health checking, which grpc-js alone would drop.
  *
  * @example A channel whose default service config names the policy
  * ```ts
@@ -355,6 +358,7 @@ function describe(child: ChildState): string {
  * ```
  */
 export function registerCustomRoundRobin(): void {
+  registerDnsResolver();
   experimental.registerLoadBalancerType(
     CUSTOM_ROUND_ROBIN,
     CustomRoundRobinLoadBalancer,

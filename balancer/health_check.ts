@@ -62,14 +62,19 @@ export function healthCheckServiceName(serviceConfig: unknown): string | null {
 
 /**
  * The health-check service name a balancer sees in its channel options: the
- * resolver's {@linkcode HEALTH_CHECK_SERVICE_NAME} attribute if set, else
- * the one in the `grpc.service_config` channel option, else `null`.
+ * resolver's {@linkcode HEALTH_CHECK_SERVICE_NAME} attribute if there is one
+ * (`null` there: the resolver's service config has no health checking),
+ * else the one in the `grpc.service_config` channel option, else `null`.
  */
 export function healthCheckServiceNameOf(
   options: grpc.ChannelOptions,
 ): string | null {
-  const name = options[HEALTH_CHECK_SERVICE_NAME];
-  if (typeof name === "string") return name;
+  // A resolver's service config, even one without health checking, takes
+  // the place of the channel's default.
+  if (HEALTH_CHECK_SERVICE_NAME in options) {
+    const name = options[HEALTH_CHECK_SERVICE_NAME];
+    return typeof name === "string" ? name : null;
+  }
   const json = options["grpc.service_config"];
   if (typeof json !== "string") return null;
   try {

@@ -225,9 +225,7 @@ class ChannelResolver implements experimental.Resolver {
       const name = healthCheckServiceName(
         typeof json === "string" ? JSON.parse(json) : json,
       );
-      this.#attributes = name === null
-        ? {}
-        : { [HEALTH_CHECK_SERVICE_NAME]: name };
+      this.#attributes = { [HEALTH_CHECK_SERVICE_NAME]: name };
       return experimental.statusOrFromValue(config);
     } catch (error) {
       const details = (error as Error).message;

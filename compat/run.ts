@@ -19,6 +19,7 @@ const TESTS = [
   "health_check_test.ts",
   "manual_resolver_test.ts",
   "service_config_test.ts",
+  "dns_resolver_test.ts",
   "mod_test.ts",
   "integration_test.ts",
   "client_test.ts",

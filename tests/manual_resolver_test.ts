@@ -72,7 +72,11 @@ Deno.test("manual resolver: answers with the endpoints in order and the checked 
     ]]);
     assert.deepEqual(owner.lastAddresses, addresses(answers[0]));
     assert.ok(answers[0].serviceConfig?.ok);
-    assert.deepEqual(answers[0].attributes, {});
+    // Its config has no healthCheckConfig: that turns health checking off,
+    // whatever the channel's default config says.
+    assert.deepEqual(answers[0].attributes, {
+      [HEALTH_CHECK_SERVICE_NAME]: null,
+    });
 
     owner.update({ endpoints: ["127.0.0.1:1001", "127.0.0.1:1003"] });
     await until("second answer", () => answers.length === 2);
@@ -80,6 +84,7 @@ Deno.test("manual resolver: answers with the endpoints in order and the checked 
       "127.0.0.1:1003",
     ]]);
     assert.equal(answers[1].serviceConfig, null, "no config, none handed on");
+    assert.deepEqual(answers[1].attributes, {}, "the default config applies");
   } finally {
     channel.destroy();
   }

@@ -1,0 +1,222 @@
+/**
+ * grpc-js's `dns` resolver, passing on the `healthCheckConfig` of a service
+ * config published in DNS.
+ *
+ * gRFC A17 takes the health-check service name from the service config,
+ * whichever resolver supplies it. grpc-js's DNS resolver reads a service
+ * config from the name's TXT record (`grpc_config=[...]`), but its check of
+ * the config keeps only the fields grpc-js knows, and `healthCheckConfig` is
+ * not one of them: it never reaches a balancer. This wrapper looks up the
+ * same TXT record, picks the same choice grpc-js picks, and hands its
+ * `healthCheckConfig.serviceName` on as the
+ * {@linkcode HEALTH_CHECK_SERVICE_NAME} attribute, which the balancer reads
+ * ahead of the channel's default config. Addresses, the load-balancing
+ * config and method configs still come from grpc-js's resolver itself.
+ *
+ * @module
+ */
+import { Resolver as DnsClient, resolveTxt } from "node:dns/promises";
+import { isIP } from "node:net";
+import { hostname } from "node:os";
+import process from "node:process";
+import {
+  type ChannelOptions,
+  experimental,
+  logVerbosity as LogVerbosity,
+} from "@grpc/grpc-js";
+import {
+  HEALTH_CHECK_SERVICE_NAME,
+  healthCheckServiceName,
+} from "./health_check.ts";
+
+type ResolverListener = experimental.ResolverListener;
+type ResolverClass =
+  & (new (
+    target: experimental.GrpcUri,
+    listener: ResolverListener,
+    options: ChannelOptions,
+  ) => experimental.Resolver)
+  & {
+    getDefaultAuthority(target: experimental.GrpcUri): string;
+  };
+
+/**
+ * What a TXT record says of health checking: a service name, `null` for a
+ * service config without one (health checking off), or `undefined` for no
+ * service config at all (the channel's default config applies).
+ */
+type HealthCheck = string | null | undefined;
+
+const TRACER = "dns_health_check";
+
+function trace(text: string): void {
+  experimental.trace(LogVerbosity.DEBUG, TRACER, text);
+}
+
+/**
+ * Picks the service config a `grpc_config` TXT record holds for this client,
+ * as grpc-js does: the first choice whose `percentage`, `clientHostname` and
+ * `clientLanguage` (`node`) all match, and reads its health-check service
+ * name. `percentage` is drawn once per resolver, as grpc-js draws its own.
+ *
+ * @throws {Error} for a record that is not a valid choice list.
+ */
+export function healthCheckFromTxt(
+  records: readonly (readonly string[])[],
+  percentage: number,
+): HealthCheck {
+  const record = records.find((strings) =>
+    strings[0]?.startsWith("grpc_config=")
+  );
+  if (record === undefined) return undefined;
+  const choices = JSON.parse(record.join("").slice("grpc_config=".length));
+  if (!Array.isArray(choices)) throw new Error("grpc_config is not a list");
+  const chosen = choices.find((choice) =>
+    (typeof choice.percentage !== "number" ||
+      percentage <= choice.percentage) &&
+    (!Array.isArray(choice.clientHostname) ||
+      choice.clientHostname.includes(hostname())) &&
+    (!Array.isArray(choice.clientLanguage) ||
+      choice.clientLanguage.includes("node"))
+  );
+  if (chosen === undefined) return undefined;
+  return healthCheckServiceName(chosen.serviceConfig);
+}
+
+/** Looks up `host`'s TXT records at the target's DNS server, as grpc-js does. */
+function txtLookup(
+  target: experimental.GrpcUri,
+  host: string,
+): () => Promise<string[][]> {
+  // grpc-js asks the target's DNS server only with its alternative resolver.
+  if (
+    process.env.GRPC_NODE_USE_ALTERNATIVE_RESOLVER === "true" &&
+    target.authority
+  ) {
+    const client = new DnsClient();
+    client.setServers([target.authority]);
+    return () => client.resolveTxt(host);
+  }
+  return () => resolveTxt(host);
+}
+
+let wrapped = false;
+
+/**
+ * Puts the wrapper in the place of grpc-js's `dns` resolver, once; later
+ * calls do nothing. Channels created afterwards use it.
+ *
+ * @example Health checking from a service config in DNS
+ * ```ts
+ * import * as grpc from "@grpc/grpc-js";
+ * import { registerCustomRoundRobin } from "./custom_round_robin.ts";
+ *
+ * registerCustomRoundRobin();
+ * registerDnsResolver();
+ * // backends.internal's TXT record: grpc_config=[{"serviceConfig":
+ * //   {"loadBalancingConfig":[{"custom_round_robin":{}}],
+ * //    "healthCheckConfig":{"serviceName":"grpc.examples.echo.Echo"}}}]
+ * const client = new grpc.Client(
+ *   "dns:///backends.internal:50051",
+ *   grpc.credentials.createInsecure(),
+ * );
+ * client.close();
+ * ```
+ */
+export function registerDnsResolver(): void {
+  if (wrapped) return;
+  wrapped = true;
+  // grpc-js exports no name for its DNS resolver; one made for a name that
+  // is never resolved gives its class.
+  const probe = experimental.createResolver(
+    { scheme: "dns", path: "localhost" },
+    () => true,
+    {},
+  );
+  const GrpcDnsResolver = probe.constructor as ResolverClass;
+  probe.destroy();
+
+  experimental.registerResolver(
+    "dns",
+    class HealthCheckingDnsResolver implements experimental.Resolver {
+      readonly #inner: experimental.Resolver;
+      readonly #listener: ResolverListener;
+      readonly #lookup: (() => Promise<string[][]>) | null;
+      readonly #percentage = Math.random() * 100;
+      #healthCheck: HealthCheck = undefined;
+      /** grpc-js's last resolution, to hand on again when health changes. */
+      #last: Parameters<ResolverListener> | null = null;
+      #destroyed = false;
+
+      constructor(
+        target: experimental.GrpcUri,
+        listener: ResolverListener,
+        options: ChannelOptions,
+      ) {
+        this.#listener = listener;
+        const host = experimental.splitHostPort(target.path)?.host;
+        this.#lookup =
+          options["grpc.service_config_disable_resolution"] === 1 ||
+            host === undefined || isIP(host) !== 0
+            ? null
+            : txtLookup(target, host);
+        this.#inner = new GrpcDnsResolver(
+          target,
+          (...resolution) => {
+            this.#last = resolution;
+            return this.#handOn(...resolution);
+          },
+          options,
+        );
+      }
+
+      static getDefaultAuthority(target: experimental.GrpcUri): string {
+        return GrpcDnsResolver.getDefaultAuthority(target);
+      }
+
+      updateResolution(): void {
+        this.#inner.updateResolution();
+        this.#lookup?.().then(
+          (records) =>
+            this.#setHealthCheck(
+              healthCheckFromTxt(records, this.#percentage),
+            ),
+          // No TXT record, or none reachable: as grpc-js, keep the last.
+          (error) => trace(`no TXT record: ${error.message}`),
+        ).catch((error) =>
+          experimental.log(
+            LogVerbosity.ERROR,
+            `dns resolver: TXT service config: ${error.message}`,
+          )
+        );
+      }
+
+      destroy(): void {
+        this.#destroyed = true;
+        this.#inner.destroy();
+      }
+
+      #setHealthCheck(healthCheck: HealthCheck): void {
+        if (healthCheck === this.#healthCheck || this.#destroyed) return;
+        trace(`health check service from TXT: ${healthCheck}`);
+        this.#healthCheck = healthCheck;
+        if (this.#last !== null) this.#handOn(...this.#last);
+      }
+
+      #handOn(
+        ...[endpoints, attributes, serviceConfig, note]: Parameters<
+          ResolverListener
+        >
+      ): boolean {
+        return this.#listener(
+          endpoints,
+          this.#healthCheck === undefined
+            ? attributes
+            : { ...attributes, [HEALTH_CHECK_SERVICE_NAME]: this.#healthCheck },
+          serviceConfig,
+          note,
+        );
+      }
+    },
+  );
+}
