@@ -58,7 +58,10 @@ const SCHEME = "example";
  *   restarted backend is back in use within about a second;
  * - a keepalive ping every second, answered within a second, so a backend
  *   behind a dead link is noticed in about two seconds, not when TCP gives
- *   up minutes later.
+ *   up minutes later;
+ * - with a `dns:` target, a new DNS answer at most a second after the
+ *   policy asks for one (grpc-js: 30 s), so a replaced backend is found
+ *   when the old one goes, not half a minute later.
  */
 export const CLIENT_CHANNEL_OPTIONS: grpc.ChannelOptions = {
   "grpc.initial_reconnect_backoff_ms": 100,
@@ -66,6 +69,7 @@ export const CLIENT_CHANNEL_OPTIONS: grpc.ChannelOptions = {
   "grpc.keepalive_time_ms": 1_000,
   "grpc.keepalive_timeout_ms": 1_000,
   "grpc.keepalive_permit_without_calls": 1,
+  "grpc.dns_min_time_between_resolutions_ms": 1_000,
 };
 
 /**
@@ -186,10 +190,12 @@ export class RatioProof {
 
 /**
  * Sends windows of `chooseSecond` RPCs until they prove the ratio (see
- * {@linkcode RatioProof}), or the time is up.
+ * {@linkcode RatioProof}), or the time is up. `from` names the backends in
+ * messages.
  */
 async function checkRatio(
   client: EchoClient,
+  from: string,
   chooseSecond: number,
   timeoutSeconds: number,
   quiet: boolean,
@@ -210,7 +216,7 @@ async function checkRatio(
         const { code, details } = error as grpc.ServiceError;
         if (code === grpc.status.DEADLINE_EXCEEDED) {
           throw new Error(
-            `no ${ratio} ratio within ${timeoutSeconds} s (--timeout)`,
+            `no ${ratio} ratio from ${from} within ${timeoutSeconds} s (--timeout): ${details}`,
           );
         }
         throw new Error(
@@ -373,6 +379,7 @@ export async function runClient(args: readonly string[]): Promise<number> {
     }
     return await checkRatio(
       client,
+      flags.target ?? flags.addrs.join(","),
       Number(flags.chooseSecond),
       flags.timeout,
       flags.quiet,
