@@ -116,7 +116,33 @@ async function discovery(dns: DnsServer) {
   ]);
 }
 
+/** The service config the later steps publish: the policy, health checked. */
+const HEALTH_CHECKED = grpcConfig({
+  loadBalancingConfig: [{ custom_round_robin: { chooseSecond: 3 } }],
+  healthCheckConfig: { serviceName: ECHO_SERVICE_NAME },
+});
+
+async function roundRobinFromTxt(dns: DnsServer) {
+  // A TXT config takes the place of the client's own: the channel runs
+  // round_robin, and the client's check must see that it is not 1:2.
+  await dns.setTxt(
+    NAME,
+    grpcConfig({ loadBalancingConfig: [{ round_robin: {} }] }),
+  );
+  const client = await runTask([
+    "client:dns",
+    "--target",
+    target(dns),
+    "--timeout",
+    "3",
+    "--quiet",
+  ]);
+  assert.equal(client.code, 1);
+  assert.match(client.stderr.join("\n"), /^client: no 1:2 ratio from /);
+}
+
 async function blueGreen(dns: DnsServer, [h1, h2, h3]: Hosts) {
+  await dns.setTxt(NAME, HEALTH_CHECKED);
   let changedAt = 0;
   let exitedAt = 0;
   const rpcs = await load(dns, 6000, ECHO_SERVICE_NAME, async () => {
@@ -152,13 +178,6 @@ async function blueGreen(dns: DnsServer, [h1, h2, h3]: Hosts) {
 }
 
 async function healthFromTxt(dns: DnsServer, [, , h3]: Hosts) {
-  await dns.setTxt(
-    NAME,
-    grpcConfig({
-      loadBalancingConfig: [{ custom_round_robin: { chooseSecond: 3 } }],
-      healthCheckConfig: { serviceName: ECHO_SERVICE_NAME },
-    }),
-  );
   let stoppingAt = 0;
   // The client's own config has no health checking: only the TXT record's
   // can turn it on.
@@ -232,6 +251,10 @@ Deno.test({
           [
             "discovery: client:dns finds both hosts and proves 1:2",
             () => discovery(dns),
+          ],
+          [
+            "a TXT service config choosing round_robin: the client's check fails",
+            () => roundRobinFromTxt(dns),
           ],
           [
             "blue/green: the second host replaced under load, no RPC fails, the new one takes its share",
