@@ -146,6 +146,7 @@ export function registerDnsResolver(): void {
       #healthCheck: HealthCheck = undefined;
       /** grpc-js's last resolution, to hand on again when health changes. */
       #last: Parameters<ResolverListener> | null = null;
+      #looking = false;
       #destroyed = false;
 
       constructor(
@@ -164,6 +165,9 @@ export function registerDnsResolver(): void {
           target,
           (...resolution) => {
             this.#last = resolution;
+            // Looked up after each of grpc-js's own resolutions, so as often
+            // as grpc-js's rate limit lets it resolve, and no more.
+            this.#lookUpHealthCheck();
             return this.#handOn(...resolution);
           },
           options,
@@ -176,7 +180,17 @@ export function registerDnsResolver(): void {
 
       updateResolution(): void {
         this.#inner.updateResolution();
-        this.#lookup?.().then(
+      }
+
+      destroy(): void {
+        this.#destroyed = true;
+        this.#inner.destroy();
+      }
+
+      #lookUpHealthCheck(): void {
+        if (this.#lookup === null || this.#looking) return;
+        this.#looking = true;
+        this.#lookup().then(
           (records) =>
             this.#setHealthCheck(
               healthCheckFromTxt(records, this.#percentage),
@@ -188,12 +202,7 @@ export function registerDnsResolver(): void {
             LogVerbosity.ERROR,
             `dns resolver: TXT service config: ${error.message}`,
           )
-        );
-      }
-
-      destroy(): void {
-        this.#destroyed = true;
-        this.#inner.destroy();
+        ).finally(() => this.#looking = false);
       }
 
       #setHealthCheck(healthCheck: HealthCheck): void {
