@@ -76,6 +76,8 @@ export function aggregateState(
 /** One endpoint's pick_first child, and the subchannels it created. */
 class Child {
   readonly balancer: experimental.LeafLoadBalancer;
+  /** The health-check service its subchannels watch, or `null`. */
+  readonly healthCheckService: string | null;
   lastError: string | null = null;
   /** Whether the child's last report was READY. */
   ready = false;
@@ -90,6 +92,7 @@ class Child {
     resolutionNote: string,
     onStateChange: (child: Child, state: ConnectivityState) => void,
   ) {
+    this.healthCheckService = healthCheckServiceNameOf(options);
     const childHelper = experimental.createChildChannelControlHelper(helper, {
       createSubchannel: (address, args) => {
         const key = experimental.subchannelAddressToString(address);
@@ -154,8 +157,8 @@ class Child {
  *
  * An update reuses the child of every endpoint that is still present (no
  * reconnect, no failed RPC) and destroys only the children of removed
- * endpoints. A child that goes IDLE is told to exit idle at once, so every
- * endpoint stays connected. A child leaving READY asks the resolver to
+ * endpoints, and of those whose health-check service changed. A child that
+ * goes IDLE is told to exit idle at once, so every endpoint stays connected. A child leaving READY asks the resolver to
  * re-resolve: grpc-js's pick_first does not, and a lost backend is the sign
  * that the resolver's answer may be stale.
  *
@@ -232,8 +235,9 @@ export class EndpointSharding {
 
   /**
    * Makes the children match `endpoints`: keeps the children of endpoints
-   * still present (updating their addresses and options), creates children
-   * for new endpoints and destroys the rest. Duplicate endpoints share one
+   * still present (updating their addresses and options) unless the
+   * health-check service in `options` changed, creates children for new
+   * endpoints and destroys the rest. Duplicate endpoints share one
    * child. Reports once, after all children are in place.
    */
   updateEndpoints(
@@ -253,7 +257,9 @@ export class EndpointSharding {
     for (const endpoint of endpoints) {
       if (next.has(endpoint)) continue;
       let child = previous.get(endpoint);
-      if (child) {
+      // A child keeps the subchannel it has picked, so one made before health
+      // checking changed would go on without it: such a child is replaced.
+      if (child?.healthCheckService === healthCheckServiceNameOf(options)) {
         previous.delete(endpoint);
         child.balancer.updateEndpoint(endpoint, options);
       } else {

@@ -10,6 +10,7 @@ import {
   type ChildState,
   EndpointSharding,
 } from "../balancer/endpoint_sharding.ts";
+import { HEALTH_CHECK_SERVICE_NAME } from "../balancer/health_check.ts";
 import { endpoint, FakeHelper, tick } from "./fakes.ts";
 
 const { READY, CONNECTING, IDLE, TRANSIENT_FAILURE } = ConnectivityState;
@@ -83,6 +84,33 @@ Deno.test(
     );
     assert.equal(helper.subchannel(B).refs, 0, "B's child was destroyed");
     assert.ok(helper.subchannels.has(`127.0.0.1:${C}`), "C has a child");
+    sharding.destroy();
+  },
+);
+
+Deno.test(
+  "endpoint sharding: a change of health-check service replaces the children, so their subchannels watch it",
+  LEAVES_PICK_FIRST_TIMER,
+  async () => {
+    const { helper, sharding, reports } = newSharding();
+    const update = (service: string | null) =>
+      sharding.updateEndpoints(
+        [A, B].map(endpoint),
+        service === null ? {} : { [HEALTH_CHECK_SERVICE_NAME]: service },
+        "",
+      );
+    update(null);
+    await tick();
+    helper.subchannel(A).setState(TRANSIENT_FAILURE, "A failed once");
+    await tick();
+    update(null);
+    assert.match(reports.at(-1)!.children[0].lastError ?? "", /A failed/);
+    update("grpc.examples.echo.Echo");
+    assert.doesNotMatch(
+      reports.at(-1)!.children[0].lastError ?? "",
+      /A failed once/,
+      "replaced",
+    );
     sharding.destroy();
   },
 );
