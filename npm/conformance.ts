@@ -95,6 +95,24 @@ const CHECKS: [string, Check][] = [
   }],
 ];
 
+/**
+ * An echo server on README's fixed `address`, once it is free: the port is
+ * in the range the kernel hands out to outgoing connections, and one of the
+ * checks' may hold it for a while after it closed (TIME_WAIT, 60 s).
+ */
+async function startWhenFree(address: string): Promise<EchoServer> {
+  const end = performance.now() + 70_000;
+  for (;;) {
+    try {
+      return await startEchoServer(address);
+    } catch (error) {
+      const busy = (error as Error).message.endsWith("address already in use");
+      if (!busy || performance.now() > end) throw error;
+      await sleep(1000);
+    }
+  }
+}
+
 /** README's module, as written. */
 async function readmeModule(): Promise<string> {
   const readme = await Deno.readTextFile(new URL("README.md", ROOT));
@@ -136,8 +154,8 @@ for (const runtime of runtimes) {
   }
 
   const readmeServers = [
-    await startEchoServer("localhost:50050"),
-    await startEchoServer("localhost:50051"),
+    await startWhenFree("localhost:50050"),
+    await startWhenFree("localhost:50051"),
   ];
   try {
     const module = `${runtime.project}/readme.mjs`;
