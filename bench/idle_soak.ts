@@ -13,7 +13,11 @@
  *
  * @module
  */
-import { lineReader, startServerTask } from "../tests/processes.ts";
+import {
+  denoRunArgs,
+  lineReader,
+  startServerTask,
+} from "../tests/processes.ts";
 
 /** How one client process ended. */
 export interface IdleClientRun {
@@ -38,13 +42,7 @@ export async function idleRestarts(
     mode,
     child: new Deno.Command("deno", {
       args: [
-        "run",
-        "-q",
-        "--allow-net=127.0.0.1",
-        "--allow-read=proto,node_modules",
-        "--allow-sys=uid,gid",
-        "--allow-env=GRPC_*,grpc_proxy,https_proxy,http_proxy,no_grpc_proxy,no_proxy",
-        "tests/programs/idle_client.ts",
+        ...denoRunArgs("tests/programs/idle_client.ts", "127.0.0.1"),
         mode,
         addresses.join(","),
         String(idleMs),

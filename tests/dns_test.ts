@@ -17,7 +17,7 @@ import {
   dnsServerUnavailable,
   withDnsServer,
 } from "./dns_server.ts";
-import { runTask } from "./processes.ts";
+import { denoRunArgs, runTask } from "./processes.ts";
 import {
   hostAddress,
   type TestHost,
@@ -68,13 +68,10 @@ async function load(
 ): Promise<Rpc[]> {
   const child = new Deno.Command("deno", {
     args: [
-      "run",
-      "-q",
-      `--allow-net=127.0.0.1,${[1, 2, 3].map(hostAddress).join(",")}`,
-      "--allow-read=proto,node_modules",
-      "--allow-sys=uid,gid",
-      "--allow-env=GRPC_*,grpc_proxy,https_proxy,http_proxy,no_grpc_proxy,no_proxy",
-      "tests/programs/dns_load.ts",
+      ...denoRunArgs(
+        "tests/programs/dns_load.ts",
+        `127.0.0.1,${[1, 2, 3].map(hostAddress).join(",")}`,
+      ),
       ...[target(dns), String(ms), "8", healthService],
     ],
     env: { GRPC_NODE_USE_ALTERNATIVE_RESOLVER: "true" },

@@ -10,7 +10,7 @@ import * as grpc from "@grpc/grpc-js";
 import { EchoClient } from "../proto/echo.ts";
 import { busyClient } from "./busy_client.ts";
 import { sleep } from "./helpers.ts";
-import { startServerTask } from "./processes.ts";
+import { denoRunArgs, startServerTask } from "./processes.ts";
 import { PINNED_DENO, releaseWarning } from "../server.ts";
 
 /** One in four runs in a process of its own. */
@@ -22,13 +22,7 @@ const CONCURRENCY = 64;
 async function busyClientProcess(addresses: readonly string[]) {
   const { code, stdout } = await new Deno.Command("deno", {
     args: [
-      "run",
-      "-q",
-      `--allow-net=127.0.0.1`,
-      "--allow-read=proto,node_modules",
-      "--allow-sys=uid,gid",
-      "--allow-env=GRPC_*,grpc_proxy,https_proxy,http_proxy,no_grpc_proxy,no_proxy",
-      "tests/programs/busy_client.ts",
+      ...denoRunArgs("tests/programs/busy_client.ts", "127.0.0.1"),
       addresses.join(","),
       String(COUNT),
       String(CONCURRENCY),

@@ -13,7 +13,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { kill, lineReader } from "./processes.ts";
+import { denoRunArgs, kill, lineReader } from "./processes.ts";
 
 /** The test hosts' range; the blackhole route covers all of it. */
 export const TEST_RANGE = "10.251.0.0/16";
@@ -115,12 +115,8 @@ async function createHost(
   // `ip netns exec` execs the server: signals reach it directly.
   const server = new Deno.Command("ip", {
     args: [
-      ...["netns", "exec", ns, Deno.execPath(), "run", "-q"],
-      `--allow-net=${address}`,
-      "--allow-read=proto,node_modules",
-      "--allow-sys=uid,gid",
-      "--allow-env=GRPC_*",
-      "server.ts",
+      ...["netns", "exec", ns, Deno.execPath()],
+      ...denoRunArgs("server.ts", address),
       ...["--addrs", target, "--listen-anywhere"],
     ],
     cwd: new URL("..", import.meta.url),
