@@ -87,12 +87,6 @@ function names(n: number) {
   return { ns: `crr-test-${n}`, link: `crr-h${n}`, inside: `crr-n${n}` };
 }
 
-async function removeHost(n: number): Promise<void> {
-  const { ns, link } = names(n);
-  await ip("link", "del", link).catch(() => {});
-  await ip("netns", "del", ns).catch(() => {});
-}
-
 /** Starts test host `n` with its echo server on `port`. */
 async function createHost(
   n: number,
@@ -147,12 +141,10 @@ async function createHost(
 }
 
 /**
- * A process that removes the hosts, their servers and the blackhole route
- * once its stdin closes: when the test closes it, and also when the test
- * process dies (a failed assertion, Ctrl-C, which Deno's test runner answers
- * by exiting, or SIGKILL).
+ * A shell script that removes hosts `numbers`, whatever runs in them and the
+ * blackhole route, each step whether or not the last one found anything.
  */
-function cleanupGuard(numbers: readonly number[]): Deno.ChildProcess {
+function removal(numbers: readonly number[]): string {
   const commands = [
     ...numbers.flatMap((n) => [
       `ip netns pids ${names(n).ns} | xargs -r kill -9`,
@@ -161,8 +153,17 @@ function cleanupGuard(numbers: readonly number[]): Deno.ChildProcess {
     ]),
     `ip route del blackhole ${TEST_RANGE}`,
   ];
+  return `${commands.join(" 2>/dev/null; ")} 2>/dev/null; true`;
+}
+
+/**
+ * A process that runs {@linkcode removal} once its stdin closes: when the
+ * test closes it, and also when the test process dies (a failed assertion,
+ * Ctrl-C, which Deno's test runner answers by exiting, or SIGKILL).
+ */
+function cleanupGuard(numbers: readonly number[]): Deno.ChildProcess {
   return new Deno.Command("sh", {
-    args: ["-c", `cat >/dev/null; ${commands.join(" 2>/dev/null; ")}; true`],
+    args: ["-c", `cat >/dev/null; ${removal(numbers)}`],
     stdin: "piped",
     stdout: "null",
     stderr: "null",
@@ -180,7 +181,7 @@ export async function withTestHosts(
   body: (hosts: TestHost[]) => Promise<void>,
 ): Promise<void> {
   const numbers = Array.from({ length: count }, (_, i) => i + 1);
-  for (const n of numbers) await removeHost(n);
+  await new Deno.Command("sh", { args: ["-c", removal(numbers)] }).output();
   const guard = cleanupGuard(numbers);
   const servers: Deno.ChildProcess[] = [];
   try {
