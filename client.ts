@@ -100,6 +100,44 @@ export function clientServiceConfig(
   };
 }
 
+/**
+ * The client's `outlier_detection` knobs, for two backends: every second,
+ * a backend that failed at least half of its last second's RPCs (10 at
+ * least) is ejected for 30 s, and longer each time again; at most one of the
+ * two is ejected at once.
+ */
+export const OUTLIER_DETECTION = {
+  interval: { seconds: 1, nanos: 0 },
+  base_ejection_time: { seconds: 30, nanos: 0 },
+  max_ejection_time: { seconds: 300, nanos: 0 },
+  max_ejection_percent: 50,
+  failure_percentage_ejection: {
+    threshold: 50,
+    enforcement_percentage: 100,
+    minimum_hosts: 2,
+    request_volume: 10,
+  },
+} as const;
+
+/**
+ * `serviceConfig` with its load-balancing policy under grpc-js's
+ * `outlier_detection`, set by `knobs`.
+ */
+export function underOutlierDetection(
+  serviceConfig: Record<string, unknown>,
+  knobs: Record<string, unknown> = OUTLIER_DETECTION,
+): Record<string, unknown> {
+  return {
+    ...serviceConfig,
+    loadBalancingConfig: [{
+      outlier_detection: {
+        ...knobs,
+        child_policy: serviceConfig.loadBalancingConfig,
+      },
+    }],
+  };
+}
+
 /** Reads a flag as a whole number of at least `min`. */
 function wholeNumber(flag: string, value: string, min: number): number {
   const number = Number(value);

@@ -59,7 +59,7 @@ export function releaseWarning(version: string): string | null {
 
 const USAGE =
   `usage: server.ts [--addrs HOST:PORT,...] [--listen-anywhere] [--drain-ms MS]
-                 [--help]
+                 [--fail-percent P [--fail-code NAME]] [--help]
 
 Starts one echo server per address; port 0 picks a free port.
 
@@ -69,6 +69,11 @@ Starts one echo server per address; port 0 picks a free port.
                      its own host needs; without it they are refused
   --drain-ms         on SIGINT or SIGTERM, how long to keep serving after
                      reporting NOT_SERVING (default ${DRAIN_MS})
+  --fail-percent     fail this share of UnaryEcho RPCs, 0 to 100 (default 0);
+                     the Health service still reports SERVING, as a sick
+                     backend's would
+  --fail-code        the status of those failures, a gRPC code name in any
+                     case (default UNAVAILABLE)
   --help             show this help
 
 Each server prints "serving on HOST:PORT", tags every reply
@@ -85,10 +90,20 @@ export interface EchoServer {
   readonly health: HealthImplementation | null;
 }
 
+/** Injected UnaryEcho failures, for watching a client move away. */
+export interface Failures {
+  /** The share of UnaryEcho RPCs that fail, from 0 to 100. */
+  readonly percent: number;
+  /** Their status. */
+  readonly code: grpc.status;
+}
+
 /** What {@linkcode startEchoServer} adds besides the Echo service. */
 export interface EchoServerOptions {
   /** Serve `grpc.health.v1.Health` (default `true`). */
   readonly health?: boolean;
+  /** Fail some UnaryEcho RPCs (default: none). */
+  readonly failures?: Failures;
 }
 
 /**
@@ -102,13 +117,35 @@ export function setServing(server: EchoServer, serving: boolean): void {
   }
 }
 
-/** The Echo methods, every reply tagged `(from <address>)`. */
-export function echoHandlers(address: string): EchoHandlers {
+/**
+ * The Echo methods, every reply tagged `(from <address>)`. With `failures`,
+ * exactly that share of UnaryEcho RPCs fails, spread evenly: at 25, every
+ * fourth.
+ */
+export function echoHandlers(
+  address: string,
+  failures?: Failures,
+): EchoHandlers {
   const tag = (message: string) => ({
     message: `${message} (from ${address})`,
   });
+  let unary = 0;
+  // Whether the n-th RPC (from 1) takes the running share past a whole one.
+  const fails = (n: number) =>
+    failures !== undefined &&
+    Math.floor(n * failures.percent / 100) >
+      Math.floor((n - 1) * failures.percent / 100);
   return {
     UnaryEcho(call, callback) {
+      if (fails(++unary)) {
+        callback({
+          code: failures!.code,
+          details: `${address} failed this RPC (--fail-percent ${
+            failures!.percent
+          })`,
+        });
+        return;
+      }
       callback(null, tag(call.request.message));
     },
     ServerStreamingEcho(call) {
@@ -162,7 +199,7 @@ export function startEchoServer(
           return;
         }
         const bound = `${host}:${port}`;
-        server.addService(echoService, echoHandlers(bound));
+        server.addService(echoService, echoHandlers(bound, options.failures));
         const health = options.health === false
           ? null
           : new HealthImplementation({
@@ -190,12 +227,13 @@ function isLoopback(address: string): boolean {
  */
 export async function startEchoServers(
   addresses: readonly string[],
+  options: EchoServerOptions = {},
 ): Promise<EchoServer[]> {
   const quiet = quietGrpcLog();
   const servers: EchoServer[] = [];
   try {
     for (const address of addresses) {
-      servers.push(await startEchoServer(address));
+      servers.push(await startEchoServer(address, options));
     }
   } catch (error) {
     for (const { server } of servers) server.forceShutdown();
@@ -250,6 +288,8 @@ async function main(): Promise<number> {
     addrs: { type: "string", default: "localhost:50050,localhost:50051" },
     "drain-ms": { type: "string", default: String(DRAIN_MS) },
     "listen-anywhere": { type: "boolean", default: false },
+    "fail-percent": { type: "string", default: "0" },
+    "fail-code": { type: "string", default: "UNAVAILABLE" },
     help: { type: "boolean", default: false },
   });
   if (flags.help) {
@@ -271,15 +311,44 @@ async function main(): Promise<number> {
       `--addrs: ${outside} is not a loopback address; the servers listen on loopback only unless --listen-anywhere`,
     );
   }
+  const failures = {
+    percent: failPercent(flags["fail-percent"]),
+    code: failCode(flags["fail-code"]),
+  };
   const warning = releaseWarning(Deno.version.deno);
   if (warning !== null) console.error(warning);
-  const servers = await startEchoServers(addresses);
+  const servers = await startEchoServers(
+    addresses,
+    failures.percent > 0 ? { failures } : {},
+  );
   await new Promise<void>((resolve) => {
     Deno.addSignalListener("SIGINT", resolve);
     Deno.addSignalListener("SIGTERM", resolve);
   });
   await stopEchoServers(servers, { drainMs });
   return 0;
+}
+
+/** Reads `--fail-percent`: a number from 0 to 100. */
+function failPercent(value: string): number {
+  const percent = value.trim() === "" ? NaN : Number(value);
+  if (!(percent >= 0 && percent <= 100)) {
+    throw new UsageError(
+      `--fail-percent must be a number from 0 to 100, got "${value}"`,
+    );
+  }
+  return percent;
+}
+
+/** Reads `--fail-code`: a gRPC status name other than OK, in any case. */
+function failCode(value: string): grpc.status {
+  const code = (grpc.status as Record<string, unknown>)[value.toUpperCase()];
+  if (typeof code !== "number" || code === grpc.status.OK) {
+    throw new UsageError(
+      `--fail-code must name a gRPC status other than OK, such as UNAVAILABLE or internal, got "${value}"`,
+    );
+  }
+  return code;
 }
 
 /**

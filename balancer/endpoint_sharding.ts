@@ -17,6 +17,7 @@ import {
   logVerbosity as LogVerbosity,
 } from "@grpc/grpc-js";
 import {
+  HealthCheckedPicker,
   HealthCheckingSubchannel,
   healthCheckServiceNameOf,
 } from "./health_check.ts";
@@ -130,10 +131,14 @@ class Child {
   }
 
   snapshot(): ChildState {
+    const picker = this.balancer.getPicker();
     return {
       endpoint: this.balancer.getEndpoint(),
       state: this.balancer.getConnectivityState(),
-      picker: this.balancer.getPicker(),
+      // Picks leave this layer with the subchannels the parent's helper made.
+      picker: this.healthCheckService === null
+        ? picker
+        : new HealthCheckedPicker(picker),
       lastError: this.lastError,
     };
   }

@@ -147,6 +147,14 @@ export class HealthCheckingSubchannel
     return this.#destroyed;
   }
 
+  /**
+   * The subchannel this one wraps: the one the parent policy's helper made,
+   * which is what a pick must return (see {@linkcode HealthCheckedPicker}).
+   */
+  getWrappedSubchannel(): SubchannelInterface {
+    return this.child;
+  }
+
   override getConnectivityState(): ConnectivityState {
     return this.#state;
   }
@@ -284,6 +292,43 @@ export class HealthCheckingSubchannel
       TRACER,
       `${this.getAddress()} ${text}`,
     );
+  }
+}
+
+/**
+ * A child policy's picker whose picks return the subchannel the parent's
+ * helper made, not the {@linkcode HealthCheckingSubchannel} around it.
+ *
+ * The wrapper exists only between the child policy and the layer that made
+ * it: a parent that wraps subchannels itself, as grpc-js's
+ * `outlier_detection` does, expects its own wrapper back from every pick,
+ * and fails on any other. grpc-js's `weighted_round_robin` unwraps its ORCA
+ * wrapper the same way.
+ *
+ * @example The picker of a child policy whose subchannels are wrapped
+ * ```ts
+ * import { experimental } from "@grpc/grpc-js";
+ *
+ * declare const child: experimental.LeafLoadBalancer;
+ * const picker = new HealthCheckedPicker(child.getPicker());
+ * ```
+ */
+export class HealthCheckedPicker implements grpc.experimental.Picker {
+  readonly #picker: grpc.experimental.Picker;
+
+  /** @param picker The child policy's picker. */
+  constructor(picker: grpc.experimental.Picker) {
+    this.#picker = picker;
+  }
+
+  /** The child's pick, with its subchannel unwrapped. */
+  pick(
+    pickArgs: grpc.experimental.PickArgs,
+  ): grpc.experimental.PickResult {
+    const result = this.#picker.pick(pickArgs);
+    return result.subchannel instanceof HealthCheckingSubchannel
+      ? { ...result, subchannel: result.subchannel.getWrappedSubchannel() }
+      : result;
   }
 }
 

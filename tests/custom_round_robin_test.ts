@@ -4,7 +4,9 @@
  */
 import assert from "node:assert/strict";
 import {
+  Channel,
   connectivityState as ConnectivityState,
+  credentials,
   experimental,
   setLogger,
   status,
@@ -15,6 +17,9 @@ import {
   CustomRoundRobinPicker,
   MAX_CHOOSE_SECOND,
 } from "../balancer/custom_round_robin.ts";
+import { HEALTH_CHECK_SERVICE_NAME } from "../balancer/health_check.ts";
+import { startEchoServer, stopEchoServers } from "../server.ts";
+import { until } from "./helpers.ts";
 import {
   endpoint,
   FakeHelper,
@@ -499,4 +504,62 @@ Deno.test("policy: resetBackoff and destroy reach every child", async () => {
     [FIRST, SECOND].map((port) => helper.subchannel(port).refs),
     [0, 0],
   );
+});
+
+/** A parent policy's own subchannel wrapper, as outlier_detection makes. */
+class ParentWrapper extends experimental.BaseSubchannelWrapper {}
+
+Deno.test("policy: with health checking, each pick returns the subchannel the parent's helper made, not the health wrapper", async () => {
+  // The health streams of both fake subchannels run to one real server.
+  const server = await startEchoServer("127.0.0.1:0");
+  const channel = new Channel(server.address, credentials.createInsecure(), {});
+  const fakes = new FakeHelper(channel);
+  const made: ParentWrapper[] = [];
+  const helper: experimental.ChannelControlHelper = {
+    createSubchannel: (address) => {
+      const wrapper = new ParentWrapper(fakes.createSubchannel(address));
+      made.push(wrapper);
+      return wrapper;
+    },
+    updateState: (state, picker, error) =>
+      fakes.updateState(state, picker, error),
+    requestReresolution: () => fakes.requestReresolution(),
+    addChannelzChild: () => {},
+    removeChannelzChild: () => {},
+  };
+  const policy = new CustomRoundRobinLoadBalancer(helper);
+  try {
+    policy.updateAddressList(
+      experimental.statusOrFromValue([FIRST, SECOND].map(endpoint)),
+      new CustomRoundRobinConfig(3),
+      { [HEALTH_CHECK_SERVICE_NAME]: "" },
+      "",
+    );
+    await tick();
+    set(fakes, READY, READY);
+    await until(
+      "READY after the health answers",
+      () =>
+        fakes.latest.state === READY &&
+        fakes.latest.picker instanceof CustomRoundRobinPicker,
+    );
+    const picked = Array.from(
+      { length: 6 },
+      () => pickOne(fakes.latest.picker).subchannel,
+    );
+    for (const subchannel of picked) {
+      assert.ok(
+        made.includes(subchannel as ParentWrapper),
+        `a pick returned a ${subchannel?.constructor.name}`,
+      );
+    }
+    assert.deepEqual(
+      picked.map((subchannel) => subchannel!.getAddress()),
+      [A, A, B, A, A, B],
+    );
+  } finally {
+    policy.destroy();
+    channel.close();
+    await stopEchoServers([server], { drainMs: 0 });
+  }
 });

@@ -72,13 +72,15 @@ export class FakeSubchannel implements SubchannelInterface {
   addHealthStateWatcher(): void {}
   removeHealthStateWatcher(): void {}
   addDataWatcher(): void {}
+  // One object for the life of the fake: wrappers compare real subchannels.
+  readonly #real = {
+    resetBackoff: () => this.backoffResets++,
+  } as unknown as RealSubchannel;
   getRealSubchannel(): RealSubchannel {
-    return {
-      resetBackoff: () => this.backoffResets++,
-    } as unknown as RealSubchannel;
+    return this.#real;
   }
   realSubchannelEquals(other: SubchannelInterface): boolean {
-    return other === this;
+    return other.getRealSubchannel() === this.#real;
   }
   getCallCredentials(): never {
     throw new Error("not used by the policy");
@@ -102,11 +104,14 @@ export class FakeHelper implements experimental.ChannelControlHelper {
   readonly reports: Reported[] = [];
   reresolutions = 0;
 
+  /** @param channel Every subchannel's {@linkcode FakeSubchannel.channel}. */
+  constructor(readonly channel?: Channel) {}
+
   createSubchannel(address: experimental.SubchannelAddress): FakeSubchannel {
     const key = experimental.subchannelAddressToString(address);
     let subchannel = this.subchannels.get(key);
     if (!subchannel) {
-      subchannel = new FakeSubchannel(key);
+      subchannel = new FakeSubchannel(key, this.channel);
       this.subchannels.set(key, subchannel);
     }
     return subchannel;

@@ -1,0 +1,138 @@
+/**
+ * grpc-js's `outlier_detection` above the policy, against real servers: a
+ * backend that fails every RPC is ejected, and comes back once healthy,
+ * with health checking on and off. The figures are printed:
+ * `deno task test --filter outlier`.
+ */
+import assert from "node:assert/strict";
+import * as grpc from "@grpc/grpc-js";
+import {
+  CLIENT_CHANNEL_OPTIONS,
+  clientServiceConfig,
+  OUTLIER_DETECTION,
+  underOutlierDetection,
+} from "../client.ts";
+import { ECHO_SERVICE_NAME } from "../proto/echo.ts";
+import {
+  type EchoServer,
+  startEchoServer,
+  stopEchoServers,
+} from "../server.ts";
+import {
+  connect,
+  type Sent,
+  startLoad,
+  until,
+  untilPattern,
+} from "./helpers.ts";
+
+const INTERVAL_MS = 1_000;
+const BASE_EJECTION_MS = 2_000;
+const REQUEST_VOLUME = OUTLIER_DETECTION.failure_percentage_ejection
+  .request_volume;
+/** The longest reconnect backoff of the client's channel options. */
+const MAX_BACKOFF_MS = CLIENT_CHANNEL_OPTIONS[
+  "grpc.max_reconnect_backoff_ms"
+] as number;
+/** Room for a noisy machine's late timers and slow RPCs. */
+const SLACK_MS = 750;
+
+/**
+ * The client's service config without its retry policy, so that every
+ * failure shows, under outlier detection with a short ejection.
+ */
+function config(health: boolean) {
+  const { methodConfig: _retry, ...policy } = clientServiceConfig(
+    3,
+    health ? ECHO_SERVICE_NAME : null,
+  );
+  return underOutlierDetection(policy, {
+    ...OUTLIER_DETECTION,
+    interval: { seconds: INTERVAL_MS / 1000, nanos: 0 },
+    base_ejection_time: { seconds: BASE_EJECTION_MS / 1000, nanos: 0 },
+  });
+}
+
+/** The time an RPC ended. */
+const end = (rpc: Sent) => rpc.at + rpc.ms;
+
+for (const health of [true, false]) {
+  const name = health ? "with" : "without";
+  Deno.test(`outlier detection ${name} health checking: a failing backend is ejected, then 0 RPCs fail; healthy again, it takes its 1 in 3 after base_ejection_time`, async () => {
+    const first = await startEchoServer("localhost:0");
+    let second: EchoServer = await startEchoServer("localhost:0", {
+      failures: { percent: 100, code: grpc.status.INTERNAL },
+    });
+    const { client } = connect(
+      [first.address, second.address],
+      config(health),
+      CLIENT_CHANNEL_OPTIONS,
+    );
+    const load = startLoad(client, 4);
+    try {
+      // Ejected: 300 RPCs in a row after the last failure, all to the first.
+      const succeededSince = () => {
+        const last = load.sent.findLastIndex((rpc) => rpc.error !== null);
+        return last < 0 ? 0 : load.sent.length - 1 - last;
+      };
+      await until("ejection", () => succeededSince() >= 300, 10_000);
+      const failed = load.sent.filter((rpc) => rpc.error !== null);
+      assert.ok(failed.length >= REQUEST_VOLUME, `${failed.length} failed`);
+      assert.match(failed[0].error!, /^INTERNAL: .* \(--fail-percent 100\)$/);
+      const firstFailure = failed[0].at;
+      const ejectedBy = end(failed.at(-1)!);
+      const volumeTook = end(failed[REQUEST_VOLUME - 1]) - firstFailure;
+      const ejectionMs = ejectedBy - firstFailure;
+      console.log(
+        `${name} health checking: ${failed.length} of ${
+          load.sent.length - succeededSince()
+        } RPCs failed before the ejection, ${
+          ejectionMs.toFixed(0)
+        } ms after the first failure (${REQUEST_VOLUME} failures took ${
+          volumeTook.toFixed(0)
+        } ms)`,
+      );
+      // The next interval's evaluation ejects it, once its RPCs are counted.
+      assert.ok(
+        ejectionMs <= INTERVAL_MS + volumeTook + SLACK_MS,
+        `ejected ${ejectionMs} ms after the first failure`,
+      );
+
+      // Restarted healthy: back once base_ejection_time has passed, at the
+      // next evaluation, over a connection made within one backoff.
+      const address = second.address;
+      const servedAgain = (rpc: Sent) =>
+        rpc.server === address && rpc.at > ejectedBy;
+      await stopEchoServers([second], { drainMs: 0, graceMs: 0 });
+      second = await startEchoServer(address);
+      await until(
+        "the second back",
+        () => load.sent.some(servedAgain),
+        BASE_EJECTION_MS + INTERVAL_MS + MAX_BACKOFF_MS + SLACK_MS + 5_000,
+      );
+      const back = load.sent.find(servedAgain)!;
+      const backMs = end(back) - ejectedBy;
+      console.log(
+        `${name} health checking: back ${
+          backMs.toFixed(0)
+        } ms after the ejection (base_ejection_time ${BASE_EJECTION_MS} ms)`,
+      );
+      assert.ok(backMs >= BASE_EJECTION_MS - SLACK_MS, `back after ${backMs}`);
+      assert.ok(
+        backMs <= BASE_EJECTION_MS + INTERVAL_MS + MAX_BACKOFF_MS + SLACK_MS,
+        `back after ${backMs} ms`,
+      );
+      const sent = await load.stop();
+      assert.deepEqual(
+        sent.filter((rpc) => rpc.at > ejectedBy && rpc.error !== null),
+        [],
+        "no RPC failed after the ejection",
+      );
+      await untilPattern(client, first.address, address);
+    } finally {
+      await load.stop();
+      client.close();
+      await stopEchoServers([first, second], { drainMs: 0, graceMs: 1000 });
+    }
+  });
+}
