@@ -24,7 +24,8 @@ import { type Echoed, sendCount, unaryEcho } from "./load.ts";
 /** The client's usage message. */
 export const CLIENT_USAGE =
   `usage: client.ts [--addrs A,B | --target URI] [--choose-second N]
-                 [--health-service NAME] [--timeout SECONDS]
+                 [--health-service NAME] [--outlier-detection]
+                 [--timeout SECONDS]
                  [--count N [--concurrency C] [--rate R]] [--quiet]
 
 Sends UnaryEcho RPCs through the ${CUSTOM_ROUND_ROBIN} policy.
@@ -38,6 +39,9 @@ Sends UnaryEcho RPCs through the ${CUSTOM_ROUND_ROBIN} policy.
   --health-service NAME        watch each backend's health for this service
                                and skip unhealthy ones; "" turns health
                                checking off (default ${ECHO_SERVICE_NAME})
+  --outlier-detection          put the policy under grpc-js's
+                               outlier_detection: a backend failing half its
+                               RPCs is ejected for 30 s (docs/composing.md)
   --timeout SECONDS            give up after this long (default 10)
   --count N                    send N RPCs instead of the ratio check, then
                                print RPCs per backend and how many failed
@@ -278,6 +282,7 @@ interface ClientFlags {
   /** As given, for the policy's own check. */
   readonly chooseSecond: unknown;
   readonly healthService: string | null;
+  readonly outlierDetection: boolean;
   readonly timeout: number;
   /** `--count` and its company, or `null` for the ratio check. */
   readonly count:
@@ -301,6 +306,7 @@ function readFlags(args: readonly string[]): ClientFlags | null {
     concurrency: { type: "string" },
     rate: { type: "string" },
     "health-service": { type: "string", default: ECHO_SERVICE_NAME },
+    "outlier-detection": { type: "boolean", default: false },
     quiet: { type: "boolean", default: false },
     help: { type: "boolean", default: false },
   });
@@ -334,6 +340,7 @@ function readFlags(args: readonly string[]): ClientFlags | null {
     healthService: flags["health-service"] === ""
       ? null
       : flags["health-service"],
+    outlierDetection: flags["outlier-detection"],
     timeout,
     count: flags.count === undefined ? null : {
       count: wholeNumber("count", flags.count, 1),
@@ -362,10 +369,10 @@ export async function runClient(args: readonly string[]): Promise<number> {
   // The policy is registered, and the service config checked, before any
   // channel exists: grpc-js would quietly fall back to pick_first otherwise.
   registerCustomRoundRobin();
-  const serviceConfig = clientServiceConfig(
-    flags.chooseSecond,
-    flags.healthService,
-  );
+  const policy = clientServiceConfig(flags.chooseSecond, flags.healthService);
+  const serviceConfig = flags.outlierDetection
+    ? underOutlierDetection(policy)
+    : policy;
   try {
     checkServiceConfig(serviceConfig);
   } catch (error) {

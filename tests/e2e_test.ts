@@ -164,6 +164,20 @@ const BAD_FLAGS: [string, string[], RegExp][] = [
     ["--addrs", "10.0.0.1:1"],
     /^server: --addrs: 10\.0\.0\.1:1 is not a loopback address/,
   ],
+  ...["-1", "100.5", "x", ""].map((value): [string, string[], RegExp] => [
+    "server",
+    ["--fail-percent", value],
+    new RegExp(
+      `^server: --fail-percent must be a number from 0 to 100, got "${value}"$`,
+    ),
+  ]),
+  ...["OK", "ok", "nope", "14"].map((value): [string, string[], RegExp] => [
+    "server",
+    ["--fail-code", value],
+    new RegExp(
+      `^server: --fail-code must name a gRPC status other than OK, .*, got "${value}"$`,
+    ),
+  ]),
 ];
 
 for (const [program, args, message] of BAD_FLAGS) {
@@ -223,4 +237,40 @@ Deno.test("e2e: plain `deno test` stops at once and says to add -P", async () =>
     new TextDecoder().decode(stderr).split("\n")[0],
     /^error: Test permissions were found in the config file\. Did you mean to run with `-P`/,
   );
+});
+
+Deno.test("e2e: server --fail-percent 25 --fail-code internal fails exactly every fourth UnaryEcho, and its Health still says SERVING", async () => {
+  const server = await startServerTask(["localhost:0"], [
+    "--fail-percent",
+    "25",
+    "--fail-code",
+    "internal",
+  ]);
+  let client: Finished | undefined;
+  try {
+    // chooseSecond 0: every RPC to the one server; health checking (the
+    // client's default) lets none through unless it answers SERVING.
+    client = await runTask([
+      "client",
+      "--addrs",
+      `${server.addresses[0]},localhost:1`,
+      "--choose-second",
+      "0",
+      "--count",
+      "200",
+    ]);
+  } finally {
+    await server.stop();
+  }
+  assert.equal(client.code, 1);
+  assert.equal(client.stdout.at(-1), "failed: 50 of 200 RPCs");
+  assert.equal(client.stderr.length, 50, client.stderr.join("\n"));
+  for (const line of client.stderr) {
+    assert.equal(
+      line,
+      `failed: INTERNAL: ${
+        server.addresses[0]
+      } failed this RPC (--fail-percent 25)`,
+    );
+  }
 });
