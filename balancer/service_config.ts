@@ -14,6 +14,7 @@ import {
   experimental,
   type ServiceConfig,
 } from "@grpc/grpc-js";
+import { CUSTOM_ROUND_ROBIN } from "./custom_round_robin.ts";
 import { healthCheckServiceName } from "./health_check.ts";
 
 /**
@@ -65,8 +66,12 @@ function duration(text: string): { seconds: number; nanos: number } {
  * The structure is checked as grpc-js checks it. Then, as the gRPC service
  * config spec says, the first `loadBalancingConfig` entry whose policy is
  * registered is the one used: it must parse, and if no entry names a
- * registered policy the config is invalid. `healthCheckConfig`, when
- * present, must name a service as a string.
+ * registered policy the config is invalid. The same holds for the
+ * `child_policy` list of the chosen policy, as `outlier_detection` has; over
+ * `custom_round_robin`, `outlier_detection` must be able to eject (a
+ * `minimum_hosts` of at most 2) and take its durations as
+ * `{seconds, nanos}`. `healthCheckConfig`, when present, must name a service
+ * as a string.
  *
  * @throws {Error} with a one-line message saying what is wrong.
  *
@@ -111,16 +116,53 @@ export function parseServiceConfig(json: unknown): ServiceConfig {
   }
   const entries = config.loadBalancingConfig;
   if (entries.length === 0) return config;
+  return {
+    ...config,
+    loadBalancingConfig: [chosenPolicy(entries, "loadBalancingConfig")],
+  };
+}
+
+type LoadBalancingConfig = ServiceConfig["loadBalancingConfig"][number];
+
+/**
+ * The entry of `entries` that grpc-js will use: the first whose policy is
+ * registered. It must parse, and so must the entry its own `child_policy`
+ * list would use, for a policy that has one (as `outlier_detection`): grpc-js
+ * reports a child's mistake only as "no valid recognized policy found".
+ *
+ * @param field Where `entries` sits, for messages.
+ * @throws {Error} naming the field and what is wrong with it.
+ */
+function chosenPolicy(
+  entries: readonly LoadBalancingConfig[],
+  field: string,
+): LoadBalancingConfig {
   const chosen = entries.find((entry) =>
     experimental.isLoadBalancerNameRegistered(Object.keys(entry)[0])
   );
   if (chosen === undefined) {
     const names = entries.map((entry) => Object.keys(entry)[0]).join(", ");
     throw new Error(
-      `invalid service config: no load-balancing policy in loadBalancingConfig is registered: ${names}`,
+      `invalid service config: no load-balancing policy in ${field} is registered: ${names}`,
     );
   }
   const name = Object.keys(chosen)[0];
+  const body = chosen[name] as Record<string, unknown>;
+  const childField = `${name}.child_policy`;
+  let child: string | null = null;
+  if (Array.isArray(body?.child_policy)) {
+    try {
+      child = Object.keys(chosenPolicy(body.child_policy, childField))[0];
+    } catch (error) {
+      const message = (error as Error).message;
+      throw new Error(
+        message.startsWith("invalid service config: ")
+          ? message
+          : `invalid service config: ${childField}: ${message}`,
+      );
+    }
+  }
+  if (name === "outlier_detection") checkOutlierDetection(body, child);
   try {
     experimental.parseLoadBalancingConfig(chosen);
   } catch (error) {
@@ -132,5 +174,46 @@ export function parseServiceConfig(json: unknown): ServiceConfig {
       message.startsWith(doubled) ? message.slice(name.length + 2) : message,
     );
   }
-  return { ...config, loadBalancingConfig: [chosen] };
+  return chosen;
+}
+
+/** `outlier_detection`'s ejection methods, each with a `minimum_hosts`. */
+const EJECTIONS = ["success_rate_ejection", "failure_percentage_ejection"];
+/** grpc-js's `minimum_hosts` where an ejection method leaves it out. */
+const DEFAULT_MINIMUM_HOSTS = 5;
+
+/**
+ * What grpc-js's `outlier_detection` takes but cannot use: a duration as
+ * JSON text, where it wants `{seconds, nanos}`, and, above
+ * `custom_round_robin` and its two endpoints, a `minimum_hosts` above 2,
+ * with which no backend is ever ejected.
+ *
+ * @param child The policy under it, once chosen.
+ */
+function checkOutlierDetection(
+  body: Record<string, unknown>,
+  child: string | null,
+): void {
+  for (const field of ["interval", "base_ejection_time", "max_ejection_time"]) {
+    if (typeof body[field] === "string") {
+      throw new Error(
+        `invalid service config: outlier_detection.${field}: grpc-js wants a duration as {"seconds": N, "nanos": N}, got ${
+          JSON.stringify(body[field])
+        }`,
+      );
+    }
+  }
+  if (child !== CUSTOM_ROUND_ROBIN) return;
+  for (const ejection of EJECTIONS) {
+    const knobs = body[ejection] as Record<string, unknown> | undefined;
+    if (typeof knobs !== "object" || knobs === null) continue;
+    const hosts = knobs.minimum_hosts ?? DEFAULT_MINIMUM_HOSTS;
+    if (typeof hosts === "number" && hosts > 2) {
+      throw new Error(
+        `invalid service config: outlier_detection.${ejection}.minimum_hosts is ${hosts}${
+          "minimum_hosts" in knobs ? "" : " (grpc-js's default)"
+        }, but ${CUSTOM_ROUND_ROBIN} has 2 endpoints, so no backend could ever be ejected: set it to 2`,
+      );
+    }
+  }
 }

@@ -87,3 +87,59 @@ Deno.test("service config: a method timeout in JSON form becomes grpc-js's secon
     { seconds: 2, nanos: 0 },
   ]);
 });
+
+/** A config with outlier_detection over `child`, with `knobs`. */
+function outlierDetection(
+  knobs: Record<string, unknown>,
+  child: unknown = [{ custom_round_robin: { chooseSecond: 3 } }],
+) {
+  return {
+    loadBalancingConfig: [{
+      outlier_detection: { ...knobs, child_policy: child },
+    }],
+  };
+}
+
+Deno.test("service config: outlier_detection over the policy parses, and its child is checked, naming the field", () => {
+  const good = outlierDetection({
+    interval: { seconds: 1, nanos: 0 },
+    failure_percentage_ejection: { minimum_hosts: 2 },
+  });
+  assert.deepEqual(
+    parseServiceConfig(good).loadBalancingConfig,
+    good.loadBalancingConfig,
+  );
+  const cases: [unknown, string][] = [
+    [
+      outlierDetection({}, [{ custom_round_robin: { chooseSecond: -1 } }]),
+      "invalid service config: outlier_detection.child_policy: custom_round_robin: chooseSecond must be an integer from 0 to 4294967295, got -1",
+    ],
+    [
+      outlierDetection({}, [{ custom_round_robn: {} }]),
+      "invalid service config: no load-balancing policy in outlier_detection.child_policy is registered: custom_round_robn",
+    ],
+    [
+      outlierDetection({ interval: "1s" }),
+      'invalid service config: outlier_detection.interval: grpc-js wants a duration as {"seconds": N, "nanos": N}, got "1s"',
+    ],
+    [
+      outlierDetection({ base_ejection_time: "30s" }),
+      'invalid service config: outlier_detection.base_ejection_time: grpc-js wants a duration as {"seconds": N, "nanos": N}, got "30s"',
+    ],
+    [
+      outlierDetection({ failure_percentage_ejection: { minimum_hosts: 3 } }),
+      "invalid service config: outlier_detection.failure_percentage_ejection.minimum_hosts is 3, but custom_round_robin has 2 endpoints, so no backend could ever be ejected: set it to 2",
+    ],
+    [
+      outlierDetection({ success_rate_ejection: {} }),
+      "invalid service config: outlier_detection.success_rate_ejection.minimum_hosts is 5 (grpc-js's default), but custom_round_robin has 2 endpoints, so no backend could ever be ejected: set it to 2",
+    ],
+  ];
+  for (const [input, message] of cases) {
+    assert.throws(() => parseServiceConfig(input), { message });
+  }
+  // Over a policy of any number of endpoints, minimum_hosts is the user's.
+  parseServiceConfig(
+    outlierDetection({ success_rate_ejection: {} }, [{ round_robin: {} }]),
+  );
+});
