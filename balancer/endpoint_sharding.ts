@@ -36,11 +36,11 @@ function trace(text: string): void {
 /** What one endpoint's pick_first child last reported. */
 export interface ChildState {
   /** The endpoint this child connects to. */
-  readonly endpoint: Endpoint;
+  readonly endpoint: experimental.Endpoint;
   /** The child's connectivity state. */
   readonly state: ConnectivityState;
   /** The child's picker: delegate a pick to it to send the RPC there. */
-  readonly picker: Picker;
+  readonly picker: experimental.Picker;
   /** The child's most recent error message, or `null` if it reported none. */
   readonly lastError: string | null;
 }
@@ -224,11 +224,16 @@ export class EndpointSharding {
   #updating = false;
 
   /**
+   * Starts with no children; the first {@linkcode updateEndpoints} makes them.
+   *
    * @param helper The parent policy's helper: children create subchannels and
    *   request re-resolution through it.
    * @param onUpdate Receives the children's aggregated state and their list.
    */
-  constructor(helper: ChannelControlHelper, onUpdate: ChildStatesListener) {
+  constructor(
+    helper: experimental.ChannelControlHelper,
+    onUpdate: ChildStatesListener,
+  ) {
     this.#helper = helper;
     this.#onUpdate = onUpdate;
   }
@@ -246,7 +251,7 @@ export class EndpointSharding {
    * child. Reports once, after all children are in place.
    */
   updateEndpoints(
-    endpoints: readonly Endpoint[],
+    endpoints: readonly experimental.Endpoint[],
     options: ChannelOptions,
     resolutionNote: string,
   ): void {

@@ -126,11 +126,16 @@ export class HealthCheckingSubchannel
   readonly #retry = new grpc.experimental.BackoffTimeout(() => this.#watch());
 
   /**
+   * Wraps `child`; health is watched from the first {@linkcode ref} on.
+   *
    * @param child The subchannel to wrap.
    * @param serviceName The service whose health is asked for; `""` asks for
    *   the server as a whole.
    */
-  constructor(child: SubchannelInterface, serviceName: string) {
+  constructor(
+    child: grpc.experimental.SubchannelInterface,
+    serviceName: string,
+  ) {
     super(child);
     this.#serviceName = serviceName;
     this.#state = shown(child.getConnectivityState());
@@ -151,28 +156,33 @@ export class HealthCheckingSubchannel
    * The subchannel this one wraps: the one the parent policy's helper made,
    * which is what a pick must return (see {@linkcode HealthCheckedPicker}).
    */
-  getWrappedSubchannel(): SubchannelInterface {
+  getWrappedSubchannel(): grpc.experimental.SubchannelInterface {
     return this.child;
   }
 
-  override getConnectivityState(): ConnectivityState {
+  /** The real subchannel's state, READY only once the server answered. */
+  override getConnectivityState(): grpc.connectivityState {
     return this.#state;
   }
 
+  /** Adds a listener to this wrapper's own state changes. */
   override addConnectivityStateListener(
-    listener: ConnectivityStateListener,
+    listener: grpc.experimental.ConnectivityStateListener,
   ): void {
     this.#listeners.add(listener);
   }
 
+  /** Removes a listener added by `addConnectivityStateListener`. */
   override removeConnectivityStateListener(
-    listener: ConnectivityStateListener,
+    listener: grpc.experimental.ConnectivityStateListener,
   ): void {
     this.#listeners.delete(listener);
   }
 
-  // Listening starts with the first reference: pick_first creates
-  // subchannels it never references, and those must not hold a stream open.
+  /**
+   * Takes a reference. The first one starts watching: pick_first creates
+   * subchannels it never references, and those must hold no stream open.
+   */
   override ref(): void {
     super.ref();
     if (this.#started || this.#destroyed) return;
@@ -184,6 +194,7 @@ export class HealthCheckingSubchannel
     this.#setState(shown(state));
   }
 
+  /** Stops watching for good; called when the last reference goes. */
   protected override destroy(): void {
     super.destroy();
     this.#destroyed = true;
@@ -316,7 +327,11 @@ export class HealthCheckingSubchannel
 export class HealthCheckedPicker implements grpc.experimental.Picker {
   readonly #picker: grpc.experimental.Picker;
 
-  /** @param picker The child policy's picker. */
+  /**
+   * Wraps `picker`.
+   *
+   * @param picker The child policy's picker.
+   */
   constructor(picker: grpc.experimental.Picker) {
     this.#picker = picker;
   }

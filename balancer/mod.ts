@@ -10,11 +10,18 @@
  * grpc-js's silent fallback to pick_first. A `healthCheckConfig` in the
  * service config turns on client-side health checking (gRFC A17).
  *
- * The layers it is built on are for reuse, each in a module of its own:
- * `endpoint_sharding.ts` (one pick_first child per endpoint, for any policy
- * that spreads RPCs over endpoints) and `health_check.ts` (health checking
- * for the subchannels of any child policy). Their API is grpc-js's
- * `experimental` one.
+ * The layers it is built on are exported for writing other policies (see
+ * `docs/writing_a_policy.md`): {@linkcode EndpointSharding} keeps one
+ * pick_first child per endpoint, with health checking when the channel asks
+ * for it, and hands a parent policy each child's state and picker;
+ * {@linkcode HealthCheckingSubchannel} and {@linkcode HealthCheckedPicker}
+ * add health checking to the subchannels of any child policy. Their API is
+ * grpc-js's `experimental` one.
+ *
+ * {@linkcode registerCustomRoundRobin} also replaces grpc-js's `dns` resolver
+ * for every channel of the process with a wrapper that passes a
+ * `healthCheckConfig` from a DNS TXT service config on, which grpc-js alone
+ * drops; addresses and everything else resolve as before.
  *
  * @example Two backends through the policy, with health checking
  * ```ts
@@ -45,5 +52,15 @@ export {
   MAX_CHOOSE_SECOND,
   registerCustomRoundRobin,
 } from "./custom_round_robin.ts";
+export {
+  type ChildState,
+  type ChildStatesListener,
+  EndpointSharding,
+} from "./endpoint_sharding.ts";
+export {
+  HealthCheckedPicker,
+  HealthCheckingSubchannel,
+  healthCheckServiceNameOf,
+} from "./health_check.ts";
 export { ManualResolver, type ResolverState } from "./manual_resolver.ts";
 export { checkServiceConfig } from "./service_config.ts";

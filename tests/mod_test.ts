@@ -4,13 +4,17 @@
 import assert from "node:assert/strict";
 import * as mod from "../balancer/mod.ts";
 
-Deno.test("mod: exports the policy's registration and constants, the manual resolver and the config check, nothing else", () => {
+Deno.test("mod: exports the policy's registration and constants, the manual resolver, the config check and the building blocks, nothing else", () => {
   assert.deepEqual(Object.keys(mod).sort(), [
     "CUSTOM_ROUND_ROBIN",
     "DEFAULT_CHOOSE_SECOND",
+    "EndpointSharding",
+    "HealthCheckedPicker",
+    "HealthCheckingSubchannel",
     "MAX_CHOOSE_SECOND",
     "ManualResolver",
     "checkServiceConfig",
+    "healthCheckServiceNameOf",
     "registerCustomRoundRobin",
   ]);
   assert.equal(mod.CUSTOM_ROUND_ROBIN, "custom_round_robin");

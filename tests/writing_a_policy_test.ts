@@ -1,0 +1,97 @@
+/**
+ * The policy in docs/writing_a_policy.md, run as written against real
+ * servers: proof that the exported building blocks are enough to write one.
+ */
+import assert from "node:assert/strict";
+import * as grpc from "@grpc/grpc-js";
+import { HealthImplementation } from "grpc-health-check";
+import { CLIENT_CHANNEL_OPTIONS } from "../client.ts";
+import {
+  echoHandlers,
+  type EchoServer,
+  startEchoServer,
+  stopEchoServers,
+} from "../server.ts";
+import { type EchoHandlers, echoService } from "../proto/echo.ts";
+import { connect, failures, sleep, startLoad, untilServes } from "./helpers.ts";
+
+/** The doc's policy module: its first TypeScript block, imported as is. */
+async function docPolicy(): Promise<{ registerLeastInFlight(): void }> {
+  const doc = await Deno.readTextFile(
+    new URL("../docs/writing_a_policy.md", import.meta.url),
+  );
+  const code = doc.match(/```ts\n([\s\S]*?)```/)?.[1];
+  assert.ok(code, "a ts block in docs/writing_a_policy.md");
+  return await import(
+    `data:application/typescript;base64,${
+      btoa(String.fromCharCode(...new TextEncoder().encode(code)))
+    }`
+  );
+}
+
+/** An echo server whose UnaryEcho answers only after `ms`. */
+async function slowServer(ms: number): Promise<EchoServer> {
+  const server = new grpc.Server();
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(
+      "127.0.0.1:0",
+      grpc.ServerCredentials.createInsecure(),
+      (error, port) => error ? reject(error) : resolve(port),
+    )
+  );
+  const address = `127.0.0.1:${port}`;
+  const handlers = echoHandlers(address);
+  const delayed: EchoHandlers = {
+    ...handlers,
+    UnaryEcho: (call, callback) =>
+      setTimeout(() => handlers.UnaryEcho(call, callback), ms),
+  };
+  server.addService(echoService, delayed);
+  const health = new HealthImplementation({ "": "SERVING" });
+  health.addToServer(server);
+  return { address, server, health };
+}
+
+const config = (health: boolean) => ({
+  loadBalancingConfig: [{ least_in_flight: {} }],
+  ...(health ? { healthCheckConfig: { serviceName: "" } } : {}),
+});
+
+for (const health of [false, true]) {
+  Deno.test(
+    `writing a policy: the doc's least_in_flight ${
+      health ? "with" : "without"
+    } health checking sends most RPCs to the fast backend, none fails`,
+    async () => {
+      (await docPolicy()).registerLeastInFlight();
+      // The slow one answers in 200 ms, so it holds one RPC most of the time;
+      // the fast one answers at once and is picked whenever it holds fewer.
+      const slow = await slowServer(200);
+      const fast = await startEchoServer("127.0.0.1:0");
+      const { client } = connect(
+        [slow.address, fast.address],
+        config(health),
+        CLIENT_CHANNEL_OPTIONS,
+      );
+      try {
+        await untilServes(client, fast.address);
+        const load = startLoad(client, 4);
+        await sleep(1000);
+        const sent = await load.stop();
+        assert.deepEqual(failures(sent), []);
+        const onSlow = sent.filter((rpc) => rpc.server === slow.address).length;
+        console.log(
+          `${onSlow} of ${sent.length} RPCs on the backend that takes 200 ms`,
+        );
+        assert.ok(sent.length > 100, `${sent.length} RPCs`);
+        // Round robin would give it half; each of the 4 workers at most
+        // waits out one slow RPC at a time, about 5 a second each.
+        assert.ok(onSlow > 0, "the slow backend is still used");
+        assert.ok(onSlow <= 4 * 6, `${onSlow} RPCs on the slow backend`);
+      } finally {
+        client.close();
+        await stopEchoServers([slow, fast], { drainMs: 0, graceMs: 1000 });
+      }
+    },
+  );
+}
