@@ -83,11 +83,8 @@ for (const health of [false, true]) {
         console.log(
           `${onSlow} of ${sent.length} RPCs on the backend that takes 200 ms`,
         );
-        assert.ok(sent.length > 100, `${sent.length} RPCs`);
-        // Round robin would give it half; each of the 4 workers at most
-        // waits out one slow RPC at a time, about 5 a second each.
         assert.ok(onSlow > 0, "the slow backend is still used");
-        assert.ok(onSlow <= 4 * 6, `${onSlow} RPCs on the slow backend`);
+        assert.ok(onSlow < sent.length / 20, `${onSlow} of ${sent.length}`);
       } finally {
         client.close();
         await stopEchoServers([slow, fast], { drainMs: 0, graceMs: 1000 });
