@@ -66,6 +66,7 @@ for (const health of [false, true]) {
       (await docPolicy()).registerLeastInFlight();
       // The slow one answers in 200 ms, so it holds one RPC most of the time;
       // the fast one answers at once and is picked whenever it holds fewer.
+      // Round robin would send every other RPC to the slow one.
       const slow = await slowServer(200);
       const fast = await startEchoServer("127.0.0.1:0");
       const { client } = connect(
