@@ -1,15 +1,19 @@
 /**
- * Throughput and latency of UnaryEcho through `custom_round_robin`, next to
- * grpc-js's `round_robin` and `pick_first`: the two echo servers run in a
- * separate process, and this process holds one channel per policy.
+ * Throughput and latency of UnaryEcho through `custom_round_robin` and the
+ * layers a user puts around it, next to grpc-js's bare `round_robin` and
+ * `pick_first`: the two echo servers run in a separate process, and this
+ * process holds one channel per contender. The layers, each added to the one
+ * before: health checking, `outlier_detection` above, the client's retry
+ * policy.
  *
- * Three rounds; in each, every policy sends 20,000 RPCs at concurrency 1 and
- * 50,000 at concurrency 64, the policies taking turns, in a rotating order,
- * in slices of a tenth of that.
- * Then the time to the first successful RPC of 10 fresh channels per policy.
+ * Three rounds; in each, every contender sends 10,000 RPCs at concurrency 1
+ * and 25,000 at concurrency 64, the contenders taking turns, in a rotating
+ * order, in slices of a tenth of that.
+ * Then the time to the first successful RPC of 10 fresh channels each.
  * The table shows medians of the rounds and each figure's ratio to
- * round_robin's. The last line is the throughput ratio of custom_round_robin
- * to round_robin at both concurrencies.
+ * round_robin's. The last lines give the throughput ratio of each layer to
+ * round_robin, and the retry policy's own cost: its contender's throughput
+ * over the one below it.
  *
  * ```sh
  * deno task bench:rpc
@@ -19,15 +23,36 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { ManualResolver, registerCustomRoundRobin } from "../balancer/mod.ts";
-import { EchoClient } from "../proto/echo.ts";
+import { clientServiceConfig, underOutlierDetection } from "../client.ts";
+import { ECHO_SERVICE_NAME, EchoClient } from "../proto/echo.ts";
 import { startServerTask } from "../tests/processes.ts";
 import { median, quantile } from "./stats.ts";
 
-const POLICIES = ["custom_round_robin", "round_robin", "pick_first"] as const;
-type Policy = typeof POLICIES[number];
+const { methodConfig: RETRY, ...WITH_HEALTH } = clientServiceConfig(
+  3,
+  ECHO_SERVICE_NAME,
+);
+const WITH_OUTLIER_DETECTION = underOutlierDetection(WITH_HEALTH);
+
+/** Each contender's service config. */
+const CONFIGS = {
+  "round_robin": { loadBalancingConfig: [{ round_robin: {} }] },
+  "pick_first": { loadBalancingConfig: [{ pick_first: {} }] },
+  "custom_round_robin": clientServiceConfig(3, null),
+  "+ health": WITH_HEALTH,
+  "+ outlier_detection": WITH_OUTLIER_DETECTION,
+  "+ retry": { ...WITH_OUTLIER_DETECTION, methodConfig: RETRY },
+} as const;
+type Policy = keyof typeof CONFIGS;
+const POLICIES = Object.keys(CONFIGS) as Policy[];
+const LAYERS: Policy[] = [
+  "custom_round_robin",
+  "+ health",
+  "+ outlier_detection",
+];
 const RUNS = [
-  { concurrency: 1, rpcs: 20_000 },
-  { concurrency: 64, rpcs: 50_000 },
+  { concurrency: 1, rpcs: 10_000 },
+  { concurrency: 64, rpcs: 25_000 },
 ] as const;
 const ROUNDS = 3;
 /** Each policy's RPCs of a round, in turns of this many slices. */
@@ -83,19 +108,24 @@ class Sample {
   }
 }
 
-/** Makes a channel per policy to `addresses` through manual resolvers. */
+/** The resolver scheme of a contender's channels. */
+function scheme(policy: Policy): string {
+  return `bench-${POLICIES.indexOf(policy)}`;
+}
+
+/** A manual resolver per contender, handing out `addresses`. */
 function registerResolvers(addresses: readonly string[]): void {
   for (const policy of POLICIES) {
-    new ManualResolver(`bench-${policy.replaceAll("_", "-")}`, {
+    new ManualResolver(scheme(policy), {
       endpoints: addresses,
-      serviceConfig: { loadBalancingConfig: [{ [policy]: {} }] },
+      serviceConfig: CONFIGS[policy],
     }).register();
   }
 }
 
 function channel(policy: Policy): EchoClient {
   return new EchoClient(
-    `bench-${policy.replaceAll("_", "-")}:///echo`,
+    `${scheme(policy)}:///echo`,
     grpc.credentials.createInsecure(),
   );
 }
@@ -201,13 +231,19 @@ try {
   );
   console.log(header);
   for (const row of rows) console.log(row);
-  const ratio = (concurrency: number) =>
-    (at("custom_round_robin", concurrency).rps /
-      at("round_robin", concurrency).rps).toFixed(2);
+  const ratio = (policy: Policy, base: Policy, concurrency: number) =>
+    (at(policy, concurrency).rps / at(base, concurrency).rps).toFixed(2);
+  const both = (policy: Policy, base: Policy) =>
+    `${ratio(policy, base, 1)} (c=1), ${ratio(policy, base, 64)} (c=64)`;
+  for (const layer of LAYERS) {
+    console.log(
+      `${layer}/round_robin throughput: ${both(layer, "round_robin")}`,
+    );
+  }
   console.log(
-    `custom_round_robin/round_robin throughput: ${ratio(1)} (c=1), ${
-      ratio(64)
-    } (c=64)`,
+    `the retry policy's own cost, + retry/+ outlier_detection throughput: ${
+      both("+ retry", "+ outlier_detection")
+    }`,
   );
 } finally {
   await servers.stop();

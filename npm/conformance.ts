@@ -8,7 +8,9 @@
  * same client (`npm/conformance_client.mjs`) proves: the 1:2 pattern;
  * `chooseSecond: 0` sending all to the first; an invalid config failing with
  * the one-line error; a NOT_SERVING backend getting no RPC and its share
- * back on SERVING; both backends down failing with UNAVAILABLE naming both.
+ * back on SERVING; under `outlier_detection` with health checking, a backend
+ * that fails every RPC ejected; both backends down failing with UNAVAILABLE
+ * naming both.
  * Last, it runs README's module as written against servers on
  * localhost:50050 and :50051.
  *
@@ -21,6 +23,7 @@
  *
  * @module
  */
+import { status } from "@grpc/grpc-js";
 import {
   type LineClient,
   removeProjects,
@@ -85,6 +88,21 @@ const CHECKS: [string, Check][] = [
     }
     return "no RPC reached it within 5 s of SERVING";
   }],
+  ["outlier_detection over health checking: failing backend ejected", async (
+    client,
+    [a],
+  ) => {
+    const { failed, last, error } = await client.ask("eject") as {
+      failed: number;
+      last: string[];
+      error?: string;
+    };
+    if (error) return error;
+    return failed > 0 && last.length === 50 &&
+        last.every((s) => s === a.address)
+      ? null
+      : `${failed} failed, then ${JSON.stringify(last)}`;
+  }],
   ["both down: UNAVAILABLE naming both", async (client, servers) => {
     await stopEchoServers(servers, { drainMs: 0, graceMs: 500 });
     const { code, details } = await client.ask("fail");
@@ -139,10 +157,13 @@ for (const runtime of runtimes) {
     await startEchoServer("127.0.0.1:0"),
     await startEchoServer("127.0.0.1:0"),
   ];
+  const failing = await startEchoServer("127.0.0.1:0", {
+    failures: { percent: 100, code: status.INTERNAL },
+  });
   const client = await startLineClient(
     runtime,
     new URL("conformance_client.mjs", import.meta.url),
-    servers.map(({ address }) => address),
+    [...servers, failing].map(({ address }) => address),
   );
   try {
     for (const [name, check] of CHECKS) {
@@ -150,7 +171,7 @@ for (const runtime of runtimes) {
     }
   } finally {
     await client.close();
-    await stopEchoServers(servers, { drainMs: 0, graceMs: 500 });
+    await stopEchoServers([...servers, failing], { drainMs: 0, graceMs: 500 });
   }
 
   const readmeServers = [

@@ -11,14 +11,18 @@
 //                            second backend answered: {"ok": true}
 //   send N                   N RPCs on it: {"servers": [...]}
 //   fail                     one RPC on it that should fail: {"code", "details"}
+//   eject                    a channel with health checking under
+//                            outlier_detection to the first and the failing
+//                            backend, RPCs until 50 in a row succeed (at most
+//                            10 s): {"failed": N, "last": [...]}
 //
-// Usage: RUNTIME conformance_client.mjs MODULE FIRST_ADDRESS SECOND_ADDRESS
+// Usage: RUNTIME conformance_client.mjs MODULE FIRST SECOND FAILING
 import { Buffer } from "node:buffer";
 import process from "node:process";
 import { createInterface } from "node:readline";
 import * as grpc from "@grpc/grpc-js";
 
-const [modulePath, first, second] = process.argv.slice(-3);
+const [modulePath, first, second, failing] = process.argv.slice(-4);
 const { checkServiceConfig, ManualResolver, registerCustomRoundRobin } =
   await import(modulePath);
 
@@ -37,14 +41,16 @@ let schemes = 0;
 
 /** A client reaching both backends through the policy. */
 function channel(chooseSecond, health) {
+  return channelTo([first, second], {
+    loadBalancingConfig: [{ custom_round_robin: { chooseSecond } }],
+    ...(health ? { healthCheckConfig: { serviceName: "" } } : {}),
+  });
+}
+
+/** A client reaching `endpoints` with `serviceConfig`. */
+function channelTo(endpoints, serviceConfig) {
   const scheme = `conformance-${++schemes}`;
-  new ManualResolver(scheme, {
-    endpoints: [first, second],
-    serviceConfig: {
-      loadBalancingConfig: [{ custom_round_robin: { chooseSecond } }],
-      ...(health ? { healthCheckConfig: { serviceName: "" } } : {}),
-    },
-  }).register();
+  new ManualResolver(scheme, { endpoints, serviceConfig }).register();
   return new grpc.Client(
     `${scheme}:///echo`,
     grpc.credentials.createInsecure(),
@@ -121,6 +127,36 @@ const commands = {
   async fail() {
     const { server, error } = await echo(kept);
     return error ?? { error: `succeeded on ${server}` };
+  },
+  async eject() {
+    const client = channelTo([first, failing], {
+      loadBalancingConfig: [{
+        outlier_detection: {
+          interval: { seconds: 1, nanos: 0 },
+          max_ejection_percent: 50,
+          failure_percentage_ejection: { minimum_hosts: 2, request_volume: 10 },
+          child_policy: [{ custom_round_robin: { chooseSecond: 3 } }],
+        },
+      }],
+      healthCheckConfig: { serviceName: "" },
+    });
+    try {
+      let failed = 0;
+      const last = [];
+      const end = Date.now() + 10_000;
+      while (Date.now() < end && !(last.length === 50)) {
+        const { server, error } = await echo(client);
+        if (error) {
+          failed++;
+          last.length = 0;
+        } else {
+          last.push(server);
+        }
+      }
+      return { failed, last };
+    } finally {
+      client.close();
+    }
   },
 };
 

@@ -26,6 +26,16 @@ export async function run(command: string, args: string[], cwd: string | URL) {
   return decoder.decode(stdout).trim();
 }
 
+/** The version `command --version` prints, or `null` if it is not installed. */
+async function installed(command: string): Promise<string | null> {
+  try {
+    return await run(command, ["--version"], ROOT);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw error;
+  }
+}
+
 /** A runtime and how it runs a module in the project made for it. */
 export interface Runtime {
   readonly name: string;
@@ -125,19 +135,20 @@ export async function runtimeProjects(): Promise<
           stderr: "piped",
         }),
     },
-    {
-      name: "node",
-      version: await run("node", ["--version"], ROOT),
-      project: npmProject,
-      command: nodeRun("node"),
-    },
-    {
-      name: "bun",
-      version: await run("bun", ["--version"], ROOT),
-      project: npmProject,
-      command: nodeRun("bun"),
-    },
   ];
+  for (const name of ["node", "bun"]) {
+    const version = await installed(name);
+    if (version === null) {
+      console.log(`${name}: not found, skipped (npm install -g ${name})`);
+      continue;
+    }
+    runtimes.push({
+      name,
+      version,
+      project: npmProject,
+      command: nodeRun(name),
+    });
+  }
   return { runtimes, grpcJs: GRPC_JS };
 }
 
