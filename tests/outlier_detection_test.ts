@@ -7,6 +7,10 @@
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import {
+  checkServiceConfig,
+  registerCustomRoundRobin,
+} from "../balancer/mod.ts";
+import {
   CLIENT_CHANNEL_OPTIONS,
   clientServiceConfig,
   OUTLIER_DETECTION,
@@ -136,3 +140,20 @@ for (const health of [true, false]) {
     }
   });
 }
+
+Deno.test("composing: docs/composing.md's config is the client's with --outlier-detection, and checkServiceConfig accepts it", async () => {
+  const doc = await Deno.readTextFile(
+    new URL("../docs/composing.md", import.meta.url),
+  );
+  const json = doc.match(
+    /<!-- composing: the client's config -->\s*```json\n([\s\S]*?)```/,
+  )?.[1];
+  assert.ok(json, "the config in docs/composing.md");
+  const config = JSON.parse(json);
+  assert.deepEqual(
+    config,
+    underOutlierDetection(clientServiceConfig(3, ECHO_SERVICE_NAME)),
+  );
+  registerCustomRoundRobin();
+  checkServiceConfig(config);
+});
