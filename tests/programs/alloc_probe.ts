@@ -1,11 +1,14 @@
 /**
- * Makes millions of picks between two marker lines, for a test that runs it
- * under `--v8-flags=--trace-gc` and counts the collections in between: a
- * picker that allocates per pick fills the young generation and makes V8
- * scavenge; one that does not lets none happen.
+ * Makes millions of picks between two full collections, for a test that runs
+ * it under `--v8-flags=--trace-gc,--expose-gc` and counts the scavenges in
+ * between: a picker that allocates per pick fills the young generation and
+ * makes V8 scavenge; one that does not lets none happen. The markers are
+ * V8's own trace lines of the two `gc()` calls ("testing"), in the same
+ * stream as the scavenges' and so in order; a line of the program's own
+ * would not be, as V8 buffers its trace.
  *
  * ```sh
- * deno run --v8-flags=--trace-gc tests/programs/alloc_probe.ts custom|allocating
+ * deno run --v8-flags=--trace-gc,--expose-gc tests/programs/alloc_probe.ts custom|allocating
  * ```
  *
  * @module
@@ -35,8 +38,9 @@ let sink: experimental.PickResult = RESULT;
 const picks = (n: number) => {
   for (let i = 0; i < n; i++) sink = picker.pick(PICK_ARGS);
 };
+const { gc } = globalThis as unknown as { gc(): void };
 picks(1_000_000);
-console.log("BEGIN");
+gc();
 picks(10_000_000);
-console.log("END");
+gc();
 if (sink === null) console.log("unreachable");
