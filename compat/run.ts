@@ -22,6 +22,7 @@ const TESTS = [
   "dns_resolver_test.ts",
   "mod_test.ts",
   "integration_test.ts",
+  "outlier_detection_test.ts",
   "client_test.ts",
 ].map((file) => `tests/${file}`);
 
