@@ -10,12 +10,15 @@ import { runClient } from "../client.ts";
 import { assertOneInThree, servedBy as servedByTag } from "./windows.ts";
 import {
   deadline,
+  failures,
   logged,
   policyConfig,
   repeated,
   sequence,
   servedBy,
   setup,
+  sleep,
+  startLoad,
   unary,
   untilPattern,
   untilSecondServes,
@@ -191,6 +194,49 @@ Deno.test("integration: a resolver update swapping the second endpoint moves the
       endpoints: [s.first, third.address],
       serviceConfig: policyConfig(3),
     });
+    await untilPattern(s.client, s.first, third.address);
+  } finally {
+    await s.close();
+    await stopEchoServers([third], { drainMs: 0, graceMs: 1000 });
+  }
+});
+
+Deno.test("integration: a rolling update's answer of three under load keeps the previous two, 0 failed; the next answer of two moves the second", async () => {
+  const s = await setup(policyConfig(3));
+  const third = await startEchoServer("localhost:0");
+  try {
+    await untilSecondServes(s);
+    const load = startLoad(s.client, 4);
+    // The new backend joins the answer before the old one leaves it.
+    const lines = await logged(async () => {
+      s.resolver.update({
+        endpoints: [s.first, s.second, third.address],
+        serviceConfig: policyConfig(3),
+      });
+      await sleep(500);
+    });
+    const during = [...load.sent];
+    s.resolver.update({
+      endpoints: [s.first, third.address],
+      serviceConfig: policyConfig(3),
+    });
+    await untilServes(s.client, third.address);
+    const sent = await load.stop();
+    console.log(
+      `rolling update: ${sent.length} RPCs, ${failures(sent).length} failed; ${
+        during.filter((rpc) => rpc.server === third.address).length
+      } reached the new backend while the answer held three`,
+    );
+    assert.deepEqual(failures(sent), []);
+    assert.ok(during.length > 100, `${during.length} RPCs`);
+    assert.ok(during.every((rpc) => rpc.server !== third.address));
+    assert.ok(
+      lines.some((line) =>
+        /expected exactly 2 endpoints, got 3: .*; still using the previous endpoints/
+          .test(line)
+      ),
+      lines.join("\n"),
+    );
     await untilPattern(s.client, s.first, third.address);
   } finally {
     await s.close();
