@@ -208,7 +208,7 @@ Deno.test("e2e: an address already in use makes the server exit 1 with one line"
   }
 });
 
-Deno.test("e2e: the test task grants exactly deno.json's test permissions, so `deno test -P` runs the same suite", () => {
+Deno.test("e2e: the test task grants exactly deno.json's test permissions, so `DENO_NO_UPDATE_CHECK=1 deno test -P` runs the same suite", () => {
   const config = JSON.parse(
     Deno.readTextFileSync(new URL("../deno.json", import.meta.url)),
   );
@@ -222,6 +222,7 @@ Deno.test("e2e: the test task grants exactly deno.json's test permissions, so `d
       }),
   );
   assert.deepEqual(granted, config.test.permissions);
+  assert.match(config.tasks.test.command, /^DENO_NO_UPDATE_CHECK=1 deno test /);
 });
 
 Deno.test("e2e: plain `deno test` stops at once and says to add -P", async () => {
