@@ -87,6 +87,19 @@ Deno.test("health: NOT_SERVING on the second moves every RPC to the first within
     );
     const sent = await load.stop();
     assert.deepEqual(failures(sent), []);
+    const lastOnSecond = sent.filter((x) =>
+      x.server === s.second && x.at < servingAt
+    ).at(-1)!;
+    const backOnSecond = sent.find((x) =>
+      x.server === s.second && x.at > servingAt
+    )!;
+    console.log(
+      `the second's last RPC was sent at ${
+        (lastOnSecond.at - notServingAt).toFixed(1)
+      } ms from NOT_SERVING, its next ${
+        (backOnSecond.at - servingAt).toFixed(1)
+      } ms after SERVING; ${sent.length} RPCs, 0 failed`,
+    );
     const away = sent.filter((x) =>
       x.at > notServingAt + 200 && x.at < servingAt
     );
