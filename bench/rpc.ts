@@ -247,7 +247,8 @@ try {
   );
 } finally {
   await servers.stop();
-  // Closed after the servers stop: closing a channel that has carried many
-  // RPCs can crash a Deno 2.9 server (see README, "Known issues").
+  // Closed after the servers stop, as clients outlive a rolled-out backend;
+  // on Deno 2.9.4 to 2.9.6 the other order can crash the server
+  // (docs/known_issues.md).
   for (const client of clients.values()) client.close();
 }

@@ -1,7 +1,7 @@
 /**
  * The `@grpc/grpc-js` versions the balancer is tested on (`deno task
- * test:compat` runs its tests on the newest patch of each minor): the npm
- * package's peer range.
+ * test:compat` runs its tests on the two ends of the range, each pinned in
+ * `compat/`): the npm package's peer range.
  *
  * @module
  */

@@ -116,9 +116,9 @@ export async function runTask(args: string[]): Promise<Finished> {
 /**
  * A running server process.
  *
- * Stop it before closing a channel that has carried many RPCs to it: Deno
- * 2.9's node:http2 can abort a server on the GOAWAY that such a close sends
- * (denoland/deno#36788; README, "Known issues").
+ * On Deno 2.9.4 to 2.9.6, node:http2 can abort a server on the GOAWAY that
+ * a busy channel's close sends (denoland/deno#36788; docs/known_issues.md);
+ * the pinned 2.9.3 does not.
  */
 export interface ServerTask {
   /** The addresses it printed, real ports included. */
