@@ -53,11 +53,26 @@ export async function testHostsUnavailable(): Promise<string | null> {
 }
 
 /**
- * How the machine would send a packet to `address`: `ip route get`'s answer,
- * or its error (a blackhole route answers "Invalid argument").
+ * Asserts where the machine would send a packet to `address` of the test
+ * range: over host `n`'s own link, or, for `n` = `null` (no host there),
+ * into the range's blackhole route. Either way, never via a gateway.
  */
-export async function routeTo(address: string): Promise<string> {
-  return await ip("route", "get", address).catch((error) => error.message);
+export async function assertRouteStaysHere(
+  address: string,
+  n: number | null,
+): Promise<void> {
+  if (n !== null) {
+    const route = await ip("route", "get", address);
+    assert.match(route, new RegExp(`^${address} dev ${names(n).link} `));
+    assert.doesNotMatch(route, / via /);
+    return;
+  }
+  assert.match(
+    await ip("route", "show", "type", "blackhole"),
+    new RegExp(`^blackhole ${TEST_RANGE.replaceAll(".", "\\.")}`, "m"),
+  );
+  // The kernel answers a lookup that meets a blackhole with EINVAL.
+  await assert.rejects(ip("route", "get", address), /Invalid argument/);
 }
 
 /** A test host: a namespace, a veth pair, and an echo server inside. */
