@@ -12,6 +12,7 @@
 import assert from "node:assert/strict";
 import { ECHO_SERVICE_NAME } from "../proto/echo.ts";
 import { sleep } from "./helpers.ts";
+import { servedBy } from "./windows.ts";
 import {
   type DnsServer,
   dnsServerUnavailable,
@@ -119,7 +120,7 @@ const HEALTH_CHECKED = grpcConfig({
   healthCheckConfig: { serviceName: ECHO_SERVICE_NAME },
 });
 
-async function roundRobinFromTxt(dns: DnsServer) {
+async function roundRobinFromTxt(dns: DnsServer, [h1, h2]: Hosts) {
   // A TXT config takes the place of the client's own: the channel runs
   // round_robin, and the client's check must see that it is not 1:2.
   await dns.setTxt(
@@ -132,10 +133,25 @@ async function roundRobinFromTxt(dns: DnsServer) {
     target(dns),
     "--timeout",
     "3",
-    "--quiet",
   ]);
   assert.equal(client.code, 1);
   assert.match(client.stderr.join("\n"), /^client: no 1:2 ratio from /);
+  // It was served, by both hosts in turn: round_robin, not a dead channel.
+  const served = client.stdout.map(servedBy);
+  const count = (host: TestHost) =>
+    served.filter((server) => server === host.target).length;
+  console.log(
+    `round_robin from TXT: ${count(h1)} and ${
+      count(h2)
+    } RPCs on the two hosts, no 1:2 ratio`,
+  );
+  // About half each (1:2 would give one a third).
+  for (const host of [h1, h2]) {
+    assert.ok(
+      count(host) > 0.45 * served.length,
+      `${count(host)} of ${served.length}`,
+    );
+  }
 }
 
 async function blueGreen(dns: DnsServer, [h1, h2, h3]: Hosts) {
@@ -246,7 +262,7 @@ Deno.test({
           ],
           [
             "a TXT service config choosing round_robin: the client's check fails",
-            () => roundRobinFromTxt(dns),
+            () => roundRobinFromTxt(dns, hosts as unknown as Hosts),
           ],
           [
             "blue/green: the second host replaced under load, no RPC fails, the new one takes its share",
