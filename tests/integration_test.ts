@@ -141,23 +141,40 @@ Deno.test("integration: an unregistered policy is refused, not replaced by pick_
   }
 });
 
-Deno.test("integration: the client refuses an invalid chooseSecond before making a channel", async () => {
-  for (
-    const [value, shown] of [["-1", "-1"], ["1.5", "1.5"], ["abc", '"abc"']]
-  ) {
-    await assert.rejects(
-      runClient([
-        "--choose-second",
-        value,
-        "--addrs",
-        "localhost:1,localhost:2",
-      ]),
-      {
-        name: "Error",
-        message:
-          `custom_round_robin: chooseSecond must be an integer from 0 to 4294967295, got ${shown}`,
-      },
-    );
+Deno.test("integration: the client refuses an invalid chooseSecond with the policy's message, and never dials a backend", async () => {
+  // A plain listener stands for both backends and counts who dials it.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const address = `127.0.0.1:${listener.addr.port}`;
+  let dialled = 0;
+  const accepting = (async () => {
+    for await (const connection of listener) {
+      dialled++;
+      connection.close();
+    }
+  })();
+  try {
+    for (
+      const [value, shown] of [["-1", "-1"], ["1.5", "1.5"], ["abc", '"abc"']]
+    ) {
+      await assert.rejects(
+        runClient([
+          "--choose-second",
+          value,
+          "--addrs",
+          `${address},${address}`,
+        ]),
+        {
+          name: "Error",
+          message:
+            `custom_round_robin: chooseSecond must be an integer from 0 to 4294967295, got ${shown}`,
+        },
+      );
+    }
+    await sleep(200);
+    assert.equal(dialled, 0);
+  } finally {
+    listener.close();
+    await accepting;
   }
 });
 
