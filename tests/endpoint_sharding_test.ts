@@ -11,7 +11,7 @@ import {
   EndpointSharding,
 } from "../balancer/endpoint_sharding.ts";
 import { HEALTH_CHECK_SERVICE_NAME } from "../balancer/health_check.ts";
-import { endpoint, FakeHelper, tick } from "./fakes.ts";
+import { endpoint, endpointOf, FakeHelper, tick } from "./fakes.ts";
 
 const { READY, CONNECTING, IDLE, TRANSIENT_FAILURE } = ConnectivityState;
 const [A, B, C] = [2001, 2002, 2003];
@@ -111,6 +111,40 @@ Deno.test(
       /A failed once/,
       "replaced",
     );
+    sharding.destroy();
+  },
+);
+
+Deno.test(
+  "endpoint sharding: an endpoint whose addresses come in a new order is the same endpoint: its child is kept (gRFC A61)",
+  LEAVES_PICK_FIRST_TIMER,
+  async () => {
+    const { helper, sharding, reports } = newSharding();
+    const update = (first: number[]) =>
+      sharding.updateEndpoints([endpointOf(first), endpoint(C)], {}, "");
+    update([A, B]);
+    await tick();
+    // Both addresses fail, so the child reports an error (the last one,
+    // B's) that it remembers.
+    helper.subchannel(A).setState(TRANSIENT_FAILURE, "A failed once");
+    helper.subchannel(B).setState(TRANSIENT_FAILURE, "B failed once");
+    await tick();
+    helper.subchannel(A).setState(READY);
+    await tick();
+    const refs = helper.subchannel(A).refs;
+    update([B, A]);
+    const { children } = reports.at(-1)!;
+    assert.deepEqual(children.map((child) => child.endpoint), [
+      endpointOf([B, A]),
+      endpoint(C),
+    ]);
+    assert.match(
+      children[0].lastError ?? "",
+      /B failed once/,
+      "A's child kept",
+    );
+    assert.equal(children[0].state, READY);
+    assert.equal(helper.subchannel(A).refs, refs, "its connection kept");
     sharding.destroy();
   },
 );

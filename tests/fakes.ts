@@ -146,7 +146,12 @@ export class FakeHelper implements experimental.ChannelControlHelper {
 
 /** An endpoint of one address, `127.0.0.1:port`. */
 export function endpoint(port: number): experimental.Endpoint {
-  return { addresses: [{ host: "127.0.0.1", port }] };
+  return endpointOf([port]);
+}
+
+/** An endpoint of the addresses `127.0.0.1:port`, in the order given. */
+export function endpointOf(ports: readonly number[]): experimental.Endpoint {
+  return { addresses: ports.map((port) => ({ host: "127.0.0.1", port })) };
 }
 
 /** Arguments for a pick; the pickers under test do not read them. */
