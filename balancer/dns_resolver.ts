@@ -100,7 +100,120 @@ function txtLookup(
   return () => resolveTxt(host);
 }
 
-let wrapped = false;
+/**
+ * The wrapper's logic, around any resolver: it hands on every resolution of
+ * the `inner` one, with the health-check service name that `lookup` last
+ * found in TXT. Tests drive it with a stub of each.
+ */
+export class TxtHealthCheckResolver implements experimental.Resolver {
+  readonly #inner: experimental.Resolver;
+  readonly #listener: ResolverListener;
+  readonly #lookup: (() => Promise<string[][]>) | null;
+  readonly #percentage = Math.random() * 100;
+  #healthCheck: HealthCheck = undefined;
+  /** The inner resolver's last resolution, to hand on again on a change. */
+  #last: Parameters<ResolverListener> | null = null;
+  #looking = false;
+  #destroyed = false;
+
+  /**
+   * @param listener The channel's listener.
+   * @param inner Makes the resolver of addresses, given the listener it
+   *   must call.
+   * @param lookup The TXT lookup, or `null` where there is none (an IP
+   *   address, or service configs from DNS turned off).
+   */
+  constructor(
+    listener: ResolverListener,
+    inner: (listener: ResolverListener) => experimental.Resolver,
+    lookup: (() => Promise<string[][]>) | null,
+  ) {
+    this.#listener = listener;
+    this.#lookup = lookup;
+    this.#inner = inner((...resolution) => {
+      this.#last = resolution;
+      // Looked up after each of the inner resolutions, so as often as
+      // grpc-js's rate limit lets it resolve, and no more.
+      this.#lookUpHealthCheck();
+      return this.#handOn(...resolution);
+    });
+  }
+
+  /** Asks the inner resolver to resolve again. */
+  updateResolution(): void {
+    this.#inner.updateResolution();
+  }
+
+  /** Stops both resolving and handing on. */
+  destroy(): void {
+    this.#destroyed = true;
+    this.#inner.destroy();
+  }
+
+  #lookUpHealthCheck(): void {
+    if (this.#lookup === null || this.#looking) return;
+    this.#looking = true;
+    this.#lookup().then(
+      (records) =>
+        this.#setHealthCheck(healthCheckFromTxt(records, this.#percentage)),
+      // No TXT record, or none reachable: as grpc-js, keep the last.
+      (error) => trace(`no TXT record: ${error.message}`),
+    ).catch((error) =>
+      experimental.log(
+        LogVerbosity.ERROR,
+        `dns resolver: TXT service config: ${error.message}`,
+      )
+    ).finally(() => this.#looking = false);
+  }
+
+  #setHealthCheck(healthCheck: HealthCheck): void {
+    if (healthCheck === this.#healthCheck || this.#destroyed) return;
+    trace(`health check service from TXT: ${healthCheck}`);
+    this.#healthCheck = healthCheck;
+    if (this.#last !== null) this.#handOn(...this.#last);
+  }
+
+  #handOn(
+    ...[endpoints, attributes, serviceConfig, note]: Parameters<
+      ResolverListener
+    >
+  ): boolean {
+    return this.#listener(
+      endpoints,
+      this.#healthCheck === undefined
+        ? attributes
+        : { ...attributes, [HEALTH_CHECK_SERVICE_NAME]: this.#healthCheck },
+      serviceConfig,
+      note,
+    );
+  }
+}
+
+/** grpc-js's own `dns` resolver class, once {@linkcode registerDnsResolver} ran. */
+let grpcDnsResolver: ResolverClass | null = null;
+
+/** The `dns` resolver as registered: grpc-js's, wrapped. */
+class HealthCheckingDnsResolver extends TxtHealthCheckResolver {
+  constructor(
+    target: experimental.GrpcUri,
+    listener: ResolverListener,
+    options: ChannelOptions,
+  ) {
+    const host = experimental.splitHostPort(target.path)?.host;
+    super(
+      listener,
+      (inner) => new grpcDnsResolver!(target, inner, options),
+      options["grpc.service_config_disable_resolution"] === 1 ||
+        host === undefined || isIP(host) !== 0
+        ? null
+        : txtLookup(target, host),
+    );
+  }
+
+  static getDefaultAuthority(target: experimental.GrpcUri): string {
+    return grpcDnsResolver!.getDefaultAuthority(target);
+  }
+}
 
 /**
  * Puts the wrapper in the place of grpc-js's `dns` resolver, once; later
@@ -124,8 +237,7 @@ let wrapped = false;
  * ```
  */
 export function registerDnsResolver(): void {
-  if (wrapped) return;
-  wrapped = true;
+  if (grpcDnsResolver !== null) return;
   // grpc-js exports no name for its DNS resolver; one made for a name that
   // is never resolved gives its class.
   const probe = experimental.createResolver(
@@ -133,99 +245,7 @@ export function registerDnsResolver(): void {
     () => true,
     {},
   );
-  const GrpcDnsResolver = probe.constructor as ResolverClass;
+  grpcDnsResolver = probe.constructor as ResolverClass;
   probe.destroy();
-
-  experimental.registerResolver(
-    "dns",
-    class HealthCheckingDnsResolver implements experimental.Resolver {
-      readonly #inner: experimental.Resolver;
-      readonly #listener: ResolverListener;
-      readonly #lookup: (() => Promise<string[][]>) | null;
-      readonly #percentage = Math.random() * 100;
-      #healthCheck: HealthCheck = undefined;
-      /** grpc-js's last resolution, to hand on again when health changes. */
-      #last: Parameters<ResolverListener> | null = null;
-      #looking = false;
-      #destroyed = false;
-
-      constructor(
-        target: experimental.GrpcUri,
-        listener: ResolverListener,
-        options: ChannelOptions,
-      ) {
-        this.#listener = listener;
-        const host = experimental.splitHostPort(target.path)?.host;
-        this.#lookup =
-          options["grpc.service_config_disable_resolution"] === 1 ||
-            host === undefined || isIP(host) !== 0
-            ? null
-            : txtLookup(target, host);
-        this.#inner = new GrpcDnsResolver(
-          target,
-          (...resolution) => {
-            this.#last = resolution;
-            // Looked up after each of grpc-js's own resolutions, so as often
-            // as grpc-js's rate limit lets it resolve, and no more.
-            this.#lookUpHealthCheck();
-            return this.#handOn(...resolution);
-          },
-          options,
-        );
-      }
-
-      static getDefaultAuthority(target: experimental.GrpcUri): string {
-        return GrpcDnsResolver.getDefaultAuthority(target);
-      }
-
-      updateResolution(): void {
-        this.#inner.updateResolution();
-      }
-
-      destroy(): void {
-        this.#destroyed = true;
-        this.#inner.destroy();
-      }
-
-      #lookUpHealthCheck(): void {
-        if (this.#lookup === null || this.#looking) return;
-        this.#looking = true;
-        this.#lookup().then(
-          (records) =>
-            this.#setHealthCheck(
-              healthCheckFromTxt(records, this.#percentage),
-            ),
-          // No TXT record, or none reachable: as grpc-js, keep the last.
-          (error) => trace(`no TXT record: ${error.message}`),
-        ).catch((error) =>
-          experimental.log(
-            LogVerbosity.ERROR,
-            `dns resolver: TXT service config: ${error.message}`,
-          )
-        ).finally(() => this.#looking = false);
-      }
-
-      #setHealthCheck(healthCheck: HealthCheck): void {
-        if (healthCheck === this.#healthCheck || this.#destroyed) return;
-        trace(`health check service from TXT: ${healthCheck}`);
-        this.#healthCheck = healthCheck;
-        if (this.#last !== null) this.#handOn(...this.#last);
-      }
-
-      #handOn(
-        ...[endpoints, attributes, serviceConfig, note]: Parameters<
-          ResolverListener
-        >
-      ): boolean {
-        return this.#listener(
-          endpoints,
-          this.#healthCheck === undefined
-            ? attributes
-            : { ...attributes, [HEALTH_CHECK_SERVICE_NAME]: this.#healthCheck },
-          serviceConfig,
-          note,
-        );
-      }
-    },
-  );
+  experimental.registerResolver("dns", HealthCheckingDnsResolver);
 }

@@ -1,10 +1,15 @@
 /**
- * The `dns` resolver wrapper's reading of a TXT service config, and how its
- * answer ranks against the channel's default config. Against a real DNS
- * server, see dns_test.ts.
+ * The `dns` resolver wrapper's reading of a TXT service config, how its
+ * answer ranks against the channel's default config, and the wrapper itself
+ * over a stub resolver and a stub TXT lookup. Against a real DNS server, see
+ * dns_test.ts.
  */
 import assert from "node:assert/strict";
-import { healthCheckFromTxt } from "../balancer/dns_resolver.ts";
+import { experimental } from "@grpc/grpc-js";
+import {
+  healthCheckFromTxt,
+  TxtHealthCheckResolver,
+} from "../balancer/dns_resolver.ts";
 import {
   HEALTH_CHECK_SERVICE_NAME,
   healthCheckServiceNameOf,
@@ -83,4 +88,93 @@ Deno.test("health check service: a resolver's answer, even null, ranks above the
     }),
     null,
   );
+});
+
+/**
+ * The wrapper over a stub resolver whose resolutions the test makes, and a
+ * stub TXT lookup answering `records` (or failing, for `null`).
+ */
+function wrapperOver(records: string[][] | null) {
+  const handedOn: Record<string, unknown>[] = [];
+  let resolve: (() => void) | null = null;
+  let lookups = 0;
+  const resolver = new TxtHealthCheckResolver(
+    (_endpoints, attributes) => {
+      handedOn.push(attributes);
+      return true;
+    },
+    (listener) => {
+      resolve = () =>
+        listener(
+          experimental.statusOrFromValue([]),
+          { inner: true },
+          null,
+          "",
+        );
+      return { updateResolution() {}, destroy() {} };
+    },
+    () => {
+      lookups++;
+      return records === null
+        ? Promise.reject(new Error("NXDOMAIN"))
+        : Promise.resolve(records);
+    },
+  );
+  return {
+    handedOn,
+    get lookups() {
+      return lookups;
+    },
+    /** One resolution of the inner resolver, and the lookup it sets off. */
+    async resolution() {
+      resolve!();
+      await new Promise((done) => setTimeout(done, 0));
+    },
+    resolver,
+  };
+}
+
+Deno.test("dns resolver wrapper: a TXT config's service name is handed on with the inner resolution, again once it is known", async () => {
+  const t = wrapperOver(txt([{ serviceConfig: WITH_HEALTH }]));
+  await t.resolution();
+  assert.equal(t.lookups, 1);
+  // First as the inner resolver gave it; then, the TXT answer in, again.
+  assert.deepEqual(t.handedOn, [
+    { inner: true },
+    { inner: true, [HEALTH_CHECK_SERVICE_NAME]: "grpc.examples.echo.Echo" },
+  ]);
+  await t.resolution();
+  assert.equal(t.handedOn.length, 3, "no second hand-on for the same name");
+  assert.equal(
+    t.handedOn.at(-1)![HEALTH_CHECK_SERVICE_NAME],
+    "grpc.examples.echo.Echo",
+  );
+  t.resolver.destroy();
+});
+
+Deno.test("dns resolver wrapper: a TXT config without healthCheckConfig hands on null, turning health checking off over the channel's default", async () => {
+  const t = wrapperOver(txt([{ serviceConfig: { methodConfig: [] } }]));
+  await t.resolution();
+  const attributes = t.handedOn.at(-1)!;
+  assert.equal(attributes[HEALTH_CHECK_SERVICE_NAME], null);
+  const channelDefault = JSON.stringify({
+    healthCheckConfig: WITH_HEALTH.healthCheckConfig,
+  });
+  assert.equal(
+    healthCheckServiceNameOf({
+      ...attributes,
+      "grpc.service_config": channelDefault,
+    }),
+    null,
+  );
+  t.resolver.destroy();
+});
+
+Deno.test("dns resolver wrapper: no TXT record leaves the resolution as it is", async () => {
+  for (const records of [null, [["v=spf1 -all"]]]) {
+    const t = wrapperOver(records);
+    await t.resolution();
+    assert.deepEqual(t.handedOn, [{ inner: true }]);
+    t.resolver.destroy();
+  }
 });
