@@ -70,8 +70,10 @@ const LOST_SOCKET_ERRORS = [
  *   grpc-js reports as `Received RST_STREAM with code 2 triggered by
  *   internal client error: <message>`, or as the bare message.
  */
-function connectionLost(
-  { code, details, answered }: grpc.ServiceError & { answered: boolean },
+export function connectionLost(
+  { code, details, answered }: Pick<grpc.ServiceError, "code" | "details"> & {
+    answered: boolean;
+  },
 ): boolean {
   return (code === grpc.status.UNAVAILABLE && answered) ||
     (code === grpc.status.INTERNAL &&
