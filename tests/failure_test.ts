@@ -92,6 +92,14 @@ Deno.test("failure: swapping the second endpoint under load fails no RPC, moves 
     );
     await sleep(300);
     const sent = await load.stop();
+    const firstOnThird = sent.find((x) => x.server === third)!;
+    console.log(
+      `swap: ${sent.length} RPCs, ${
+        failures(sent).length
+      } failed; the new server served ${
+        (firstOnThird.at + firstOnThird.ms - updatedAt).toFixed(0)
+      } ms after the update; the first saw ${first.peers.size} connection(s)`,
+    );
     assert.deepEqual(failures(sent), []);
     const settled = sent.filter((x) => x.at > updatedAt + 100);
     assert.deepEqual(settled.filter((x) => x.server === second), []);

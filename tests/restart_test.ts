@@ -125,6 +125,11 @@ Deno.test("restart: SIGKILL of the second under load: no failed RPC, the first t
     const restartedAt = performance.now();
     await untilPattern(client, first, second);
     const resumedMs = performance.now() - restartedAt;
+    console.log(
+      `SIGKILL: ${sent.length} in-process RPCs and 3000 from client.ts, 0 failed; 1:2 again ${
+        (resumedMs / 1000).toFixed(2)
+      } s after the restart`,
+    );
     assert.ok(resumedMs < 2000, `1:2 resumed after ${resumedMs} ms`);
   } finally {
     await stopAll(servers);
@@ -160,6 +165,18 @@ Deno.test("restart: both backends down fails RPCs fast naming both; one back and
       3000,
     );
     await load.stop();
+    const slowest = Math.max(...down.map((x) => x.ms));
+    const fastest = Math.min(...down.map((x) => x.ms));
+    const recovered = load.sent.find((x) =>
+      x.at > backAt && x.server === first
+    )!;
+    console.log(
+      `both down: ${down.length} RPCs failed in ${
+        (fastest / 1000).toFixed(2)
+      }–${(slowest / 1000).toFixed(2)} s each; one back, an RPC succeeded ${
+        ((recovered.at + recovered.ms - backAt) / 1000).toFixed(2)
+      } s after its restart`,
+    );
   } finally {
     await stopAll(servers);
     client.close();
@@ -236,6 +253,11 @@ Deno.test("restart: SIGTERM during a bidi stream: the stream completes, new conn
     const stopped = await stopping;
     servers[0] = null;
     const exitMs = performance.now() - stoppedAt;
+    console.log(
+      `SIGTERM during a stream: exit ${stopped.code} after ${
+        (exitMs / 1000).toFixed(2)
+      } s (bound ${(DRAIN_MS + GRACE_MS) / 1000} s)`,
+    );
     assert.equal(stopped.code, 0, stopped.stderr.join("\n"));
     assert.ok(exitMs < DRAIN_MS + GRACE_MS, `exited after ${exitMs} ms`);
     assert.deepEqual(replies, [
