@@ -1,7 +1,8 @@
 /**
  * The Deno crash regression against given Deno releases: for each, the
  * server-outlives-busy-clients test (`deno task test --filter "outlives
- * eight"`) run several times with that release first on `PATH`, and whether
+ * eight"`) run several times with that release first on `PATH` (it fails when
+ * the server dies), and whether
  * `deno task server` prints its start-up warning there. Each release is
  * installed from npm into `~/.cache/deno-<version>` when it is not there yet,
  * as `.ci/run` installs the pinned one.
@@ -76,7 +77,7 @@ for (const version of positionals) {
   );
   const warned = started.out.includes("server: warning: Deno");
   console.log(
-    `${version}: the server died in ${failed} of ${runs} runs; server.ts ${
+    `${version}: the regression test failed in ${failed} of ${runs} runs; server.ts ${
       warned ? "warns" : "does not warn"
     } at start`,
   );
