@@ -119,7 +119,7 @@ export class HealthCheckingSubchannel
   readonly #listeners = new Set<ConnectivityStateListener>();
   #state: ConnectivityState;
   #started = false;
-  #destroyed = false;
+  #released = false;
   #call: grpc.ClientReadableStream<{ status: string }> | null = null;
   /** Whether the current stream has delivered an answer. */
   #answered = false;
@@ -149,7 +149,7 @@ export class HealthCheckingSubchannel
 
   /** Whether every reference was released, which stops it for good. */
   get released(): boolean {
-    return this.#destroyed;
+    return this.#released;
   }
 
   /**
@@ -185,7 +185,7 @@ export class HealthCheckingSubchannel
    */
   override ref(): void {
     super.ref();
-    if (this.#started || this.#destroyed) return;
+    if (this.#started || this.#released) return;
     this.#started = true;
     this.child.addConnectivityStateListener(this.#onChildState);
     // The child may have moved since the wrapper was made.
@@ -197,7 +197,7 @@ export class HealthCheckingSubchannel
   /** Stops watching for good; called when the last reference goes. */
   protected override destroy(): void {
     super.destroy();
-    this.#destroyed = true;
+    this.#released = true;
     this.child.removeConnectivityStateListener(this.#onChildState);
     this.#stop();
   }
@@ -219,8 +219,11 @@ export class HealthCheckingSubchannel
   };
 
   #watch(): void {
-    if (this.#destroyed || this.#call !== null) return;
+    if (this.#released || this.#call !== null) return;
     this.#trace(`watching "${this.#serviceName}"`);
+    // Never closed, on purpose: the client runs on the subchannel's own
+    // channel, and closing it would close that channel. The call is
+    // cancelled instead (#stop).
     const client = new grpc.Client("", grpc.credentials.createInsecure(), {
       channelOverride: this.child.getChannel(),
     });
