@@ -11,23 +11,10 @@
  *
  * @module
  */
+import { run as runIn } from "../npm/projects.ts";
+
 const TABLE = "crr_packets";
-const decoder = new TextDecoder();
-
-async function run(command: string, args: string[]) {
-  const { code, stdout, stderr } = await new Deno.Command(command, {
-    args,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (code !== 0) {
-    throw new Error(
-      `${command} ${args.join(" ")}: ${decoder.decode(stderr).trim()}`,
-    );
-  }
-  return decoder.decode(stdout);
-}
-
+const run = (command: string, args: string[]) => runIn(command, args, ".");
 if (Deno.uid() !== 0) {
   console.log("test:packets: needs root, to add an nftables counter");
   Deno.exit(1);

@@ -17,6 +17,7 @@ import {
   connect,
   deadline,
   failures,
+  listen,
   logged,
   policyConfig,
   setup,
@@ -35,14 +36,7 @@ async function peerCountingServer(): Promise<
   { address: string; peers: Set<string>; stop(): Promise<void> }
 > {
   const server = new grpc.Server();
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(
-      "127.0.0.1:0",
-      grpc.ServerCredentials.createInsecure(),
-      (error, port) => error ? reject(error) : resolve(port),
-    )
-  );
-  const address = `127.0.0.1:${port}`;
+  const address = await listen(server);
   const peers = new Set<string>();
   const handlers = echoHandlers(address);
   const counted: EchoHandlers = {

@@ -19,6 +19,7 @@ import {
 } from "../server.ts";
 import {
   failures,
+  listen,
   logged,
   policyConfig,
   repeated,
@@ -289,19 +290,13 @@ async function wrapperOverFake() {
     List: (_call: unknown, callback: grpc.sendUnaryData<unknown>) =>
       callback(null, { statuses: {} }),
   });
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(
-      "127.0.0.1:0",
-      grpc.ServerCredentials.createInsecure(),
-      (error, port) => error ? reject(error) : resolve(port),
-    )
-  );
+  const address = await listen(server);
   const channel = new grpc.Channel(
-    `127.0.0.1:${port}`,
+    address,
     grpc.credentials.createInsecure(),
     {},
   );
-  const fake = new FakeSubchannel(`127.0.0.1:${port}`, channel);
+  const fake = new FakeSubchannel(address, channel);
   const wrapper = new HealthCheckingSubchannel(fake, ECHO_SERVICE_NAME);
   return {
     fake,

@@ -228,6 +228,17 @@ export function startLoad(client: EchoClient, concurrency = 4): Load {
   };
 }
 
+/** Binds `server` to a free port on 127.0.0.1; resolves to its address. */
+export function listen(server: grpc.Server): Promise<string> {
+  return new Promise((resolve, reject) =>
+    server.bindAsync(
+      "127.0.0.1:0",
+      grpc.ServerCredentials.createInsecure(),
+      (error, port) => error ? reject(error) : resolve(`127.0.0.1:${port}`),
+    )
+  );
+}
+
 /** Resolves after `ms` milliseconds. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

@@ -13,7 +13,14 @@ import {
   stopEchoServers,
 } from "../server.ts";
 import { type EchoHandlers, echoService } from "../proto/echo.ts";
-import { connect, failures, sleep, startLoad, untilServes } from "./helpers.ts";
+import {
+  connect,
+  failures,
+  listen,
+  sleep,
+  startLoad,
+  untilServes,
+} from "./helpers.ts";
 
 /** The doc's policy module: its first TypeScript block, imported as is. */
 async function docPolicy(): Promise<{ registerLeastInFlight(): void }> {
@@ -32,14 +39,7 @@ async function docPolicy(): Promise<{ registerLeastInFlight(): void }> {
 /** An echo server whose UnaryEcho answers only after `ms`. */
 async function slowServer(ms: number): Promise<EchoServer> {
   const server = new grpc.Server();
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(
-      "127.0.0.1:0",
-      grpc.ServerCredentials.createInsecure(),
-      (error, port) => error ? reject(error) : resolve(port),
-    )
-  );
-  const address = `127.0.0.1:${port}`;
+  const address = await listen(server);
   const handlers = echoHandlers(address);
   const delayed: EchoHandlers = {
     ...handlers,
