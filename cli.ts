@@ -46,6 +46,24 @@ export function parseFlags<T extends Options>(
 }
 
 /**
+ * Reads the file that `flag` names.
+ *
+ * @throws {Error} in one line naming the flag, the file and why.
+ */
+export function readFlagFile(flag: string, path: string): Uint8Array {
+  try {
+    return Deno.readFileSync(path);
+  } catch (error) {
+    const reason = error instanceof Deno.errors.NotFound
+      ? "no such file"
+      : error instanceof Deno.errors.NotCapable
+      ? "not readable with this task's permissions (put it in certs/)"
+      : (error as Error).message;
+    throw new Error(`--${flag}: cannot read ${path}: ${reason}`);
+  }
+}
+
+/**
  * Runs `main`, turning errors into one line on stderr and an exit code:
  * 2 with the usage for a {@linkcode UsageError}, 1 for anything else.
  */

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { isIP } from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import {
   checkServiceConfig,
@@ -19,12 +20,14 @@ import {
 } from "./balancer/mod.ts";
 import { ECHO_SERVICE_NAME, EchoClient } from "./proto/echo.ts";
 import { parseFlags, runMain, UsageError } from "./cli.ts";
+import { clientCredentials, diagnose, type TlsFiles } from "./tls.ts";
 import { type Echoed, sendCount, unaryEcho } from "./load.ts";
 
 /** The client's usage message. */
 export const CLIENT_USAGE =
   `usage: client.ts [--addrs A,B | --target URI] [--choose-second N]
                  [--health-service NAME] [--outlier-detection]
+                 [--tls-ca FILE] [--tls-cert FILE --tls-key FILE]
                  [--timeout SECONDS]
                  [--count N [--concurrency C] [--rate R]] [--quiet]
 
@@ -42,6 +45,11 @@ Sends UnaryEcho RPCs through the ${CUSTOM_ROUND_ROBIN} policy.
   --outlier-detection          put the policy under grpc-js's
                                outlier_detection: a backend failing half its
                                RPCs is ejected for 30 s (docs/composing.md)
+  --tls-ca FILE                speak TLS, trusting this CA (PEM); each backend
+                               of --addrs is verified by its own host name,
+                               a --target by the target's
+  --tls-cert FILE, --tls-key FILE
+                               present this client certificate (mutual TLS)
   --timeout SECONDS            give up after this long (default 10)
   --count N                    send N RPCs instead of the ratio check, then
                                print RPCs per backend and how many failed
@@ -283,6 +291,8 @@ interface ClientFlags {
   readonly chooseSecond: unknown;
   readonly healthService: string | null;
   readonly outlierDetection: boolean;
+  /** The TLS flags' files, or `null` for plaintext. */
+  readonly tls: TlsFiles | null;
   readonly timeout: number;
   /** `--count` and its company, or `null` for the ratio check. */
   readonly count:
@@ -307,6 +317,9 @@ function readFlags(args: readonly string[]): ClientFlags | null {
     rate: { type: "string" },
     "health-service": { type: "string", default: ECHO_SERVICE_NAME },
     "outlier-detection": { type: "boolean", default: false },
+    "tls-ca": { type: "string" },
+    "tls-cert": { type: "string" },
+    "tls-key": { type: "string" },
     quiet: { type: "boolean", default: false },
     help: { type: "boolean", default: false },
   });
@@ -318,6 +331,17 @@ function readFlags(args: readonly string[]): ClientFlags | null {
   if (addrs.length !== 2 || addrs.some((addr) => addr.trim() === "")) {
     throw new UsageError(
       `--addrs needs exactly 2 comma-separated HOST:PORT, got "${flags.addrs}"`,
+    );
+  }
+  const tls = flags["tls-ca"] === undefined && flags["tls-cert"] === undefined
+    ? null
+    : { ca: flags["tls-ca"], cert: flags["tls-cert"], key: flags["tls-key"] };
+  const byIp = addrs.find((addr) =>
+    isIP(grpc.experimental.splitHostPort(addr.trim())?.host ?? "") !== 0
+  );
+  if (tls !== null && flags.target === undefined && byIp !== undefined) {
+    throw new UsageError(
+      `--addrs: ${byIp.trim()} is an IP address; over TLS each backend is verified by the host name it is given by, and Deno cannot verify an IP address: give a name its certificate holds, such as localhost`,
     );
   }
   const timeout = Number(flags.timeout);
@@ -341,6 +365,7 @@ function readFlags(args: readonly string[]): ClientFlags | null {
       ? null
       : flags["health-service"],
     outlierDetection: flags["outlier-detection"],
+    tls,
     timeout,
     count: flags.count === undefined ? null : {
       count: wholeNumber("count", flags.count, 1),
@@ -351,6 +376,25 @@ function readFlags(args: readonly string[]): ClientFlags | null {
     },
     quiet: flags.quiet,
   };
+}
+
+/**
+ * `error` of a failed ratio check, or, if no connection could be made and a
+ * handshake of the client's own finds why, that reason, naming the backend.
+ */
+async function explained(error: Error, flags: ClientFlags): Promise<Error> {
+  if (!error.message.includes("No connection established")) return error;
+  // With --target, the target's own host:port, when it names one.
+  const backends = flags.target === undefined
+    ? flags.addrs.map((addr) => addr.trim())
+    : [flags.target.replace(/^[a-z0-9+.-]+:(\/\/[^/]*\/)?/i, "")];
+  for (const backend of backends) {
+    const host = grpc.experimental.splitHostPort(backend)?.host;
+    if (host === undefined) continue;
+    const problem = await diagnose(backend, host, flags.tls);
+    if (problem !== null) return new Error(`${backend}: ${problem}`);
+  }
+  return error;
 }
 
 /**
@@ -381,7 +425,9 @@ export async function runClient(args: readonly string[]): Promise<number> {
 
   // The manual resolver hands the channel both endpoints, in order, and the
   // service config. Any other target takes the config as a channel option.
-  const credentials = grpc.credentials.createInsecure();
+  const credentials = flags.tls === null
+    ? grpc.credentials.createInsecure()
+    : clientCredentials(flags.tls);
   let resolver: ManualResolver | null = null;
   let client: EchoClient;
   if (flags.target === undefined) {
@@ -429,7 +475,9 @@ export async function runClient(args: readonly string[]): Promise<number> {
       flags.timeout,
       flags.quiet,
       resolver ? (peer) => endpointOf(peer) === 1 : null,
-    );
+    ).catch(async (error: Error) => {
+      throw await explained(error, flags);
+    });
   } finally {
     client.close();
   }

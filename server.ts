@@ -18,6 +18,7 @@ import {
   echoService,
 } from "./proto/echo.ts";
 import { parseFlags, runMain, UsageError } from "./cli.ts";
+import { serverCredentials } from "./tls.ts";
 
 /**
  * How long a stopping server keeps serving after it reports NOT_SERVING, so
@@ -59,7 +60,9 @@ export function releaseWarning(version: string): string | null {
 
 const USAGE =
   `usage: server.ts [--addrs HOST:PORT,...] [--listen-anywhere] [--drain-ms MS]
-                 [--fail-percent P [--fail-code NAME]] [--help]
+                 [--fail-percent P [--fail-code NAME]]
+                 [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]
+                 [--help]
 
 Starts one echo server per address; port 0 picks a free port.
 
@@ -74,6 +77,11 @@ Starts one echo server per address; port 0 picks a free port.
                      backend's would
   --fail-code        the status of those failures, a gRPC code name in any
                      case (default UNAVAILABLE)
+  --tls-cert, --tls-key
+                     serve TLS with this certificate (PEM, chain first) and
+                     its key; the Health service too
+  --tls-client-ca    with TLS, serve only clients whose certificate this CA
+                     signed (mutual TLS)
   --help             show this help
 
 Each server prints "serving on HOST:PORT", tags every reply
@@ -104,6 +112,8 @@ export interface EchoServerOptions {
   readonly health?: boolean;
   /** Fail some UnaryEcho RPCs (default: none). */
   readonly failures?: Failures;
+  /** How it serves, TLS or not (default: plaintext). */
+  readonly credentials?: grpc.ServerCredentials;
 }
 
 /**
@@ -188,7 +198,7 @@ export function startEchoServer(
   return new Promise((resolve, reject) => {
     server.bindAsync(
       address,
-      grpc.ServerCredentials.createInsecure(),
+      options.credentials ?? grpc.ServerCredentials.createInsecure(),
       (error, port) => {
         if (error) {
           server.forceShutdown();
@@ -290,6 +300,9 @@ async function main(): Promise<number> {
     "listen-anywhere": { type: "boolean", default: false },
     "fail-percent": { type: "string", default: "0" },
     "fail-code": { type: "string", default: "UNAVAILABLE" },
+    "tls-cert": { type: "string" },
+    "tls-key": { type: "string" },
+    "tls-client-ca": { type: "string" },
     help: { type: "boolean", default: false },
   });
   if (flags.help) {
@@ -317,10 +330,15 @@ async function main(): Promise<number> {
   };
   const warning = releaseWarning(Deno.version.deno);
   if (warning !== null) console.error(warning);
-  const servers = await startEchoServers(
-    addresses,
-    failures.percent > 0 ? { failures } : {},
-  );
+  const credentials = serverCredentials({
+    ca: flags["tls-client-ca"],
+    cert: flags["tls-cert"],
+    key: flags["tls-key"],
+  });
+  const servers = await startEchoServers(addresses, {
+    ...(failures.percent > 0 ? { failures } : {}),
+    credentials,
+  });
   await new Promise<void>((resolve) => {
     Deno.addSignalListener("SIGINT", resolve);
     Deno.addSignalListener("SIGTERM", resolve);

@@ -29,6 +29,21 @@ type SubchannelInterface = experimental.SubchannelInterface;
 
 const TRACER = "endpoint_sharding";
 
+/**
+ * The resolver attribute that names, per address (`host:port`, as
+ * `subchannelAddressToString` writes it), the host name that a TLS
+ * backend's certificate is verified against: the name the endpoint was
+ * given by, where grpc-js alone would verify every endpoint against the
+ * channel's target. Its prefix keeps it out of subchannel keys.
+ *
+ * @example What the manual resolver hands on for `localhost:50050`
+ * ```ts
+ * const attributes = { [SERVER_NAMES]: { "127.0.0.1:50050": "localhost" } };
+ * ```
+ */
+export const SERVER_NAMES =
+  `${experimental.SUBCHANNEL_ARGS_EXCLUDE_KEY_PREFIX}.server_names`;
+
 function trace(text: string): void {
   experimental.trace(LogVerbosity.DEBUG, TRACER, text);
 }
@@ -95,8 +110,12 @@ class Child {
   ) {
     this.healthCheckService = healthCheckServiceNameOf(options);
     const childHelper = experimental.createChildChannelControlHelper(helper, {
-      createSubchannel: (address, args) => {
+      createSubchannel: (address, options) => {
         const key = experimental.subchannelAddressToString(address);
+        const serverName = options[SERVER_NAMES]?.[key];
+        const args = typeof serverName === "string"
+          ? { ...options, "grpc.ssl_target_name_override": serverName }
+          : options;
         const real = helper.createSubchannel(address, args);
         const serviceName = healthCheckServiceNameOf(args);
         if (serviceName === null) {

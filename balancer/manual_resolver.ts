@@ -10,6 +10,7 @@ import {
   logVerbosity as LogVerbosity,
   status,
 } from "@grpc/grpc-js";
+import { SERVER_NAMES } from "./endpoint_sharding.ts";
 import { parseServiceConfig } from "./service_config.ts";
 import {
   HEALTH_CHECK_SERVICE_NAME,
@@ -210,7 +211,13 @@ class ChannelResolver implements experimental.Resolver {
     if (generation !== this.#generation) return;
     if (resolved.ok) this.#source.resolved(resolved.value);
     const checked = this.#checkedServiceConfig(serviceConfig);
-    this.#listener(resolved, this.#attributes, checked, "");
+    const names = resolved.ok ? serverNames(endpoints, resolved.value) : {};
+    this.#listener(
+      resolved,
+      { ...this.#attributes, [SERVER_NAMES]: names },
+      checked,
+      "",
+    );
   }
 
   #checkedServiceConfig(
@@ -239,6 +246,25 @@ class ChannelResolver implements experimental.Resolver {
       });
     }
   }
+}
+
+/**
+ * The host name each resolved address is verified against over TLS: the
+ * name its endpoint was given by (none for an IP address).
+ */
+function serverNames(
+  given: readonly string[],
+  resolved: readonly Endpoint[],
+): Record<string, string> {
+  const names: Record<string, string> = {};
+  given.forEach((hostPort, i) => {
+    const host = experimental.splitHostPort(hostPort)?.host;
+    if (host === undefined || isIP(host)) return;
+    for (const address of resolved[i].addresses) {
+      names[experimental.subchannelAddressToString(address)] = host;
+    }
+  });
+  return names;
 }
 
 /** Resolves `host:port` to an endpoint holding all of the host's addresses. */

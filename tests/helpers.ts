@@ -47,15 +47,12 @@ export function connect(
   endpoints: readonly string[],
   serviceConfig: unknown,
   options?: grpc.ChannelOptions,
+  credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
 ): { resolver: ManualResolver; client: EchoClient } {
   const scheme = `integration-${++schemes}`;
   const resolver = new ManualResolver(scheme, { endpoints, serviceConfig });
   resolver.register();
-  const client = new EchoClient(
-    `${scheme}:///echo`,
-    grpc.credentials.createInsecure(),
-    options,
-  );
+  const client = new EchoClient(`${scheme}:///echo`, credentials, options);
   return { resolver, client };
 }
 

@@ -1,0 +1,136 @@
+/**
+ * Certificates made at test time with openssl, in a folder of `certs/`
+ * (where the tasks may read): a CA, a server certificate for `localhost`,
+ * and the bad ones the TLS tests need.
+ *
+ * @module
+ */
+
+const ROOT = new URL("..", import.meta.url);
+
+/** Why certificates cannot be made here, or `null` if they can. */
+export async function opensslUnavailable(): Promise<string | null> {
+  try {
+    await new Deno.Command("openssl", { args: ["version"] }).output();
+    return null;
+  } catch {
+    return "openssl is not installed (.ci/run installs it)";
+  }
+}
+
+/** The files of one test run, each a path relative to the project. */
+export interface Certs {
+  readonly dir: string;
+  /** The CA that signed the rest. */
+  readonly ca: string;
+  /** Another CA, that signed nothing here. */
+  readonly otherCa: string;
+  /** For `localhost` and `names`, with its key. */
+  readonly server: { cert: string; key: string };
+  /** For `localhost`, expired. */
+  readonly expired: { cert: string; key: string };
+  /** For `other.test` only. */
+  readonly otherName: { cert: string; key: string };
+  /** A client certificate, for mutual TLS. */
+  readonly client: { cert: string; key: string };
+  remove(): Promise<void>;
+}
+
+async function openssl(cwd: string, ...args: string[]): Promise<void> {
+  const { code, stderr } = await new Deno.Command("openssl", {
+    args,
+    cwd,
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (code !== 0) {
+    throw new Error(`openssl ${args[0]}: ${new TextDecoder().decode(stderr)}`);
+  }
+}
+
+/**
+ * Makes a fresh set of certificates; the server's names `localhost` and
+ * `names`.
+ */
+export async function makeCerts(names: readonly string[] = []): Promise<Certs> {
+  const dir = `certs/test-${crypto.randomUUID().slice(0, 8)}`;
+  const cwd = new URL(`${dir}/`, ROOT).pathname;
+  await Deno.mkdir(cwd, { recursive: true });
+  const ca = async (name: string) =>
+    await openssl(
+      cwd,
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-keyout",
+      `${name}.key`,
+      "-out",
+      `${name}.pem`,
+      "-days",
+      "2",
+      "-subj",
+      `/CN=${name}`,
+    );
+  const signed = async (name: string, san: string, days: string) => {
+    await openssl(
+      cwd,
+      "req",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-keyout",
+      `${name}.key`,
+      "-out",
+      `${name}.csr`,
+      "-subj",
+      `/CN=${name}`,
+    );
+    await Deno.writeTextFile(`${cwd}${name}.ext`, `subjectAltName=${san}\n`);
+    await openssl(
+      cwd,
+      "x509",
+      "-req",
+      "-in",
+      `${name}.csr`,
+      "-CA",
+      "ca.pem",
+      "-CAkey",
+      "ca.key",
+      "-CAcreateserial",
+      "-out",
+      `${name}.pem`,
+      "-days",
+      days,
+      "-extfile",
+      `${name}.ext`,
+    );
+    return { cert: `${dir}/${name}.pem`, key: `${dir}/${name}.key` };
+  };
+  await ca("ca");
+  await ca("other-ca");
+  const server = await signed(
+    "server",
+    ["localhost", ...names].map((name) => `DNS:${name}`).join(","),
+    "2",
+  );
+  // 0 days: it expires the second it is made.
+  const expired = await signed("expired", "DNS:localhost", "0");
+  const otherName = await signed("other", "DNS:other.test", "2");
+  const client = await signed("client", "DNS:client", "2");
+  return {
+    dir,
+    ca: `${dir}/ca.pem`,
+    otherCa: `${dir}/other-ca.pem`,
+    server,
+    expired,
+    otherName,
+    client,
+    remove: () => Deno.remove(cwd, { recursive: true }),
+  };
+}

@@ -1,0 +1,175 @@
+/**
+ * TLS for the echo servers and the client: credentials from the programs'
+ * flags, and, when a client cannot connect, a one-line account of why.
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import { checkServerIdentity, connect, type PeerCertificate } from "node:tls";
+import * as grpc from "@grpc/grpc-js";
+import { readFlagFile, UsageError } from "./cli.ts";
+
+/** The files of the TLS flags, as given. */
+export interface TlsFiles {
+  /** The CA that signed the other side's certificate. */
+  readonly ca?: string;
+  /** This side's certificate chain (PEM). */
+  readonly cert?: string;
+  /** Its private key (PEM). */
+  readonly key?: string;
+}
+
+/** Reads a flag's file as a Buffer, or `null` for a flag not given. */
+function read(flag: string, path: string | undefined): Buffer | null {
+  return path === undefined ? null : Buffer.from(readFlagFile(flag, path));
+}
+
+/**
+ * The servers' credentials: plaintext without a certificate, TLS with one,
+ * mutual TLS with a client CA (`ca`) as well.
+ *
+ * @throws {UsageError} for a flag without its partner; {@linkcode Error} for
+ *   a file that cannot be read or used.
+ */
+export function serverCredentials(
+  { ca, cert, key }: TlsFiles,
+): grpc.ServerCredentials {
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new UsageError("--tls-cert and --tls-key go together");
+  }
+  if (cert === undefined) {
+    if (ca !== undefined) {
+      throw new UsageError("--tls-client-ca needs --tls-cert and --tls-key");
+    }
+    return grpc.ServerCredentials.createInsecure();
+  }
+  const pair = {
+    cert_chain: read("tls-cert", cert)!,
+    private_key: read("tls-key", key)!,
+  };
+  const clientCa = read("tls-client-ca", ca);
+  try {
+    // Without a client CA, grpc-js hands the TLS server the system's whole
+    // CA bundle, and Deno 2.9.3's server then fails every handshake
+    // ("wrong version number" at the client). No client certificate is
+    // asked for then, so the server's own chain stands in, unused.
+    return grpc.ServerCredentials.createSsl(
+      clientCa ?? pair.cert_chain,
+      [pair],
+      clientCa !== null,
+    );
+  } catch (error) {
+    throw new Error(`TLS: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * The client's credentials: TLS trusting `ca` (the system's CAs without
+ * it), presenting `cert` and `key` if given.
+ *
+ * @throws {UsageError} for a flag without its partner; {@linkcode Error} for
+ *   a file that cannot be read or used.
+ */
+export function clientCredentials(
+  { ca, cert, key }: TlsFiles,
+): grpc.ChannelCredentials {
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new UsageError("--tls-cert and --tls-key go together");
+  }
+  const files = [
+    read("tls-ca", ca),
+    read("tls-key", key),
+    read("tls-cert", cert),
+  ];
+  try {
+    return grpc.credentials.createSsl(...files);
+  } catch (error) {
+    throw new Error(`TLS: ${(error as Error).message}`);
+  }
+}
+
+/** How long a diagnosis waits for a handshake. */
+const HANDSHAKE_MS = 2_000;
+
+/**
+ * Why a client could not connect to `address` (`host:port`), verifying its
+ * certificate for `serverName`, in a few words, or `null` if a handshake of
+ * its own finds nothing wrong. grpc-js reports a certificate problem in the
+ * runtime's words, which on Deno do not say what is wrong ("unable to verify
+ * the first certificate" for an expired certificate too); this handshake
+ * looks at the certificate itself.
+ *
+ * @param tls The client's TLS files, or `null` for a plaintext client.
+ */
+export function diagnose(
+  address: string,
+  serverName: string,
+  tls: TlsFiles | null,
+): Promise<string | null> {
+  const { host, port } = grpc.experimental.splitHostPort(address) ?? {};
+  return new Promise((resolve) => {
+    const socket = connect({
+      host,
+      port,
+      servername: serverName,
+      ca: read("tls-ca", tls?.ca) ?? undefined,
+      cert: read("tls-cert", tls?.cert) ?? undefined,
+      key: read("tls-key", tls?.key) ?? undefined,
+      rejectUnauthorized: false,
+      ALPNProtocols: ["h2"],
+    }, () => {
+      const found = tls === null
+        ? "it speaks TLS, and this client does not: give --tls-ca"
+        : certificateProblem(socket.getPeerCertificate(), serverName, socket);
+      socket.destroy();
+      resolve(
+        found ??
+          (tls?.cert === undefined
+            ? "its certificate is fine, but it refused this client: it may want a client certificate (mutual TLS: --tls-cert, --tls-key)"
+            : null),
+      );
+    });
+    socket.setTimeout(HANDSHAKE_MS, () => {
+      socket.destroy();
+      resolve(null);
+    });
+    socket.on("error", (error: Error) => {
+      socket.destroy();
+      resolve(
+        tls !== null &&
+          /wrong version number|WRONG_VERSION/i.test(error.message)
+          ? "it does not speak TLS: is it started with --tls-cert and --tls-key?"
+          : null,
+      );
+    });
+  });
+}
+
+/** What is wrong with a server's certificate, or `null`. */
+function certificateProblem(
+  certificate: PeerCertificate,
+  serverName: string,
+  socket: { authorized: boolean },
+): string | null {
+  const now = Date.now();
+  if (now > Date.parse(certificate.valid_to)) {
+    return `its certificate expired on ${certificate.valid_to}`;
+  }
+  if (now < Date.parse(certificate.valid_from)) {
+    return `its certificate is not valid before ${certificate.valid_from}`;
+  }
+  // Deno counts a name mismatch as unauthorized too, so the name comes first.
+  const mismatch = checkServerIdentity(serverName, certificate);
+  if (mismatch !== undefined) {
+    return `its certificate is for ${
+      certificate.subjectaltname ?? "another name"
+    }, not ${serverName}`;
+  }
+  if (!socket.authorized) {
+    return `its certificate is not signed by the CA of --tls-ca (its issuer: ${
+      Object.entries(certificate.issuer ?? {}).map(([k, v]) => `${k}=${v}`)
+        .join(", ")
+    })`;
+  }
+  return null;
+}
