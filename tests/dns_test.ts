@@ -13,6 +13,7 @@ import assert from "node:assert/strict";
 import { ECHO_SERVICE_NAME } from "../proto/echo.ts";
 import { sleep } from "./helpers.ts";
 import { servedBy } from "./windows.ts";
+import { makeCerts, opensslUnavailable } from "./certs.ts";
 import {
   type DnsServer,
   dnsServerUnavailable,
@@ -285,5 +286,45 @@ Deno.test({
           if (!await t.step(name, step)) break;
         }
       }));
+  },
+});
+
+const tlsReason = reason ?? await opensslUnavailable();
+if (reason === null && tlsReason !== null) {
+  console.log(`DNS over TLS test skipped: ${tlsReason}`);
+}
+
+Deno.test({
+  name:
+    "dns over TLS: hosts found through DNS are verified as the target's name, and prove 1:2",
+  ignore: tlsReason !== null,
+  async fn() {
+    const certs = await makeCerts([NAME]);
+    try {
+      const flags = [
+        "--tls-cert",
+        certs.server.cert,
+        "--tls-key",
+        certs.server.key,
+      ];
+      await withTestHosts(2, PORT, (hosts) =>
+        withDnsServer(async (dns) => {
+          await dns.setHosts(NAME, hosts.map(addressOf));
+          const client = await runTask([
+            "client:dns",
+            "--target",
+            target(dns),
+            "--tls-ca",
+            certs.ca,
+            "--quiet",
+          ]);
+          assert.equal(client.code, 0, client.stderr.join("\n"));
+          assert.deepEqual(client.stdout, [
+            "Successful multiple iterations of 1:2 ratio",
+          ]);
+        }), flags);
+    } finally {
+      await certs.remove();
+    }
   },
 });

@@ -102,11 +102,12 @@ function names(n: number) {
   return { ns: `crr-test-${n}`, link: `crr-h${n}`, inside: `crr-n${n}` };
 }
 
-/** Starts test host `n` with its echo server on `port`. */
+/** Starts test host `n` with its echo server on `port`, given `serverArgs`. */
 async function createHost(
   n: number,
   port: number,
   started: Deno.ChildProcess[],
+  serverArgs: readonly string[],
 ): Promise<TestHost> {
   const { ns, link, inside } = names(n);
   const address = hostAddress(n);
@@ -126,7 +127,7 @@ async function createHost(
     args: [
       ...["netns", "exec", ns, Deno.execPath()],
       ...denoRunArgs("server.ts", address),
-      ...["--addrs", target, "--listen-anywhere"],
+      ...["--addrs", target, "--listen-anywhere", ...serverArgs],
     ],
     cwd: new URL("..", import.meta.url),
     stdout: "piped",
@@ -187,13 +188,15 @@ function cleanupGuard(numbers: readonly number[]): Deno.ChildProcess {
 
 /**
  * Creates `count` test hosts behind the range's blackhole route, runs `body`
- * with them, then removes the hosts and the route, however the test ends.
+ * with them (their servers started with `serverArgs` too), then removes the
+ * hosts and the route, however the test ends.
  * Leftovers of a run that could not clean up are removed first.
  */
 export async function withTestHosts(
   count: number,
   port: number,
   body: (hosts: TestHost[]) => Promise<void>,
+  serverArgs: readonly string[] = [],
 ): Promise<void> {
   const numbers = Array.from({ length: count }, (_, i) => i + 1);
   await new Deno.Command("sh", { args: ["-c", removal(numbers)] }).output();
@@ -202,7 +205,9 @@ export async function withTestHosts(
   try {
     await ip("route", "replace", "blackhole", TEST_RANGE);
     const hosts: TestHost[] = [];
-    for (const n of numbers) hosts.push(await createHost(n, port, servers));
+    for (const n of numbers) {
+      hosts.push(await createHost(n, port, servers, serverArgs));
+    }
     await body(hosts);
   } finally {
     for (const server of servers) {
