@@ -4,7 +4,8 @@
  * `pick_first`: the two echo servers run in a separate process, and this
  * process holds one channel per contender. The layers, each added to the one
  * before: health checking, `outlier_detection` above, the client's retry
- * policy.
+ * policy. Last, `custom_round_robin` again over TLS, to a second pair of
+ * servers serving TLS with certificates made for the run.
  *
  * Three rounds; in each, every contender sends 10,000 RPCs at concurrency 1
  * and 25,000 at concurrency 64, the contenders taking turns, in a rotating
@@ -12,8 +13,8 @@
  * Then the time to the first successful RPC of 10 fresh channels each.
  * The table shows medians of the rounds and each figure's ratio to
  * round_robin's. The last lines give the throughput ratio of each layer to
- * round_robin, and the retry policy's own cost: its contender's throughput
- * over the one below it.
+ * round_robin, the retry policy's own cost (its contender's throughput over
+ * the one below it), and TLS against plaintext.
  *
  * ```sh
  * deno task bench:rpc
@@ -25,6 +26,8 @@ import * as grpc from "@grpc/grpc-js";
 import { ManualResolver, registerCustomRoundRobin } from "../balancer/mod.ts";
 import { clientServiceConfig, underOutlierDetection } from "../client.ts";
 import { ECHO_SERVICE_NAME, EchoClient } from "../proto/echo.ts";
+import { clientCredentials } from "../tls.ts";
+import { makeCerts } from "../tests/certs.ts";
 import { startServerTask } from "../tests/processes.ts";
 import { median, quantile } from "./stats.ts";
 
@@ -42,6 +45,7 @@ const CONFIGS = {
   "+ health": WITH_HEALTH,
   "+ outlier_detection": WITH_OUTLIER_DETECTION,
   "+ retry": { ...WITH_OUTLIER_DETECTION, methodConfig: RETRY },
+  "custom_round_robin, TLS": clientServiceConfig(3, null),
 } as const;
 type Policy = keyof typeof CONFIGS;
 const POLICIES = Object.keys(CONFIGS) as Policy[];
@@ -113,11 +117,19 @@ function scheme(policy: Policy): string {
   return `bench-${POLICIES.indexOf(policy)}`;
 }
 
-/** A manual resolver per contender, handing out `addresses`. */
-function registerResolvers(addresses: readonly string[]): void {
+const TLS: Policy = "custom_round_robin, TLS";
+
+/**
+ * A manual resolver per contender, handing out `plain`, or `tls` to the TLS
+ * contender.
+ */
+function registerResolvers(
+  plain: readonly string[],
+  tls: readonly string[],
+): void {
   for (const policy of POLICIES) {
     new ManualResolver(scheme(policy), {
-      endpoints: addresses,
+      endpoints: policy === TLS ? tls : plain,
       serviceConfig: CONFIGS[policy],
     }).register();
   }
@@ -126,7 +138,9 @@ function registerResolvers(addresses: readonly string[]): void {
 function channel(policy: Policy): EchoClient {
   return new EchoClient(
     `${scheme(policy)}:///echo`,
-    grpc.credentials.createInsecure(),
+    policy === TLS
+      ? clientCredentials({ ca: certs.ca })
+      : grpc.credentials.createInsecure(),
   );
 }
 
@@ -147,9 +161,17 @@ function rotated<T>(list: readonly T[], by: number): T[] {
   return list.map((_, i) => list[(i + by) % list.length]);
 }
 
-const servers = await startServerTask(["127.0.0.1:0", "127.0.0.1:0"]);
+// Both pairs by name, as TLS verifies names: the same addresses either way.
+const certs = await makeCerts();
+const servers = await startServerTask(["localhost:0", "localhost:0"]);
+const tlsServers = await startServerTask(["localhost:0", "localhost:0"], [
+  "--tls-cert",
+  certs.server.cert,
+  "--tls-key",
+  certs.server.key,
+]);
 registerCustomRoundRobin();
-registerResolvers(servers.addresses);
+registerResolvers(servers.addresses, tlsServers.addresses);
 const clients = new Map(POLICIES.map((policy) => [policy, channel(policy)]));
 try {
   for (const client of clients.values()) {
@@ -200,7 +222,7 @@ try {
   const fmt = (value: number, digits: number, width: number) =>
     value.toFixed(digits).padStart(width);
   const rows: string[] = [];
-  const header = `${"policy".padEnd(20)}${"c".padStart(4)}${
+  const header = `${"policy".padEnd(25)}${"c".padStart(4)}${
     "RPC/s".padStart(9)
   }${"p50 ms".padStart(8)}${"p99 ms".padStart(8)}${
     "first RPC ms".padStart(14)
@@ -212,7 +234,7 @@ try {
       const m = at(policy, concurrency);
       const first = median(firstRpc.get(policy)!);
       rows.push(
-        `${policy.padEnd(20)}${String(concurrency).padStart(4)}${
+        `${policy.padEnd(25)}${String(concurrency).padStart(4)}${
           fmt(m.rps, 0, 9)
         }${fmt(m.p50, 3, 8)}${fmt(m.p99, 3, 8)}${fmt(first, 1, 14)}   ${
           [
@@ -245,8 +267,22 @@ try {
       both("+ retry", "+ outlier_detection")
     }`,
   );
+  for (const { concurrency } of RUNS) {
+    const tls = at(TLS, concurrency);
+    const plain = at("custom_round_robin", concurrency);
+    console.log(
+      `TLS/plaintext, custom_round_robin, c=${concurrency}: RPC/s ${
+        (tls.rps / plain.rps).toFixed(2)
+      }, p99 ${(tls.p99 / plain.p99).toFixed(2)}, first RPC ${
+        (median(firstRpc.get(TLS)!) /
+          median(firstRpc.get("custom_round_robin")!)).toFixed(2)
+      }`,
+    );
+  }
 } finally {
   await servers.stop();
+  await tlsServers.stop();
+  await certs.remove();
   // Closed after the servers stop, as clients outlive a rolled-out backend;
   // on Deno 2.9.4 to 2.9.6 the other order can crash the server
   // (docs/known_issues.md).
