@@ -4,11 +4,15 @@
  * child that goes IDLE or leaves READY sets off.
  */
 import assert from "node:assert/strict";
-import { connectivityState as ConnectivityState } from "@grpc/grpc-js";
+import {
+  connectivityState as ConnectivityState,
+  experimental,
+} from "@grpc/grpc-js";
 import {
   aggregateState,
   type ChildState,
   EndpointSharding,
+  SERVER_NAMES,
 } from "../balancer/endpoint_sharding.ts";
 import { HEALTH_CHECK_SERVICE_NAME } from "../balancer/health_check.ts";
 import { endpoint, endpointOf, FakeHelper, tick } from "./fakes.ts";
@@ -217,5 +221,41 @@ Deno.test(
     sharding.destroy();
     assert.deepEqual([A, B].map((p) => helper.subchannel(p).refs), [0, 0]);
     assert.equal(sharding.size, 0);
+  },
+);
+
+Deno.test(
+  "endpoint sharding: a subchannel is verified over TLS as the name the resolver gives its address",
+  LEAVES_PICK_FIRST_TIMER,
+  async () => {
+    const fakes = new FakeHelper();
+    const made = new Map<string, unknown>();
+    const helper: experimental.ChannelControlHelper = {
+      createSubchannel: (address, options) => {
+        made.set(
+          experimental.subchannelAddressToString(address),
+          options["grpc.ssl_target_name_override"],
+        );
+        return fakes.createSubchannel(address);
+      },
+      updateState: () => {},
+      requestReresolution: () => {},
+      addChannelzChild: () => {},
+      removeChannelzChild: () => {},
+    };
+    const sharding = new EndpointSharding(helper, () => {});
+    sharding.updateEndpoints(
+      [A, B].map(endpoint),
+      { [SERVER_NAMES]: { [`127.0.0.1:${A}`]: "a.test" } },
+      "",
+    );
+    await tick();
+    assert.equal(made.get(`127.0.0.1:${A}`), "a.test");
+    assert.equal(
+      made.get(`127.0.0.1:${B}`),
+      undefined,
+      "no name: the target's",
+    );
+    sharding.destroy();
   },
 );

@@ -9,6 +9,7 @@ import {
   MIN_RERESOLUTION_INTERVAL_MS,
   type ResolverState,
 } from "../balancer/manual_resolver.ts";
+import { SERVER_NAMES } from "../balancer/endpoint_sharding.ts";
 import { HEALTH_CHECK_SERVICE_NAME } from "../balancer/health_check.ts";
 import { registerCustomRoundRobin } from "../balancer/mod.ts";
 import { logged, sleep, until } from "./helpers.ts";
@@ -76,6 +77,7 @@ Deno.test("manual resolver: answers with the endpoints in order and the checked 
     // whatever the channel's default config says.
     assert.deepEqual(answers[0].attributes, {
       [HEALTH_CHECK_SERVICE_NAME]: null,
+      [SERVER_NAMES]: {},
     });
 
     owner.update({ endpoints: ["127.0.0.1:1001", "127.0.0.1:1003"] });
@@ -84,7 +86,11 @@ Deno.test("manual resolver: answers with the endpoints in order and the checked 
       "127.0.0.1:1003",
     ]]);
     assert.equal(answers[1].serviceConfig, null, "no config, none handed on");
-    assert.deepEqual(answers[1].attributes, {}, "the default config applies");
+    assert.deepEqual(
+      answers[1].attributes,
+      { [SERVER_NAMES]: {} },
+      "the default config applies",
+    );
   } finally {
     channel.destroy();
   }
@@ -122,7 +128,26 @@ Deno.test("manual resolver: healthCheckConfig reaches the balancer as an attribu
     await until("an answer", () => answers.length === 1);
     assert.deepEqual(answers[0].attributes, {
       [HEALTH_CHECK_SERVICE_NAME]: "x.Y",
+      [SERVER_NAMES]: {},
     });
+  } finally {
+    channel.destroy();
+  }
+});
+
+Deno.test("manual resolver: each address of an endpoint given by name is named for TLS; an IP address is not", async () => {
+  const { channel, answers } = resolve({
+    endpoints: ["localhost:1001", "127.0.0.1:1002"],
+  });
+  try {
+    channel.updateResolution();
+    await until("an answer", () => answers.length === 1);
+    const [byName] = addresses(answers[0]);
+    assert.ok(byName.includes("127.0.0.1:1001"), String(byName));
+    assert.deepEqual(
+      answers[0].attributes[SERVER_NAMES],
+      Object.fromEntries(byName.map((address) => [address, "localhost"])),
+    );
   } finally {
     channel.destroy();
   }
