@@ -119,8 +119,8 @@ export async function makeCerts(names: readonly string[] = []): Promise<Certs> {
     ["localhost", ...names].map((name) => `DNS:${name}`).join(","),
     "2",
   );
-  // 0 days: it expires the second it is made.
-  const expired = await signed("expired", "DNS:localhost", "0");
+  // -1 day: it expired a day before it was made.
+  const expired = await signed("expired", "DNS:localhost", "-1");
   const otherName = await signed("other", "DNS:other.test", "2");
   const client = await signed("client", "DNS:client", "2");
   return {
