@@ -36,6 +36,15 @@ export interface Certs {
   remove(): Promise<void>;
 }
 
+/** A new P-256 key, unencrypted. */
+const NEW_KEY = [
+  "-newkey",
+  "ec",
+  "-pkeyopt",
+  "ec_paramgen_curve:P-256",
+  "-nodes",
+];
+
 async function openssl(cwd: string, ...args: string[]): Promise<void> {
   const { code, stderr } = await new Deno.Command("openssl", {
     args,
@@ -59,37 +68,14 @@ export async function makeCerts(names: readonly string[] = []): Promise<Certs> {
   const ca = async (name: string) =>
     await openssl(
       cwd,
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:P-256",
-      "-nodes",
-      "-keyout",
-      `${name}.key`,
-      "-out",
-      `${name}.pem`,
-      "-days",
-      "2",
-      "-subj",
-      `/CN=${name}`,
+      ...["req", "-x509", ...NEW_KEY, "-keyout", `${name}.key`],
+      ...["-out", `${name}.pem`, "-days", "2", "-subj", `/CN=${name}`],
     );
   const signed = async (name: string, san: string, days: string) => {
     await openssl(
       cwd,
-      "req",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:P-256",
-      "-nodes",
-      "-keyout",
-      `${name}.key`,
-      "-out",
-      `${name}.csr`,
-      "-subj",
-      `/CN=${name}`,
+      ...["req", ...NEW_KEY, "-keyout", `${name}.key`],
+      ...["-out", `${name}.csr`, "-subj", `/CN=${name}`],
     );
     await Deno.writeTextFile(`${cwd}${name}.ext`, `subjectAltName=${san}\n`);
     await openssl(

@@ -102,6 +102,14 @@ export async function* lineReader(
   if (buffered !== "") yield buffered;
 }
 
+/** Asserts that a quiet client run proved the ratio: exit 0, one line. */
+export function assertRatioProved(client: Finished): void {
+  assert.equal(client.code, 0, client.stderr.join("\n"));
+  assert.deepEqual(client.stdout, [
+    "Successful multiple iterations of 1:2 ratio",
+  ]);
+}
+
 /** Runs `deno task <args>` to its end. */
 export async function runTask(args: string[]): Promise<Finished> {
   const { code, stdout, stderr } = await task(args).output();
