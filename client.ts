@@ -333,13 +333,16 @@ function readFlags(args: readonly string[]): ClientFlags | null {
       `--addrs needs exactly 2 comma-separated HOST:PORT, got "${flags.addrs}"`,
     );
   }
-  const tls = flags["tls-ca"] === undefined && flags["tls-cert"] === undefined
-    ? null
-    : { ca: flags["tls-ca"], cert: flags["tls-cert"], key: flags["tls-key"] };
+  const tls = {
+    ca: flags["tls-ca"],
+    cert: flags["tls-cert"],
+    key: flags["tls-key"],
+  };
+  const tlsGiven = Object.values(tls).some((file) => file !== undefined);
   const byIp = addrs.find((addr) =>
     isIP(grpc.experimental.splitHostPort(addr.trim())?.host ?? "") !== 0
   );
-  if (tls !== null && flags.target === undefined && byIp !== undefined) {
+  if (tlsGiven && flags.target === undefined && byIp !== undefined) {
     throw new UsageError(
       `--addrs: ${byIp.trim()} is an IP address; over TLS each backend is verified by the host name it is given by, and Deno cannot verify an IP address: give a name its certificate holds, such as localhost`,
     );
@@ -365,7 +368,7 @@ function readFlags(args: readonly string[]): ClientFlags | null {
       ? null
       : flags["health-service"],
     outlierDetection: flags["outlier-detection"],
-    tls,
+    tls: tlsGiven ? tls : null,
     timeout,
     count: flags.count === undefined ? null : {
       count: wholeNumber("count", flags.count, 1),

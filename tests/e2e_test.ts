@@ -148,6 +148,11 @@ const BAD_FLAGS: [string, string[], RegExp][] = [
     ["--count", "5", "--rate", "0"],
     /^client: --rate must be a whole number of at least 1, got "0"/,
   ],
+  ...["--tls-cert", "--tls-key"].map((flag): [string, string[], RegExp] => [
+    "client",
+    [flag, "certs/x.pem"],
+    /^client: --tls-cert and --tls-key go together$/,
+  ]),
   ["server", ["--bogus"], /^server: Unknown option '--bogus'/],
   [
     "server",
