@@ -19,6 +19,13 @@ export interface TlsFiles {
   readonly key?: string;
 }
 
+/** @throws {UsageError} if only one of a certificate and its key is given. */
+function assertPaired(cert: string | undefined, key: string | undefined) {
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new UsageError("--tls-cert and --tls-key go together");
+  }
+}
+
 /** Reads a flag's file as a Buffer, or `null` for a flag not given. */
 function read(flag: string, path: string | undefined): Buffer | null {
   return path === undefined ? null : Buffer.from(readFlagFile(flag, path));
@@ -34,9 +41,7 @@ function read(flag: string, path: string | undefined): Buffer | null {
 export function serverCredentials(
   { ca, cert, key }: TlsFiles,
 ): grpc.ServerCredentials {
-  if ((cert === undefined) !== (key === undefined)) {
-    throw new UsageError("--tls-cert and --tls-key go together");
-  }
+  assertPaired(cert, key);
   if (cert === undefined) {
     if (ca !== undefined) {
       throw new UsageError("--tls-client-ca needs --tls-cert and --tls-key");
@@ -73,16 +78,14 @@ export function serverCredentials(
 export function clientCredentials(
   { ca, cert, key }: TlsFiles,
 ): grpc.ChannelCredentials {
-  if ((cert === undefined) !== (key === undefined)) {
-    throw new UsageError("--tls-cert and --tls-key go together");
-  }
-  const files = [
-    read("tls-ca", ca),
-    read("tls-key", key),
-    read("tls-cert", cert),
-  ];
+  assertPaired(cert, key);
+  const files = {
+    ca: read("tls-ca", ca),
+    key: read("tls-key", key),
+    cert: read("tls-cert", cert),
+  };
   try {
-    return grpc.credentials.createSsl(...files);
+    return grpc.credentials.createSsl(files.ca, files.key, files.cert);
   } catch (error) {
     throw new Error(`TLS: ${(error as Error).message}`);
   }

@@ -24,7 +24,6 @@ import {
 
 type ChannelControlHelper = experimental.ChannelControlHelper;
 type Endpoint = experimental.Endpoint;
-type Picker = experimental.Picker;
 type SubchannelInterface = experimental.SubchannelInterface;
 
 const TRACER = "endpoint_sharding";
