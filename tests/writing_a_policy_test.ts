@@ -30,9 +30,7 @@ async function docPolicy(): Promise<{ registerLeastInFlight(): void }> {
   const code = doc.match(/```ts\n([\s\S]*?)```/)?.[1];
   assert.ok(code, "a ts block in docs/writing_a_policy.md");
   return await import(
-    `data:application/typescript;base64,${
-      btoa(String.fromCharCode(...new TextEncoder().encode(code)))
-    }`
+    `data:application/typescript,${encodeURIComponent(code)}`
   );
 }
 
