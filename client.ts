@@ -15,7 +15,10 @@ import {
   checkServiceConfig,
   CUSTOM_ROUND_ROBIN,
   DEFAULT_CHOOSE_SECOND,
+  DEFAULT_ETCD_ENDPOINTS,
+  ETCD_ENDPOINTS,
   ManualResolver,
+  parseEtcdEndpoints,
   registerCustomRoundRobin,
 } from "./balancer/mod.ts";
 import { ECHO_SERVICE_NAME, EchoClient } from "./proto/echo.ts";
@@ -26,6 +29,7 @@ import { type Echoed, sendCount, unaryEcho } from "./load.ts";
 /** The client's usage message. */
 export const CLIENT_USAGE =
   `usage: client.ts [--addrs A,B | --target URI] [--choose-second N]
+                 [--etcd-endpoints URLS]
                  [--health-service NAME] [--outlier-detection]
                  [--tls-ca FILE] [--tls-cert FILE --tls-key FILE]
                  [--timeout SECONDS]
@@ -36,7 +40,12 @@ Sends UnaryEcho RPCs through the ${CUSTOM_ROUND_ROBIN} policy.
   --addrs HOST:PORT,HOST:PORT  the first and second backend
                                (default localhost:50050,localhost:50051)
   --target URI                 any grpc-js target instead of --addrs,
-                               e.g. dns:///backends.internal:50051
+                               e.g. dns:///backends.internal:50051, or
+                               etcd:///PREFIX for the backends registered
+                               in etcd under PREFIX/ (docs/etcd.md)
+  --etcd-endpoints URLS        with an etcd: target, the etcd cluster's
+                               client URLs, comma-separated
+                               (default ${DEFAULT_ETCD_ENDPOINTS})
   --choose-second N            every N-th RPC goes to the second backend;
                                0 means never (default ${DEFAULT_CHOOSE_SECOND})
   --health-service NAME        watch each backend's health for this service
@@ -287,6 +296,8 @@ interface ClientFlags {
   /** The two backends (ignored with `target`). */
   readonly addrs: readonly string[];
   readonly target: string | undefined;
+  /** The etcd cluster of an `etcd:` target. */
+  readonly etcdEndpoints: string[];
   /** As given, for the policy's own check. */
   readonly chooseSecond: unknown;
   readonly healthService: string | null;
@@ -310,6 +321,7 @@ function readFlags(args: readonly string[]): ClientFlags | null {
   const flags = parseFlags(args, {
     addrs: { type: "string" },
     target: { type: "string" },
+    "etcd-endpoints": { type: "string" },
     "choose-second": { type: "string", default: String(DEFAULT_CHOOSE_SECOND) },
     timeout: { type: "string", default: "10" },
     count: { type: "string" },
@@ -347,6 +359,16 @@ function readFlags(args: readonly string[]): ClientFlags | null {
       `--addrs: ${byIp.trim()} is an IP address; over TLS each backend is verified by the host name it is given by, and Deno cannot verify an IP address: give a name its certificate holds, such as localhost`,
     );
   }
+  const etcd = flags["etcd-endpoints"];
+  if (etcd !== undefined && !flags.target?.startsWith("etcd:")) {
+    throw new UsageError("--etcd-endpoints works with an etcd: --target only");
+  }
+  let etcdEndpoints: string[];
+  try {
+    etcdEndpoints = parseEtcdEndpoints(etcd ?? DEFAULT_ETCD_ENDPOINTS);
+  } catch (error) {
+    throw new UsageError(`--etcd-endpoints: ${(error as Error).message}`);
+  }
   const timeout = Number(flags.timeout);
   if (!(timeout > 0) || !Number.isFinite(timeout)) {
     throw new UsageError(
@@ -363,6 +385,7 @@ function readFlags(args: readonly string[]): ClientFlags | null {
   return {
     addrs,
     target: flags.target,
+    etcdEndpoints,
     chooseSecond: chooseSecondValue(flags["choose-second"]),
     healthService: flags["health-service"] === ""
       ? null
@@ -448,6 +471,7 @@ export async function runClient(args: readonly string[]): Promise<number> {
     client = new EchoClient(flags.target, credentials, {
       ...CLIENT_CHANNEL_OPTIONS,
       "grpc.service_config": JSON.stringify(serviceConfig),
+      [ETCD_ENDPOINTS]: flags.etcdEndpoints.join(","),
     });
   }
   /** Which endpoint (0: first, 1: second) a peer belongs to, if known. */

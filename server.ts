@@ -19,6 +19,14 @@ import {
 } from "./proto/echo.ts";
 import { parseFlags, runMain, UsageError } from "./cli.ts";
 import { serverCredentials } from "./tls.ts";
+import {
+  DEFAULT_ETCD_ENDPOINTS,
+  parseEtcdEndpoints,
+} from "./balancer/etcd_resolver.ts";
+import {
+  DEFAULT_ETCD_TTL_SECONDS,
+  EtcdRegistration,
+} from "./etcd_registration.ts";
 
 /**
  * How long a stopping server keeps serving after it reports NOT_SERVING, so
@@ -62,6 +70,7 @@ const USAGE =
   `usage: server.ts [--addrs HOST:PORT,...] [--listen-anywhere] [--drain-ms MS]
                  [--fail-percent P [--fail-code NAME]]
                  [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]
+                 [--register PREFIX [--etcd-endpoints URLS] [--etcd-ttl S]]
                  [--help]
 
 Starts one echo server per address; port 0 picks a free port.
@@ -82,6 +91,14 @@ Starts one echo server per address; port 0 picks a free port.
                      its key; the Health service too
   --tls-client-ca    with TLS, serve only clients whose certificate this CA
                      signed (mutual TLS)
+  --register         register each address in etcd as PREFIX/HOST:PORT, for
+                     clients of etcd:///PREFIX (docs/etcd.md); on SIGINT or
+                     SIGTERM the keys are deleted first
+  --etcd-endpoints   the etcd cluster's client URLs, comma-separated
+                     (default ${DEFAULT_ETCD_ENDPOINTS})
+  --etcd-ttl         the registration lease's time to live: a server killed
+                     without deregistering stays registered this long
+                     (default ${DEFAULT_ETCD_TTL_SECONDS} s)
   --help             show this help
 
 Each server prints "serving on HOST:PORT", tags every reply
@@ -303,6 +320,9 @@ async function main(): Promise<number> {
     "tls-cert": { type: "string" },
     "tls-key": { type: "string" },
     "tls-client-ca": { type: "string" },
+    register: { type: "string" },
+    "etcd-endpoints": { type: "string" },
+    "etcd-ttl": { type: "string" },
     help: { type: "boolean", default: false },
   });
   if (flags.help) {
@@ -335,16 +355,85 @@ async function main(): Promise<number> {
     cert: flags["tls-cert"],
     key: flags["tls-key"],
   });
+  const etcd = etcdFlags(flags, addresses);
   const servers = await startEchoServers(addresses, {
     ...(failures.percent > 0 ? { failures } : {}),
     credentials,
   });
+  let registration: EtcdRegistration | null = null;
+  if (etcd !== null) {
+    try {
+      registration = await EtcdRegistration.start({
+        ...etcd,
+        addresses: servers.map(({ address }) => address),
+      });
+    } catch (error) {
+      for (const { server } of servers) server.forceShutdown();
+      throw error;
+    }
+    for (const key of registration.keys) console.log(`registered ${key}`);
+  }
   await new Promise<void>((resolve) => {
     Deno.addSignalListener("SIGINT", resolve);
     Deno.addSignalListener("SIGTERM", resolve);
   });
+  // Deregistered first, so that clients drop this server on etcd's word
+  // while it still serves.
+  await registration?.stop();
   await stopEchoServers(servers, { drainMs });
   return 0;
+}
+
+/**
+ * Reads `--register` and its company: where to register, or `null` for
+ * no registration.
+ */
+function etcdFlags(
+  flags: {
+    register?: string;
+    "etcd-endpoints"?: string;
+    "etcd-ttl"?: string;
+  },
+  addresses: readonly string[],
+): { prefix: string; endpoints: string[]; ttlSeconds: number } | null {
+  if (flags.register === undefined) {
+    for (const flag of ["etcd-endpoints", "etcd-ttl"] as const) {
+      if (flags[flag] !== undefined) {
+        throw new UsageError(`--${flag} works with --register only`);
+      }
+    }
+    return null;
+  }
+  const prefix = flags.register.replace(/^\/+|\/+$/g, "");
+  if (prefix === "") {
+    throw new UsageError(
+      `--register needs a key prefix such as services/echo, got "${flags.register}"`,
+    );
+  }
+  let endpoints: string[];
+  try {
+    endpoints = parseEtcdEndpoints(
+      flags["etcd-endpoints"] ?? DEFAULT_ETCD_ENDPOINTS,
+    );
+  } catch (error) {
+    throw new UsageError(`--etcd-endpoints: ${(error as Error).message}`);
+  }
+  const ttl = flags["etcd-ttl"] ?? String(DEFAULT_ETCD_TTL_SECONDS);
+  const ttlSeconds = Number(ttl);
+  if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1) {
+    throw new UsageError(
+      `--etcd-ttl must be a whole number of seconds, at least 1, got "${ttl}"`,
+    );
+  }
+  // Other hosts would find an address they cannot dial.
+  const remote = endpoints.find((url) => !isLoopback(new URL(url).host));
+  const local = addresses.find(isLoopback);
+  if (remote !== undefined && local !== undefined) {
+    throw new UsageError(
+      `--register: ${local} is a loopback address, which hosts other than this one cannot dial, and etcd at ${remote} serves other hosts; serve on an address they can reach (--listen-anywhere)`,
+    );
+  }
+  return { prefix, endpoints, ttlSeconds };
 }
 
 /** Reads `--fail-percent`: a number from 0 to 100. */

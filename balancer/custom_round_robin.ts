@@ -15,6 +15,7 @@ import {
   logVerbosity as LogVerbosity,
 } from "@grpc/grpc-js";
 import { registerDnsResolver } from "./dns_resolver.ts";
+import { registerEtcdResolver } from "./etcd_resolver.ts";
 import { type ChildState, EndpointSharding } from "./endpoint_sharding.ts";
 
 type Endpoint = experimental.Endpoint;
@@ -359,6 +360,7 @@ function describe(child: ChildState): string {
  */
 export function registerCustomRoundRobin(): void {
   registerDnsResolver();
+  registerEtcdResolver();
   experimental.registerLoadBalancerType(
     CUSTOM_ROUND_ROBIN,
     CustomRoundRobinLoadBalancer,

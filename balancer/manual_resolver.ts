@@ -3,13 +3,12 @@
  *
  * @module
  */
-import { lookup } from "node:dns/promises";
-import { isIP } from "node:net";
 import {
   experimental,
   logVerbosity as LogVerbosity,
   status,
 } from "@grpc/grpc-js";
+import { resolveEndpoint, serverNames } from "./_addresses.ts";
 import { SERVER_NAMES } from "./endpoint_sharding.ts";
 import { parseServiceConfig } from "./service_config.ts";
 import {
@@ -245,40 +244,5 @@ class ChannelResolver implements experimental.Resolver {
         details,
       });
     }
-  }
-}
-
-/**
- * The host name each resolved address is verified against over TLS: the
- * name its endpoint was given by (none for an IP address).
- */
-function serverNames(
-  given: readonly string[],
-  resolved: readonly Endpoint[],
-): Record<string, string> {
-  const names: Record<string, string> = {};
-  given.forEach((hostPort, i) => {
-    const host = experimental.splitHostPort(hostPort)?.host;
-    if (host === undefined || isIP(host)) return;
-    for (const address of resolved[i].addresses) {
-      names[experimental.subchannelAddressToString(address)] = host;
-    }
-  });
-  return names;
-}
-
-/** Resolves `host:port` to an endpoint holding all of the host's addresses. */
-async function resolveEndpoint(hostPort: string): Promise<Endpoint> {
-  const parsed = experimental.splitHostPort(hostPort);
-  if (parsed === null || parsed.port === undefined) {
-    throw new Error(`endpoint must be host:port, got "${hostPort}"`);
-  }
-  const { host, port } = parsed;
-  if (isIP(host)) return { addresses: [{ host, port }] };
-  try {
-    const found = await lookup(host, { all: true });
-    return { addresses: found.map(({ address }) => ({ host: address, port })) };
-  } catch (error) {
-    throw new Error(`cannot resolve ${host}: ${(error as Error).message}`);
   }
 }

@@ -21,7 +21,10 @@
  * {@linkcode registerCustomRoundRobin} also replaces grpc-js's `dns` resolver
  * for every channel of the process with a wrapper that passes a
  * `healthCheckConfig` from a DNS TXT service config on, which grpc-js alone
- * drops; addresses and everything else resolve as before.
+ * drops; addresses and everything else resolve as before. It also
+ * registers the `etcd` scheme ({@linkcode registerEtcdResolver}): an
+ * `etcd:///PREFIX` target reaches the backends registered in etcd under
+ * `PREFIX/`, in grpc-go's naming format, and follows their changes.
  *
  * @example Two backends through the policy, with health checking
  * ```ts
@@ -57,6 +60,12 @@ export {
   type ChildStatesListener,
   EndpointSharding,
 } from "./endpoint_sharding.ts";
+export {
+  DEFAULT_ETCD_ENDPOINTS,
+  ETCD_ENDPOINTS,
+  parseEtcdEndpoints,
+  registerEtcdResolver,
+} from "./etcd_resolver.ts";
 export {
   HealthCheckedPicker,
   HealthCheckingSubchannel,

@@ -12,7 +12,7 @@
  */
 import { Resolver } from "node:dns/promises";
 import { kill, lineReader } from "./processes.ts";
-import { sleep } from "./helpers.ts";
+import { freePort, sleep } from "./helpers.ts";
 
 /** Why no DNS server can be started here, or `null` if one can. */
 export async function dnsServerUnavailable(): Promise<string | null> {
@@ -51,18 +51,11 @@ export interface DnsServer {
   answer(): Promise<void>;
 }
 
-/** A free loopback port (TCP; dnsmasq takes the same one for UDP). */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
-
 /** Runs `body` with a DNS server, which is stopped afterwards. */
 export async function withDnsServer(
   body: (dns: DnsServer) => Promise<void>,
 ): Promise<void> {
+  // TCP's free port; dnsmasq takes the same one for UDP.
   const port = freePort();
   const address = `127.0.0.1:${port}`;
   const hostsDir = await Deno.makeTempDir({ dir: "/tmp", prefix: "crr-dns-" });

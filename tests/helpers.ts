@@ -236,6 +236,17 @@ export function listen(server: grpc.Server): Promise<string> {
   );
 }
 
+/**
+ * A loopback port that is free now, for a server that must be told its port
+ * before it starts (one that cannot take port 0).
+ */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
 /** Resolves after `ms` milliseconds. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

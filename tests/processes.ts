@@ -139,11 +139,13 @@ export interface ServerTask {
 
 /**
  * Starts task `server` with `--addrs <addresses> <args>`, and waits until it
- * says where it serves.
+ * has printed a line starting with `ready` for each address: where it
+ * serves, or, with `"registered "`, that it registered in etcd.
  */
 export async function startServerTask(
   addresses: readonly string[] = ["localhost:0", "localhost:0"],
   args: readonly string[] = [],
+  ready = "serving on ",
 ): Promise<ServerTask> {
   const child = taskCommand("server", [
     "--addrs",
@@ -154,7 +156,7 @@ export async function startServerTask(
   const stderr = new Response(child.stderr).text();
   const seen: string[] = [];
   while (
-    seen.filter((l) => l.startsWith("serving on ")).length < addresses.length
+    seen.filter((l) => l.startsWith(ready)).length < addresses.length
   ) {
     const { value, done } = await stdout.next();
     if (done) {
@@ -164,7 +166,8 @@ export async function startServerTask(
     seen.push(value);
   }
   return {
-    addresses: seen.map((line) => line.replace("serving on ", "")),
+    addresses: seen.filter((line) => line.startsWith("serving on "))
+      .map((line) => line.replace("serving on ", "")),
     exited: child.status.then(({ code }) => code),
     async stop(signal: Deno.Signal = "SIGTERM"): Promise<Finished> {
       kill(child, signal);

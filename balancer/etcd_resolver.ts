@@ -1,0 +1,377 @@
+/**
+ * A resolver for `etcd:///PREFIX` targets: the endpoints registered in etcd
+ * under `PREFIX/`, watched, so that a change reaches the channel as soon as
+ * etcd has it.
+ *
+ * Keys and values follow grpc-go's etcd naming (`go.etcd.io/etcd/client/v3/
+ * naming`): every key `PREFIX/…` holds `{"Addr": "host:port", "Metadata":
+ * …}`, so servers registered by grpc-go's endpoints manager are found too.
+ * The endpoints are handed on in key order, so the first and the second are
+ * the same for every client. The etcd cluster is named by the
+ * {@linkcode ETCD_ENDPOINTS} channel option.
+ *
+ * While etcd cannot be reached, the channel keeps the last endpoints it was
+ * given; the watch resumes where it stopped when etcd is back.
+ *
+ * @module
+ */
+import {
+  type ChannelOptions,
+  experimental,
+  logVerbosity as LogVerbosity,
+  status,
+} from "@grpc/grpc-js";
+import type { Etcd3, IKeyValue, Watcher } from "etcd3";
+import { resolveEndpoint, serverNames } from "./_addresses.ts";
+import { SERVER_NAMES } from "./endpoint_sharding.ts";
+
+type Endpoint = experimental.Endpoint;
+type ResolverListener = experimental.ResolverListener;
+
+/**
+ * The channel option naming the etcd cluster of an `etcd:` target: its
+ * client URLs, comma-separated (default {@linkcode DEFAULT_ETCD_ENDPOINTS}).
+ *
+ * @example A channel to the endpoints under `services/echo`
+ * ```ts
+ * import * as grpc from "@grpc/grpc-js";
+ * import { registerCustomRoundRobin } from "./custom_round_robin.ts";
+ *
+ * registerCustomRoundRobin();
+ * const client = new grpc.Client(
+ *   "etcd:///services/echo",
+ *   grpc.credentials.createInsecure(),
+ *   { [ETCD_ENDPOINTS]: "http://10.0.0.1:2379,http://10.0.0.2:2379" },
+ * );
+ * client.close();
+ * ```
+ */
+export const ETCD_ENDPOINTS = "customlb.etcd_endpoints";
+
+/**
+ * The etcd cluster when {@linkcode ETCD_ENDPOINTS} is not given: etcd's own
+ * default client URL.
+ *
+ * @example Naming it on the command line's default
+ * ```ts
+ * const endpoints = parseEtcdEndpoints(DEFAULT_ETCD_ENDPOINTS);
+ * ```
+ */
+export const DEFAULT_ETCD_ENDPOINTS = "http://127.0.0.1:2379";
+
+const TRACER = "etcd_resolver";
+
+function trace(text: string): void {
+  experimental.trace(LogVerbosity.DEBUG, TRACER, text);
+}
+
+/**
+ * Reads comma-separated etcd client URLs, each `http://host:port`.
+ *
+ * @example Two members
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(
+ *   parseEtcdEndpoints("http://10.0.0.1:2379, http://10.0.0.2:2379"),
+ *   ["http://10.0.0.1:2379", "http://10.0.0.2:2379"],
+ * );
+ * ```
+ *
+ * @throws {Error} naming the first URL that is not `http://host:port`.
+ */
+export function parseEtcdEndpoints(text: string): string[] {
+  return text.split(",").map((given) => {
+    const url = given.trim();
+    let parsed: URL | null = null;
+    try {
+      parsed = new URL(url);
+    } catch {
+      // Reported below.
+    }
+    if (
+      parsed?.protocol !== "http:" || parsed.port === "" ||
+      parsed.pathname !== "/" || `${parsed.origin}` !== url
+    ) {
+      throw new Error(
+        `etcd endpoints must be http://HOST:PORT URLs, got "${given}"`,
+      );
+    }
+    return url;
+  });
+}
+
+/**
+ * The value a server registers under `PREFIX/ADDRESS`: grpc-go's naming
+ * `Endpoint`, `{"Addr": address, "Metadata": null}`.
+ *
+ * @example What `etcdctl put` would write
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(
+ *   etcdEndpointValue("10.0.0.7:50051"),
+ *   '{"Addr":"10.0.0.7:50051","Metadata":null}',
+ * );
+ * ```
+ */
+export function etcdEndpointValue(address: string): string {
+  return JSON.stringify({ Addr: address, Metadata: null });
+}
+
+/**
+ * The address of a registered value.
+ *
+ * @throws {Error} saying what is wrong with a value that is not JSON with
+ *   an `Addr` of `host:port`.
+ */
+export function addressOfValue(value: string): string {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    throw new Error(`value is not JSON: ${JSON.stringify(value)}`);
+  }
+  const address = (parsed as { Addr?: unknown } | null)?.Addr;
+  if (
+    typeof address !== "string" ||
+    experimental.splitHostPort(address)?.port === undefined
+  ) {
+    throw new Error(`"Addr" is not HOST:PORT in ${value}`);
+  }
+  return address;
+}
+
+/**
+ * An etcd client for `endpoints`, tuned to find a member that is back in
+ * about a second: reconnection backoff from 100 ms to 1 s (grpc-js: up to
+ * 120 s; the etcd3 package's watch: up to 30 s), and no per-member circuit
+ * breaker, which would leave a restarted member unused for 5 s. A failed
+ * call is tried on another member, up to 3 times.
+ */
+export async function connectEtcd(
+  endpoints: readonly string[],
+): Promise<Etcd3> {
+  // Loaded on first use: a program without etcd never reads its protos.
+  const [{ Etcd3 }, { ExponentialBackoff, noop }] = await Promise.all([
+    import("etcd3"),
+    import("cockatiel"),
+  ]);
+  return new Etcd3({
+    hosts: [...endpoints],
+    grpcOptions: {
+      "grpc.initial_reconnect_backoff_ms": 100,
+      "grpc.max_reconnect_backoff_ms": 1_000,
+    },
+    faultHandling: {
+      host: () => noop,
+      watchBackoff: new ExponentialBackoff({
+        initialDelay: 100,
+        maxDelay: 1_000,
+      }).next(),
+    },
+  });
+}
+
+/** The resolver grpc-js creates for each channel to an `etcd:` target. */
+class EtcdResolver implements experimental.Resolver {
+  readonly #listener: ResolverListener;
+  /** The key prefix, `PREFIX/`. */
+  readonly #prefix: string;
+  /** The cluster's URLs, or why the target or option is not valid. */
+  readonly #endpoints: string[] | Error;
+  #client: Etcd3 | null = null;
+  /** Set while the watch is up; the watch hands on every change. */
+  #watcher: Watcher | null = null;
+  #starting = false;
+  /** Address by key, of every valid key under the prefix. */
+  readonly #addresses = new Map<string, string>();
+  /** Bumped by each hand-on and by destroy, to drop a stale one. */
+  #generation = 0;
+  #destroyed = false;
+
+  constructor(
+    target: experimental.GrpcUri,
+    listener: ResolverListener,
+    options: ChannelOptions,
+  ) {
+    this.#listener = listener;
+    this.#prefix = `${target.path.replace(/^\/+|\/+$/g, "")}/`;
+    this.#endpoints = checkedTarget(target, options);
+  }
+
+  /**
+   * Starts the watch, or starts it again after it failed; while it is up,
+   * there is nothing to do: etcd pushes every change.
+   */
+  updateResolution(): void {
+    if (this.#watcher !== null || this.#starting || this.#destroyed) return;
+    const endpoints = this.#endpoints;
+    if (endpoints instanceof Error) {
+      this.#fail(endpoints.message);
+      return;
+    }
+    this.#starting = true;
+    this.#start(endpoints).catch((error) =>
+      this.#fail(
+        `cannot read ${this.#prefix} from etcd at ${endpoints}: ${error.message}`,
+      )
+    ).finally(() => this.#starting = false);
+  }
+
+  static getDefaultAuthority(target: experimental.GrpcUri): string {
+    return target.path;
+  }
+
+  destroy(): void {
+    this.#destroyed = true;
+    this.#generation++;
+    const watcher = this.#watcher;
+    this.#watcher = null;
+    const client = this.#client;
+    void (watcher?.cancel() ?? Promise.resolve()).catch(() => {})
+      .finally(() => client?.close());
+  }
+
+  /** Reads every key under the prefix, then watches from the next revision. */
+  async #start(endpoints: readonly string[]): Promise<void> {
+    this.#client ??= await connectEtcd(endpoints);
+    const { header, kvs } = await this.#client.getAll().prefix(this.#prefix)
+      .exec();
+    if (this.#destroyed) return;
+    const watcher = await this.#client.watch().prefix(this.#prefix)
+      .startRevision(String(BigInt(header.revision) + 1n)).create();
+    if (this.#destroyed) {
+      await watcher.cancel();
+      return;
+    }
+    this.#watcher = watcher;
+    this.#addresses.clear();
+    for (const kv of kvs) this.#put(kv);
+    trace(`${this.#prefix}: watching from revision ${header.revision}`);
+    watcher.on("put", (kv) => {
+      this.#put(kv);
+      void this.#handOn();
+    });
+    watcher.on("delete", (kv) => {
+      this.#addresses.delete(kv.key.toString());
+      void this.#handOn();
+    });
+    // The etcd3 package reconnects the watch by itself and resumes it
+    // after the last revision it saw; meanwhile the channel keeps the
+    // endpoints it has.
+    watcher.on(
+      "disconnected",
+      (error) => trace(`${this.#prefix}: watch lost: ${error.message}`),
+    );
+    watcher.on("connected", () => trace(`${this.#prefix}: watch resumed`));
+    // Cancelled by etcd, as when its revision was compacted away: read the
+    // whole prefix again.
+    watcher.on("error", (error) => {
+      trace(`${this.#prefix}: watch cancelled: ${error.message}`);
+      if (this.#watcher !== watcher) return;
+      this.#watcher = null;
+      this.updateResolution();
+    });
+    await this.#handOn();
+  }
+
+  #put(kv: IKeyValue): void {
+    const key = kv.key.toString();
+    try {
+      this.#addresses.set(key, addressOfValue(kv.value.toString()));
+    } catch (error) {
+      this.#addresses.delete(key);
+      experimental.log(
+        LogVerbosity.ERROR,
+        `etcd resolver: skipping ${key}: ${(error as Error).message}`,
+      );
+    }
+  }
+
+  /** Hands the channel the endpoints in key order, host names resolved. */
+  async #handOn(): Promise<void> {
+    const generation = ++this.#generation;
+    const given = [...this.#addresses].sort(([a], [b]) => a < b ? -1 : 1);
+    const settled = await Promise.allSettled(
+      given.map(([, address]) => resolveEndpoint(address)),
+    );
+    if (generation !== this.#generation) return;
+    const endpoints: Endpoint[] = [];
+    const addresses: string[] = [];
+    settled.forEach((result, i) => {
+      if (result.status === "fulfilled") {
+        endpoints.push(result.value);
+        addresses.push(given[i][1]);
+      } else {
+        experimental.log(
+          LogVerbosity.ERROR,
+          `etcd resolver: skipping ${given[i][0]}: ${result.reason.message}`,
+        );
+      }
+    });
+    trace(`${this.#prefix}: ${addresses.join(", ") || "no endpoints"}`);
+    this.#listener(
+      experimental.statusOrFromValue(endpoints),
+      { [SERVER_NAMES]: serverNames(addresses, endpoints) },
+      null,
+      "",
+    );
+  }
+
+  #fail(details: string): void {
+    if (this.#destroyed) return;
+    trace(details);
+    this.#listener(
+      experimental.statusOrFromError({ code: status.UNAVAILABLE, details }),
+      {},
+      null,
+      "",
+    );
+  }
+}
+
+/** The cluster's URLs, or why the target or the option is not valid. */
+function checkedTarget(
+  target: experimental.GrpcUri,
+  options: ChannelOptions,
+): string[] | Error {
+  if (target.authority) {
+    return new Error(
+      `etcd resolver: give the cluster by the ${ETCD_ENDPOINTS} option, not in the target ("${target.authority}")`,
+    );
+  }
+  if (target.path.replace(/\//g, "") === "") {
+    return new Error(
+      "etcd resolver: the target needs a prefix: etcd:///PREFIX",
+    );
+  }
+  const option = options[ETCD_ENDPOINTS] ?? DEFAULT_ETCD_ENDPOINTS;
+  try {
+    return parseEtcdEndpoints(String(option));
+  } catch (error) {
+    return new Error(`etcd resolver: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * Registers the `etcd` scheme with grpc-js; channels created afterwards can
+ * use `etcd:///PREFIX` targets. {@linkcode registerCustomRoundRobin} calls
+ * it.
+ *
+ * @example A channel to the endpoints under `services/echo`
+ * ```ts
+ * import * as grpc from "@grpc/grpc-js";
+ *
+ * registerEtcdResolver();
+ * const client = new grpc.Client(
+ *   "etcd:///services/echo",
+ *   grpc.credentials.createInsecure(),
+ *   { [ETCD_ENDPOINTS]: "http://127.0.0.1:2379" },
+ * );
+ * client.close();
+ * ```
+ */
+export function registerEtcdResolver(): void {
+  experimental.registerResolver("etcd", EtcdResolver);
+}

@@ -1,0 +1,144 @@
+/**
+ * A server's registration in etcd, for clients of `etcd:///PREFIX`: each
+ * address under `PREFIX/ADDRESS`, in grpc-go's naming format, on a lease
+ * that is kept alive. A server that dies without deregistering leaves its
+ * keys only until the lease expires.
+ *
+ * @module
+ */
+import * as grpc from "@grpc/grpc-js";
+import type { Etcd3, Lease } from "etcd3";
+import { connectEtcd, etcdEndpointValue } from "./balancer/etcd_resolver.ts";
+
+/** The lease's time to live when none is given, in seconds. */
+export const DEFAULT_ETCD_TTL_SECONDS = 5;
+
+/** How long a call to etcd may take before registering gives up on it. */
+const CALL_MS = 3_000;
+
+/** What {@linkcode EtcdRegistration.start} registers, and where. */
+export interface RegistrationOptions {
+  /** The etcd cluster's client URLs. */
+  readonly endpoints: readonly string[];
+  /** The key prefix, the `PREFIX` of clients' `etcd:///PREFIX`. */
+  readonly prefix: string;
+  /** The addresses (`host:port`) to register, one key each. */
+  readonly addresses: readonly string[];
+  /** The lease's time to live (default {@linkcode DEFAULT_ETCD_TTL_SECONDS}). */
+  readonly ttlSeconds?: number;
+}
+
+/**
+ * Addresses registered in etcd on one lease, which is kept alive, and
+ * granted again with the keys put again if etcd lets it expire (after an
+ * outage longer than the TTL, say).
+ *
+ * @example Registering two servers, and deregistering them
+ * ```ts
+ * const registration = await EtcdRegistration.start({
+ *   endpoints: ["http://127.0.0.1:2379"],
+ *   prefix: "services/echo",
+ *   addresses: ["10.0.0.7:50050", "10.0.0.7:50051"],
+ * });
+ * await registration.stop();
+ * ```
+ */
+export class EtcdRegistration {
+  readonly #client: Etcd3;
+  readonly #options: RegistrationOptions;
+  /** The lease the keys are on; `null` while it is granted again. */
+  #lease: Lease | null = null;
+  #stopped = false;
+
+  private constructor(client: Etcd3, options: RegistrationOptions) {
+    this.#client = client;
+    this.#options = options;
+  }
+
+  /**
+   * Registers `addresses`; resolves once every key is in etcd.
+   *
+   * @throws {Error} naming the cluster if etcd cannot be reached.
+   */
+  static async start(options: RegistrationOptions): Promise<EtcdRegistration> {
+    const registration = new EtcdRegistration(
+      await connectEtcd(options.endpoints),
+      options,
+    );
+    try {
+      await registration.#register();
+    } catch (error) {
+      registration.#client.close();
+      throw new Error(
+        `cannot register in etcd at ${options.endpoints}: ${
+          (error as Error).message
+        }`,
+      );
+    }
+    return registration;
+  }
+
+  /** The keys registered, `PREFIX/ADDRESS` each. */
+  get keys(): string[] {
+    const prefix = this.#options.prefix.replace(/\/+$/, "");
+    return this.#options.addresses.map((address) => `${prefix}/${address}`);
+  }
+
+  /**
+   * Deletes the keys, by revoking the lease, and lets etcd go. If etcd
+   * cannot be reached, the keys go when the lease expires; that is logged.
+   */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    try {
+      await this.#lease?.revoke({ deadline: Date.now() + CALL_MS });
+    } catch (error) {
+      grpc.experimental.log(
+        grpc.logVerbosity.ERROR,
+        `etcd: cannot deregister (${
+          (error as Error).message
+        }); the keys go when their lease expires`,
+      );
+    } finally {
+      this.#client.close();
+    }
+  }
+
+  async #register(): Promise<void> {
+    const { addresses, ttlSeconds = DEFAULT_ETCD_TTL_SECONDS } = this.#options;
+    const lease = this.#client.lease(ttlSeconds);
+    try {
+      await Promise.all(
+        this.keys.map((key, i) =>
+          lease.put(key).value(etcdEndpointValue(addresses[i]))
+            .options({ deadline: Date.now() + CALL_MS }).exec()
+        ),
+      );
+    } catch (error) {
+      lease.release();
+      throw error;
+    }
+    lease.on("lost", (error) => {
+      if (this.#stopped || this.#lease !== lease) return;
+      grpc.experimental.log(
+        grpc.logVerbosity.ERROR,
+        `etcd: lease lost (${error.message}); registering again`,
+      );
+      this.#lease = null;
+      void this.#registerAgain();
+    });
+    this.#lease = lease;
+  }
+
+  /** Tries to register every second until it succeeds or is stopped. */
+  async #registerAgain(): Promise<void> {
+    while (!this.#stopped) {
+      try {
+        await this.#register();
+        return;
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+      }
+    }
+  }
+}
