@@ -16,6 +16,12 @@ export const DEFAULT_ETCD_TTL_SECONDS = 5;
 /** How long a call to etcd may take before registering gives up on it. */
 const CALL_MS = 3_000;
 
+/**
+ * How long a server tries to register at start: through an etcd election
+ * (about a second), not through an etcd that is not there.
+ */
+const START_MS = 5_000;
+
 /** What {@linkcode EtcdRegistration.start} registers, and where. */
 export interface RegistrationOptions {
   /** The etcd cluster's client URLs. */
@@ -58,15 +64,24 @@ export class EtcdRegistration {
   /**
    * Registers `addresses`; resolves once every key is in etcd.
    *
-   * @throws {Error} naming the cluster if etcd cannot be reached.
+   * @throws {Error} naming the cluster if etcd cannot be reached for 5 s.
    */
   static async start(options: RegistrationOptions): Promise<EtcdRegistration> {
     const registration = new EtcdRegistration(
       await connectEtcd(options.endpoints),
       options,
     );
+    const end = Date.now() + START_MS;
     try {
-      await registration.#register();
+      for (;;) {
+        try {
+          await registration.#register();
+          break;
+        } catch (error) {
+          if (Date.now() > end) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 250));
+        }
+      }
     } catch (error) {
       registration.#client.close();
       throw new Error(

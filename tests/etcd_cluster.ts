@@ -35,7 +35,10 @@ export interface EtcdCluster {
   kill(i: number): Promise<void>;
   /** Starts member `i` again, on its data; resolves once it is healthy. */
   start(i: number): Promise<void>;
-  /** The index of the member that leads now. */
+  /**
+   * The index of the member that leads now, once the running members agree
+   * on one of them: after the leader is killed, once a new one is elected.
+   */
   leader(): Promise<number>;
   /** The keys under `prefix`, in order, as etcd has them now. */
   keys(prefix: string): Promise<string[]>;
@@ -132,20 +135,30 @@ export async function withEtcdCluster(
       },
       async leader() {
         type Status = { header: { member_id: string }; leader: string };
-        const statuses = await Promise.all(
-          members.map(({ client }, i) =>
-            processes[i] === null
-              ? null
-              : gateway(`${client}/v3/maintenance/status`, {}) as Promise<
-                Status
-              >
-          ),
-        );
-        const leader = statuses.find((status) => status !== null)?.leader;
-        const i = statuses.findIndex((status) =>
-          status?.header.member_id === leader
-        );
-        return i >= 0 ? i : assert.fail("no running etcd member leads");
+        const end = performance.now() + HEALTHY_MS;
+        for (;;) {
+          const statuses = await Promise.all(
+            members.map(({ client }, i) =>
+              processes[i] === null
+                ? null
+                : (gateway(`${client}/v3/maintenance/status`, {}) as Promise<
+                  Status
+                >).catch(() => null)
+            ),
+          );
+          const running = statuses.filter((status) => status !== null);
+          const leader = running[0]?.leader;
+          const i = statuses.findIndex((status) =>
+            status?.header.member_id === leader
+          );
+          if (i >= 0 && running.every((status) => status.leader === leader)) {
+            return i;
+          }
+          if (performance.now() > end) {
+            assert.fail(`etcd: no leader in ${HEALTHY_MS} ms`);
+          }
+          await sleep(100);
+        }
       },
       async keys(prefix) {
         const running = members.filter((_, i) => processes[i] !== null);

@@ -128,6 +128,51 @@ async function firstRpcMs(
   return Math.min(...on(sent, next).map((rpc) => rpc.at)) - at;
 }
 
+/** Two registered backends under `prefix`, and the client's load on them. */
+async function pairUnderLoad(
+  cluster: EtcdCluster,
+  prefix: string,
+  args: readonly string[] = [],
+) {
+  const first = await register(cluster, prefix, args);
+  const second = await register(cluster, prefix, args);
+  const client = connect(cluster, prefix);
+  const load = startLoad(client);
+  await until(
+    "both serve",
+    () => on(load.sent, first).length > 0 && on(load.sent, second).length > 0,
+  );
+  return {
+    first,
+    second,
+    load,
+    /** Stops the load, then every server of `servers`, then the channel. */
+    async end(servers: readonly ServerTask[]): Promise<readonly Sent[]> {
+      const sent = await load.stop();
+      await Promise.all(servers.map((server) => server.stop()));
+      client.close();
+      return sent;
+    },
+  };
+}
+
+/** Waits until `key` is gone from etcd; resolves to when it went. */
+async function untilGone(
+  cluster: EtcdCluster,
+  prefix: string,
+  key: string,
+  ms: number,
+): Promise<number> {
+  const end = performance.now() + ms;
+  while ((await cluster.keys(prefix)).includes(key)) {
+    if (performance.now() > end) {
+      assert.fail(`${key}: still there after ${ms} ms`);
+    }
+    await sleep(50);
+  }
+  return performance.now();
+}
+
 Deno.test({
   name:
     "etcd: backends registered in a 3-member cluster, found through etcd:///, under load with no failed RPC",
@@ -216,6 +261,103 @@ Deno.test({
         assert.ok(
           lastOld < DRAIN_MS,
           `old backend's last RPC after ${lastOld} ms`,
+        );
+      },
+    );
+
+    await t.step(
+      "a backend SIGKILLed: its key goes with its lease",
+      async () => {
+        const ttlSeconds = 3;
+        const { first, second, load, end } = await pairUnderLoad(
+          cluster,
+          "killed",
+          ["--etcd-ttl", String(ttlSeconds)],
+        );
+        const key = `killed/${second.addresses[0]}`;
+        const at = performance.now();
+        await second.stop("SIGKILL");
+        // The last keepalive was at most a third of the TTL before the kill;
+        // etcd looks for expired leases every 500 ms.
+        const goneMs =
+          await untilGone(cluster, "killed", key, ttlSeconds * 1000 + 1000) -
+          at;
+        // One endpoint is refused; the dead one stays, unhealthy, until a
+        // backend registers in its place.
+        const next = await register(cluster, "killed");
+        await firstRpcMs(load.sent, next, performance.now());
+        const sent = await end([first, next]);
+        assert.deepEqual(failures(sent), []);
+        console.log(
+          `etcd: the SIGKILLed backend's key went ${
+            goneMs.toFixed(0)
+          } ms after ` +
+            `the kill (TTL ${ttlSeconds} s); ${sent.length} RPCs, 0 failed`,
+        );
+      },
+    );
+
+    await t.step(
+      "an etcd member killed, then the leader: changes still arrive",
+      async () => {
+        const { first, second, load, end } = await pairUnderLoad(
+          cluster,
+          "members",
+        );
+        const leader = await cluster.leader();
+        const follower = (leader + 1) % 3;
+        await cluster.kill(follower);
+        const next = await register(cluster, "members");
+        const withoutFollower = await replace(load.sent, second, next);
+        await cluster.start(follower);
+        const elected = await cluster.leader();
+        await cluster.kill(elected);
+        // Registered while a new leader is elected: the server retries until
+        // there is one.
+        const last = await register(cluster, "members");
+        const withoutLeader = await replace(load.sent, next, last);
+        await cluster.start(elected);
+        const sent = await end([first, last]);
+        assert.deepEqual(failures(sent), []);
+        console.log(
+          `etcd: a replacement reached the client ` +
+            `${
+              withoutFollower.firstNextMs.toFixed(0)
+            } ms after the SIGTERM with ` +
+            `a follower down, ${
+              withoutLeader.firstNextMs.toFixed(0)
+            } ms with ` +
+            `the leader down; ${sent.length} RPCs, 0 failed`,
+        );
+      },
+    );
+
+    await t.step(
+      "all of etcd down: the last endpoints serve; back, a change arrives",
+      async () => {
+        const { first, second, load, end } = await pairUnderLoad(
+          cluster,
+          "outage",
+        );
+        await Promise.all([0, 1, 2].map((i) => cluster.kill(i)));
+        const downAt = performance.now();
+        // Shorter than the lease's TTL (5 s): the servers' keepalives resume.
+        await sleep(3000);
+        const during = load.sent.filter((rpc) => rpc.at > downAt);
+        await Promise.all([0, 1, 2].map((i) => cluster.start(i)));
+        const next = await register(cluster, "outage");
+        const back = await replace(load.sent, second, next);
+        const sent = await end([first, next]);
+        assert.deepEqual(failures(sent), []);
+        for (const server of [first, second]) {
+          const served = on(during, server).length;
+          assert.ok(served > 100, `${served} on ${server.addresses}`);
+        }
+        console.log(
+          `etcd: down 3 s, ${during.length} RPCs served meanwhile by both ` +
+            `backends; back, a replacement reached the client ` +
+            `${back.firstNextMs.toFixed(0)} ms after the SIGTERM; ` +
+            `${sent.length} RPCs, 0 failed`,
         );
       },
     );
