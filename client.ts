@@ -410,13 +410,16 @@ function readFlags(args: readonly string[]): ClientFlags | null {
  */
 async function explained(error: Error, flags: ClientFlags): Promise<Error> {
   if (!error.message.includes("No connection established")) return error;
-  // With --target, the target's own host:port, when it names one.
+  // With --target, the target's own host:port, when it names one: an etcd
+  // target names none, and its connection errors are etcd's.
   const backends = flags.target === undefined
     ? flags.addrs.map((addr) => addr.trim())
+    : flags.target.startsWith("etcd:")
+    ? []
     : [flags.target.replace(/^[a-z0-9+.-]+:(\/\/[^/]*\/)?/i, "")];
   for (const backend of backends) {
-    const host = grpc.experimental.splitHostPort(backend)?.host;
-    if (host === undefined) continue;
+    const { host, port } = grpc.experimental.splitHostPort(backend) ?? {};
+    if (host === undefined || port === undefined) continue;
     const problem = await diagnose(backend, host, flags.tls);
     if (problem !== null) return new Error(`${backend}: ${problem}`);
   }

@@ -214,7 +214,7 @@ class EtcdResolver implements experimental.Resolver {
     this.#starting = true;
     this.#start(endpoints).catch((error) =>
       this.#fail(
-        `cannot read ${this.#prefix} from etcd at ${endpoints}: ${error.message}`,
+        `etcd resolver: cannot read ${this.#prefix} from etcd at ${endpoints}: ${error.message}`,
       )
     ).finally(() => this.#starting = false);
   }

@@ -58,7 +58,11 @@ const manifest = {
   files: ["esm", "README.md", "LICENSE"],
   engines: { node: ">=18" },
   peerDependencies: { "@grpc/grpc-js": GRPC_JS_RANGE },
-  dependencies: { "grpc-health-check": "^2.1.0" },
+  dependencies: {
+    "cockatiel": "^3.1.1",
+    "etcd3": "^1.1.2",
+    "grpc-health-check": "^2.1.0",
+  },
 };
 await Deno.writeTextFile(
   at("dist/npm/package.json"),

@@ -8,6 +8,7 @@ import {
   startEchoServer,
   stopEchoServers,
 } from "../server.ts";
+import { freePort } from "./helpers.ts";
 import { assertOneInThree, servedBy } from "./windows.ts";
 import { type Finished, runTask, startServerTask } from "./processes.ts";
 
@@ -153,7 +154,37 @@ const BAD_FLAGS: [string, string[], RegExp][] = [
     [flag, "certs/x.pem"],
     /^client: --tls-cert and --tls-key go together$/,
   ]),
+  [
+    "client",
+    ["--etcd-endpoints", "http://127.0.0.1:2379"],
+    /^client: --etcd-endpoints works with an etcd: --target only$/,
+  ],
+  [
+    "client",
+    ["--target", "etcd:///echo", "--etcd-endpoints", "127.0.0.1:2379"],
+    /^client: --etcd-endpoints: etcd endpoints must be http:\/\/HOST:PORT URLs, got "127\.0\.0\.1:2379"$/,
+  ],
   ["server", ["--bogus"], /^server: Unknown option '--bogus'/],
+  [
+    "server",
+    ["--etcd-ttl", "5"],
+    /^server: --etcd-ttl works with --register only$/,
+  ],
+  [
+    "server",
+    ["--register", "/"],
+    /^server: --register needs a key prefix such as services\/echo, got "\/"$/,
+  ],
+  [
+    "server",
+    ["--register", "echo", "--etcd-ttl", "0"],
+    /^server: --etcd-ttl must be a whole number of seconds, at least 1, got "0"$/,
+  ],
+  [
+    "server",
+    ["--register", "echo", "--etcd-endpoints", "http://10.0.0.1:2379"],
+    /^server: --register: localhost:50050 is a loopback address, which hosts other than this one cannot dial, and etcd at http:\/\/10\.0\.0\.1:2379 serves other hosts; /,
+  ],
   [
     "server",
     ["--drain-ms", "-5"],
@@ -279,4 +310,42 @@ Deno.test("e2e: server --fail-percent 25 --fail-code internal fails exactly ever
       } failed this RPC (--fail-percent 25)`,
     );
   }
+});
+
+Deno.test("e2e: with etcd unreachable, the client and a registering server each exit 1 with one line naming etcd", async () => {
+  const etcd = `http://127.0.0.1:${freePort()}`;
+  const [client, server] = await Promise.all([
+    runTask([
+      "client",
+      "--target",
+      "etcd:///echo",
+      "--etcd-endpoints",
+      etcd,
+      "--timeout",
+      "3",
+    ]),
+    runTask([
+      "server",
+      "--addrs",
+      "localhost:0",
+      "--register",
+      "echo",
+      "--etcd-endpoints",
+      etcd,
+    ]),
+  ]);
+  assert.equal(client.code, 1);
+  assert.equal(client.stderr.length, 1, client.stderr.join("\n"));
+  assert.match(
+    client.stderr[0],
+    new RegExp(
+      `^client: UnaryEcho failed: UNAVAILABLE: etcd resolver: cannot read echo/ from etcd at ${etcd}: `,
+    ),
+  );
+  assert.equal(server.code, 1);
+  assert.equal(server.stderr.length, 1, server.stderr.join("\n"));
+  assert.match(
+    server.stderr[0],
+    new RegExp(`^server: cannot register in etcd at ${etcd}: `),
+  );
 });

@@ -42,6 +42,8 @@ export interface EtcdCluster {
   leader(): Promise<number>;
   /** The keys under `prefix`, in order, as etcd has them now. */
   keys(prefix: string): Promise<string[]>;
+  /** Puts `value` under `key`, as `etcdctl put` would. */
+  put(key: string, value: string): Promise<void>;
 }
 
 /** How long a member may take to be healthy: an election is about 1 s. */
@@ -162,14 +164,20 @@ export async function withEtcdCluster(
       },
       async keys(prefix) {
         const running = members.filter((_, i) => processes[i] !== null);
-        const encode = (text: string) => btoa(text);
         // All keys from `prefix/` up to, not including, `prefix0`.
         const { kvs = [] } = await gateway(`${running[0].client}/v3/kv/range`, {
-          key: encode(`${prefix}/`),
-          range_end: encode(`${prefix}0`),
+          key: btoa(`${prefix}/`),
+          range_end: btoa(`${prefix}0`),
           keys_only: true,
         }) as { kvs?: { key: string }[] };
         return kvs.map(({ key }) => atob(key));
+      },
+      async put(key, value) {
+        const running = members.find((_, i) => processes[i] !== null)!;
+        await gateway(`${running.client}/v3/kv/put`, {
+          key: btoa(key),
+          value: btoa(value),
+        });
       },
     });
   } finally {

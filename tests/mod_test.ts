@@ -4,10 +4,12 @@
 import assert from "node:assert/strict";
 import * as mod from "../balancer/mod.ts";
 
-Deno.test("mod: exports the policy's registration and constants, the manual resolver, the config check and the building blocks, nothing else", () => {
+Deno.test("mod: exports the policy's registration and constants, the manual and etcd resolvers, the config check and the building blocks, nothing else", () => {
   assert.deepEqual(Object.keys(mod).sort(), [
     "CUSTOM_ROUND_ROBIN",
     "DEFAULT_CHOOSE_SECOND",
+    "DEFAULT_ETCD_ENDPOINTS",
+    "ETCD_ENDPOINTS",
     "EndpointSharding",
     "HealthCheckedPicker",
     "HealthCheckingSubchannel",
@@ -15,7 +17,9 @@ Deno.test("mod: exports the policy's registration and constants, the manual reso
     "ManualResolver",
     "checkServiceConfig",
     "healthCheckServiceNameOf",
+    "parseEtcdEndpoints",
     "registerCustomRoundRobin",
+    "registerEtcdResolver",
   ]);
   assert.equal(mod.CUSTOM_ROUND_ROBIN, "custom_round_robin");
   assert.equal(mod.DEFAULT_CHOOSE_SECOND, 3);
