@@ -219,8 +219,13 @@ class EtcdResolver implements experimental.Resolver {
     ).finally(() => this.#starting = false);
   }
 
+  /**
+   * The prefix's last segment (`echo` for `etcd:///services/echo`): the
+   * `:authority` of HTTP/2 may hold no `/`, and servers refuse a stream
+   * whose authority does.
+   */
   static getDefaultAuthority(target: experimental.GrpcUri): string {
-    return target.path;
+    return target.path.split("/").filter(Boolean).at(-1) ?? "etcd";
   }
 
   destroy(): void {
