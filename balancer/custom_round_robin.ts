@@ -87,7 +87,7 @@ export class CustomRoundRobinConfig
       chooseSecond > MAX_CHOOSE_SECOND
     ) {
       throw new Error(
-        `${CUSTOM_ROUND_ROBIN}: chooseSecond must be an integer from 0 to ${MAX_CHOOSE_SECOND}, got ${
+        `chooseSecond must be an integer from 0 to ${MAX_CHOOSE_SECOND}, got ${
           JSON.stringify(chooseSecond) ?? String(chooseSecond)
         }`,
       );
@@ -109,14 +109,13 @@ export class CustomRoundRobinConfig
    * Parses the policy's entry of a `loadBalancingConfig` list. Unknown fields
    * are ignored, as gRPC LB configs are forward compatible.
    *
-   * @throws {Error} naming the policy, the field and the bad value.
+   * @throws {Error} naming the field and the bad value; grpc-js adds the
+   *   policy's name when it parses a service config.
    */
   static createFromJson(json: unknown): CustomRoundRobinConfig {
     if (typeof json !== "object" || json === null || Array.isArray(json)) {
       throw new Error(
-        `${CUSTOM_ROUND_ROBIN}: config must be a JSON object, got ${
-          JSON.stringify(json)
-        }`,
+        `config must be a JSON object, got ${JSON.stringify(json)}`,
       );
     }
     return new CustomRoundRobinConfig(

@@ -88,77 +88,91 @@ export function aggregateState(
   return ConnectivityState.TRANSIENT_FAILURE;
 }
 
-/** One endpoint's pick_first child, and the subchannels it created. */
+/**
+ * One endpoint's pick_first child, behind the calls the sharding layer makes
+ * (as grpc-go's `endpointState`): it makes the child's subchannels, health
+ * checked when asked, keeps the child connected, and reports each change.
+ */
 class Child {
-  readonly balancer: experimental.LeafLoadBalancer;
-  /** The health-check service its subchannels watch, or `null`. */
-  readonly healthCheckService: string | null;
-  lastError: string | null = null;
+  /** The child policy; only this wrapper calls it. */
+  readonly #balancer: experimental.LeafLoadBalancer;
+  readonly #helper: ChannelControlHelper;
+  /**
+   * The health-check service its subchannels watch, or `null`. Fixed for
+   * the child's life: a change of service replaces the child.
+   */
+  readonly #healthCheckService: string | null;
+  readonly #onReport: () => void;
+  /** The child's latest error message, kept past reports without one. */
+  #lastError: string | null = null;
   /** Whether the child's last report was READY. */
-  ready = false;
-  destroyed = false;
+  #ready = false;
+  /** Set by destroy, after which the child reports nothing. */
+  #destroyed = false;
   /** The latest subchannel per address, so that backoff can be reset. */
   readonly #subchannels = new Map<string, SubchannelInterface>();
 
+  /**
+   * Makes the child and starts it connecting.
+   *
+   * @param onReport Called after every state change the child reports.
+   */
   constructor(
     endpoint: Endpoint,
     helper: ChannelControlHelper,
     options: ChannelOptions,
     resolutionNote: string,
-    onStateChange: (child: Child, state: ConnectivityState) => void,
+    healthCheckService: string | null,
+    onReport: () => void,
   ) {
-    this.healthCheckService = healthCheckServiceNameOf(options);
+    this.#helper = helper;
+    this.#healthCheckService = healthCheckService;
+    this.#onReport = onReport;
     const childHelper = experimental.createChildChannelControlHelper(helper, {
-      createSubchannel: (address, options) => {
-        const key = experimental.subchannelAddressToString(address);
-        const serverName = options[SERVER_NAMES]?.[key];
-        const args = typeof serverName === "string"
-          ? { ...options, "grpc.ssl_target_name_override": serverName }
-          : options;
-        const real = helper.createSubchannel(address, args);
-        const serviceName = healthCheckServiceNameOf(args);
-        if (serviceName === null) {
-          this.#subchannels.set(key, real);
-          return real;
-        }
-        // pick_first asks for new subchannels on every resolver update; the
-        // same wrapper keeps one health stream per connection, not one each.
-        const known = this.#subchannels.get(key);
-        if (
-          known instanceof HealthCheckingSubchannel && !known.released &&
-          known.serviceName === serviceName && known.realSubchannelEquals(real)
-        ) {
-          return known;
-        }
-        const wrapped = new HealthCheckingSubchannel(real, serviceName);
-        this.#subchannels.set(key, wrapped);
-        return wrapped;
-      },
-      updateState: (state, _picker, errorMessage) => {
-        if (this.destroyed) return;
-        if (errorMessage) this.lastError = errorMessage;
-        onStateChange(this, state);
-      },
+      createSubchannel: (address, options) =>
+        this.#createSubchannel(address, options),
+      updateState: (state, _picker, errorMessage) =>
+        this.#onState(state, errorMessage),
     });
-    this.balancer = new experimental.LeafLoadBalancer(
+    this.#balancer = new experimental.LeafLoadBalancer(
       endpoint,
       childHelper,
       options,
       resolutionNote,
     );
+    this.#balancer.startConnecting();
   }
 
+  /** The health-check service its subchannels watch, or `null`. */
+  get healthCheckService(): string | null {
+    return this.#healthCheckService;
+  }
+
+  /** The endpoint it connects to. */
+  get endpoint(): Endpoint {
+    return this.#balancer.getEndpoint();
+  }
+
+  /** What it last reported, with a picker that returns the parent's subchannels. */
   snapshot(): ChildState {
-    const picker = this.balancer.getPicker();
+    const picker = this.#balancer.getPicker();
     return {
-      endpoint: this.balancer.getEndpoint(),
-      state: this.balancer.getConnectivityState(),
-      // Picks leave this layer with the subchannels the parent's helper made.
-      picker: this.healthCheckService === null
+      endpoint: this.endpoint,
+      state: this.#balancer.getConnectivityState(),
+      picker: this.#healthCheckService === null
         ? picker
         : new HealthCheckedPicker(picker),
-      lastError: this.lastError,
+      lastError: this.#lastError,
     };
+  }
+
+  /** Takes the endpoint's new addresses and the channel's new options. */
+  update(endpoint: Endpoint, options: ChannelOptions): void {
+    this.#balancer.updateEndpoint(endpoint, options);
+  }
+
+  exitIdle(): void {
+    this.#balancer.exitIdle();
   }
 
   resetBackoff(): void {
@@ -168,9 +182,58 @@ class Child {
   }
 
   destroy(): void {
-    this.destroyed = true;
+    this.#destroyed = true;
     this.#subchannels.clear();
-    this.balancer.destroy();
+    this.#balancer.destroy();
+  }
+
+  #createSubchannel(
+    address: experimental.SubchannelAddress,
+    options: ChannelOptions,
+  ): SubchannelInterface {
+    const key = experimental.subchannelAddressToString(address);
+    const serverName = options[SERVER_NAMES]?.[key];
+    const real = this.#helper.createSubchannel(
+      address,
+      typeof serverName === "string"
+        ? { ...options, "grpc.ssl_target_name_override": serverName }
+        : options,
+    );
+    const serviceName = this.#healthCheckService;
+    if (serviceName === null) {
+      this.#subchannels.set(key, real);
+      return real;
+    }
+    // pick_first asks for new subchannels on every resolver update; the
+    // same wrapper keeps one health stream per connection, not one each.
+    const known = this.#subchannels.get(key);
+    if (
+      known instanceof HealthCheckingSubchannel && !known.released &&
+      known.realSubchannelEquals(real)
+    ) {
+      return known;
+    }
+    const wrapped = new HealthCheckingSubchannel(real, serviceName);
+    this.#subchannels.set(key, wrapped);
+    return wrapped;
+  }
+
+  #onState(state: ConnectivityState, errorMessage: string | null): void {
+    if (this.#destroyed) return;
+    if (errorMessage) this.#lastError = errorMessage;
+    trace(
+      `child ${experimental.endpointToString(this.endpoint)} reported ${
+        ConnectivityState[state]
+      }`,
+    );
+    // pick_first does not ask for re-resolution, and a lost backend is the
+    // sign that the resolver's answer may be stale.
+    if (this.#ready && state !== ConnectivityState.READY) {
+      this.#helper.requestReresolution();
+    }
+    this.#ready = state === ConnectivityState.READY;
+    if (state === ConnectivityState.IDLE) this.#balancer.exitIdle();
+    this.#onReport();
   }
 }
 
@@ -276,10 +339,9 @@ export class EndpointSharding {
     trace(
       "update to endpoints " + endpoints.map(experimental.endpointToString),
     );
+    const healthCheckService = healthCheckServiceNameOf(options);
     const previous = new experimental.EndpointMap<Child>();
-    for (const child of this.#children) {
-      previous.set(child.balancer.getEndpoint(), child);
-    }
+    for (const child of this.#children) previous.set(child.endpoint, child);
     const next = new experimental.EndpointMap<Child>();
     this.#updating = true;
     for (const endpoint of endpoints) {
@@ -287,18 +349,18 @@ export class EndpointSharding {
       let child = previous.get(endpoint);
       // A child keeps the subchannel it has picked, so one made before health
       // checking changed would go on without it: such a child is replaced.
-      if (child?.healthCheckService === healthCheckServiceNameOf(options)) {
+      if (child?.healthCheckService === healthCheckService) {
         previous.delete(endpoint);
-        child.balancer.updateEndpoint(endpoint, options);
+        child.update(endpoint, options);
       } else {
         child = new Child(
           endpoint,
           this.#helper,
           options,
           resolutionNote,
-          (child, state) => this.#onChildState(child, state),
+          healthCheckService,
+          () => this.#report(),
         );
-        child.balancer.startConnecting();
       }
       next.set(endpoint, child);
     }
@@ -313,7 +375,7 @@ export class EndpointSharding {
 
   /** Tells every child to leave IDLE and connect. */
   exitIdle(): void {
-    for (const child of this.#children) child.balancer.exitIdle();
+    for (const child of this.#children) child.exitIdle();
   }
 
   /** Resets the reconnect backoff of every child's subchannels. */
@@ -325,20 +387,6 @@ export class EndpointSharding {
   destroy(): void {
     for (const child of this.#children) child.destroy();
     this.#children = [];
-  }
-
-  #onChildState(child: Child, state: ConnectivityState): void {
-    if (child.destroyed) return;
-    const endpoint = experimental.endpointToString(
-      child.balancer.getEndpoint(),
-    );
-    trace(`child ${endpoint} reported ${ConnectivityState[state]}`);
-    if (child.ready && state !== ConnectivityState.READY) {
-      this.#helper.requestReresolution();
-    }
-    child.ready = state === ConnectivityState.READY;
-    if (state === ConnectivityState.IDLE) child.balancer.exitIdle();
-    this.#report();
   }
 
   #report(): void {

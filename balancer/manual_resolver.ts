@@ -6,15 +6,13 @@
 import {
   experimental,
   logVerbosity as LogVerbosity,
+  type ServiceConfig,
   status,
 } from "@grpc/grpc-js";
 import { resolveEndpoint, serverNames } from "./_addresses.ts";
 import { SERVER_NAMES } from "./endpoint_sharding.ts";
 import { parseServiceConfig } from "./service_config.ts";
-import {
-  HEALTH_CHECK_SERVICE_NAME,
-  healthCheckServiceName,
-} from "./health_check.ts";
+import { HEALTH_CHECK_SERVICE_NAME } from "./health_check.ts";
 
 type Endpoint = experimental.Endpoint;
 type ResolverListener = experimental.ResolverListener;
@@ -60,6 +58,34 @@ export interface ResolverState {
 }
 
 /**
+ * The time source and timers of {@linkcode ManualResolver}'s rate limit, so
+ * that a test can drive them.
+ *
+ * @example The clock a resolver uses unless given one
+ * ```ts
+ * const clock: Clock = {
+ *   now: () => performance.now(),
+ *   setTimeout: (callback, ms) => setTimeout(callback, ms),
+ *   clearTimeout: (timer) => clearTimeout(timer as number),
+ * };
+ * ```
+ */
+export interface Clock {
+  /** Milliseconds from any fixed point, as `performance.now()`. */
+  now(): number;
+  /** Calls `callback` once, `ms` from now; returns what cancels it. */
+  setTimeout(callback: () => void, ms: number): unknown;
+  /** Cancels a timer that `setTimeout` returned. */
+  clearTimeout(timer: unknown): void;
+}
+
+const REAL_CLOCK: Clock = {
+  now: () => performance.now(),
+  setTimeout: (callback, ms) => setTimeout(callback, ms),
+  clearTimeout: (timer) => clearTimeout(timer as number),
+};
+
+/**
  * Hands every channel of its scheme a list of endpoints and a service config
  * that the program sets, and pushes later changes to them.
  *
@@ -83,7 +109,8 @@ export interface ResolverState {
 export class ManualResolver {
   /** The URI scheme this resolver serves, e.g. `example` for `example:///x`. */
   readonly scheme: string;
-  #state: ResolverState;
+  /** The latest answer, its service config checked when it was given. */
+  #answer: Answer;
   #lastAddresses: readonly (readonly string[])[] = [];
   readonly #source: Source;
 
@@ -93,13 +120,15 @@ export class ManualResolver {
    *
    * @param scheme The target URI scheme to serve.
    * @param state The first answer.
+   * @param clock The rate limit's clock (default: the real one).
    */
-  constructor(scheme: string, state: ResolverState) {
+  constructor(scheme: string, state: ResolverState, clock: Clock = REAL_CLOCK) {
     this.scheme = scheme;
-    this.#state = state;
+    this.#answer = checkedAnswer(state);
     this.#source = {
       scheme,
-      state: () => this.#state,
+      clock,
+      answer: () => this.#answer,
       channels: new Set(),
       resolved: (endpoints) =>
         this.#lastAddresses = endpoints.map((endpoint) =>
@@ -125,66 +154,109 @@ export class ManualResolver {
         constructor(_target: experimental.GrpcUri, listener: ResolverListener) {
           super(source, listener);
         }
-        static getDefaultAuthority(target: experimental.GrpcUri): string {
-          return target.path;
-        }
       },
     );
   }
 
   /** Sets a new answer and hands it to every channel using this resolver. */
   update(state: ResolverState): void {
-    this.#state = state;
+    this.#answer = checkedAnswer(state);
     for (const channel of this.#source.channels) channel.resolveNow();
+  }
+}
+
+/** A {@linkcode ResolverState} as channels are handed it. */
+interface Answer {
+  readonly endpoints: readonly string[];
+  /** The checked service config, or `null` for none. */
+  readonly serviceConfig: experimental.StatusOr<ServiceConfig> | null;
+  /**
+   * The attributes that go with the service config, or `null` for an
+   * invalid one, with which a channel keeps those of its last valid one.
+   */
+  readonly attributes: { readonly [key: string]: unknown } | null;
+}
+
+/** Checks `state`'s service config, once, when it is given. */
+function checkedAnswer(state: ResolverState): Answer {
+  const { endpoints, serviceConfig } = state;
+  if (serviceConfig === undefined) {
+    return { endpoints, serviceConfig: null, attributes: {} };
+  }
+  try {
+    const parsed = parseServiceConfig(serviceConfig);
+    return {
+      endpoints,
+      serviceConfig: experimental.statusOrFromValue(parsed.config),
+      attributes: {
+        [HEALTH_CHECK_SERVICE_NAME]: parsed.healthCheckServiceName,
+      },
+    };
+  } catch (error) {
+    return {
+      endpoints,
+      serviceConfig: experimental.statusOrFromError({
+        code: status.UNAVAILABLE,
+        details: (error as Error).message,
+      }),
+      attributes: null,
+    };
   }
 }
 
 /** What a channel's resolver reads from, and reports to, its owner. */
 interface Source {
   readonly scheme: string;
-  state(): ResolverState;
+  readonly clock: Clock;
+  answer(): Answer;
   /** The channels' resolvers that are live. */
   readonly channels: Set<ChannelResolver>;
   resolved(endpoints: readonly Endpoint[]): void;
 }
 
-/** The resolver grpc-js creates per channel; it reads its owner's state. */
+/** The resolver grpc-js creates per channel; it reads its owner's answer. */
 class ChannelResolver implements experimental.Resolver {
   readonly #source: Source;
   readonly #listener: ResolverListener;
   /** Bumped by every resolution and by destroy, to drop stale answers. */
   #generation = 0;
   /** Attributes of the last valid service config, kept past invalid ones. */
-  #attributes: { [key: string]: unknown } = {};
+  #attributes: { readonly [key: string]: unknown } = {};
   #lastResolution = -Infinity;
-  #pending: ReturnType<typeof setTimeout> | null = null;
+  /** The timer of a resolution that waits for its turn, if one does. */
+  #pending: unknown = null;
 
   constructor(source: Source, listener: ResolverListener) {
     this.#source = source;
     this.#listener = listener;
   }
 
+  static getDefaultAuthority(target: experimental.GrpcUri): string {
+    return target.path;
+  }
+
   updateResolution(): void {
     this.#source.channels.add(this);
     if (this.#pending !== null) return;
+    const { clock } = this.#source;
     const wait = this.#lastResolution + MIN_RERESOLUTION_INTERVAL_MS -
-      performance.now();
+      clock.now();
     if (wait <= 0) {
       this.resolveNow();
       return;
     }
-    this.#pending = setTimeout(() => this.resolveNow(), wait);
+    this.#pending = clock.setTimeout(() => this.resolveNow(), wait);
   }
 
   /** Resolves at once, dropping a resolution that waits for its turn. */
   resolveNow(): void {
     this.#cancelPending();
-    this.#lastResolution = performance.now();
+    this.#lastResolution = this.#source.clock.now();
     void this.#resolve(++this.#generation);
   }
 
   #cancelPending(): void {
-    if (this.#pending !== null) clearTimeout(this.#pending);
+    if (this.#pending !== null) this.#source.clock.clearTimeout(this.#pending);
     this.#pending = null;
   }
 
@@ -195,7 +267,7 @@ class ChannelResolver implements experimental.Resolver {
   }
 
   async #resolve(generation: number): Promise<void> {
-    const { endpoints, serviceConfig } = this.#source.state();
+    const { endpoints, serviceConfig, attributes } = this.#source.answer();
     let resolved: experimental.StatusOr<Endpoint[]>;
     try {
       resolved = experimental.statusOrFromValue(
@@ -209,40 +281,19 @@ class ChannelResolver implements experimental.Resolver {
     }
     if (generation !== this.#generation) return;
     if (resolved.ok) this.#source.resolved(resolved.value);
-    const checked = this.#checkedServiceConfig(serviceConfig);
+    if (attributes !== null) this.#attributes = attributes;
+    if (serviceConfig?.ok === false) {
+      experimental.log(
+        LogVerbosity.ERROR,
+        `${this.#source.scheme} resolver: ${serviceConfig.error.details}`,
+      );
+    }
     const names = resolved.ok ? serverNames(endpoints, resolved.value) : {};
     this.#listener(
       resolved,
       { ...this.#attributes, [SERVER_NAMES]: names },
-      checked,
+      serviceConfig,
       "",
     );
-  }
-
-  #checkedServiceConfig(
-    json: unknown,
-  ): experimental.StatusOr<ReturnType<typeof parseServiceConfig>> | null {
-    if (json === undefined) {
-      this.#attributes = {};
-      return null;
-    }
-    try {
-      const config = parseServiceConfig(json);
-      const name = healthCheckServiceName(
-        typeof json === "string" ? JSON.parse(json) : json,
-      );
-      this.#attributes = { [HEALTH_CHECK_SERVICE_NAME]: name };
-      return experimental.statusOrFromValue(config);
-    } catch (error) {
-      const details = (error as Error).message;
-      experimental.log(
-        LogVerbosity.ERROR,
-        `${this.#source.scheme} resolver: ${details}`,
-      );
-      return experimental.statusOrFromError({
-        code: status.UNAVAILABLE,
-        details,
-      });
-    }
   }
 }

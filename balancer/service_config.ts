@@ -94,14 +94,30 @@ export function checkServiceConfig(json: unknown): void {
   parseServiceConfig(json);
 }
 
+/** A service config that {@linkcode parseServiceConfig} checked. */
+export interface ParsedServiceConfig {
+  /**
+   * The config in the shape grpc-js takes from a resolver, with only the
+   * policy that will be used.
+   */
+  readonly config: ServiceConfig;
+  /**
+   * `healthCheckConfig.serviceName`, or `null` for no health checking:
+   * grpc-js keeps no `healthCheckConfig` in `config`, so a resolver hands it
+   * on as the `HEALTH_CHECK_SERVICE_NAME` attribute.
+   */
+  readonly healthCheckServiceName: string | null;
+}
+
 /**
- * {@linkcode checkServiceConfig}, returning the config in the shape grpc-js
- * takes from a resolver, with only the policy that will be used.
+ * {@linkcode checkServiceConfig}, returning the config as a resolver hands
+ * it on.
  *
  * @throws {Error} with a one-line message saying what is wrong.
  */
-export function parseServiceConfig(json: unknown): ServiceConfig {
+export function parseServiceConfig(json: unknown): ParsedServiceConfig {
   let config: ServiceConfig;
+  let healthCheck: string | null;
   try {
     const parsed = typeof json === "string" ? JSON.parse(json) : json;
     if (
@@ -110,15 +126,17 @@ export function parseServiceConfig(json: unknown): ServiceConfig {
       throw new Error(`expected a JSON object, got ${JSON.stringify(parsed)}`);
     }
     config = checkedStructure(parsed);
-    healthCheckServiceName(parsed);
+    healthCheck = healthCheckServiceName(parsed);
   } catch (error) {
     throw new Error(`invalid service config: ${(error as Error).message}`);
   }
   const entries = config.loadBalancingConfig;
-  if (entries.length === 0) return config;
   return {
-    ...config,
-    loadBalancingConfig: [chosenPolicy(entries, "loadBalancingConfig")],
+    config: entries.length === 0 ? config : {
+      ...config,
+      loadBalancingConfig: [chosenPolicy(entries, "loadBalancingConfig")],
+    },
+    healthCheckServiceName: healthCheck,
   };
 }
 
@@ -163,17 +181,8 @@ function chosenPolicy(
     }
   }
   if (name === "outlier_detection") checkOutlierDetection(body, child);
-  try {
-    experimental.parseLoadBalancingConfig(chosen);
-  } catch (error) {
-    // grpc-js prefixes the policy name to the config class's message, which
-    // may already start with it.
-    const message = (error as Error).message;
-    const doubled = `${name}: ${name}: `;
-    throw new Error(
-      message.startsWith(doubled) ? message.slice(name.length + 2) : message,
-    );
-  }
+  // grpc-js's message names the policy.
+  experimental.parseLoadBalancingConfig(chosen);
   return chosen;
 }
 

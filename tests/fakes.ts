@@ -1,6 +1,7 @@
 /**
- * A fake ChannelControlHelper and fake subchannels, to drive a policy's
- * state changes deterministically without a network.
+ * A fake ChannelControlHelper, fake subchannels and a fake clock, to drive
+ * a policy's state changes and a resolver's timers deterministically,
+ * without a network or real waiting.
  *
  * @module
  */
@@ -10,6 +11,7 @@ import {
   experimental,
   Metadata,
 } from "@grpc/grpc-js";
+import type { Clock } from "../balancer/manual_resolver.ts";
 
 type SubchannelInterface = experimental.SubchannelInterface;
 type ConnectivityStateListener = experimental.ConnectivityStateListener;
@@ -177,4 +179,47 @@ export function pickOne(picker: experimental.Picker): experimental.PickResult {
 /** Lets pick_first's process.nextTick work run. */
 export function tick(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+/**
+ * A {@linkcode Clock} the test moves by hand: timers run only in
+ * {@linkcode FakeClock.advance}, in the order they fall due.
+ */
+export class FakeClock implements Clock {
+  #now = 0;
+  #nextId = 0;
+  readonly #timers = new Map<number, { at: number; callback: () => void }>();
+
+  now(): number {
+    return this.#now;
+  }
+
+  setTimeout(callback: () => void, ms: number): number {
+    this.#timers.set(++this.#nextId, { at: this.#now + ms, callback });
+    return this.#nextId;
+  }
+
+  clearTimeout(timer: unknown): void {
+    this.#timers.delete(timer as number);
+  }
+
+  /** How many timers wait. */
+  get pending(): number {
+    return this.#timers.size;
+  }
+
+  /** Moves time on by `ms`, running each timer that falls due on the way. */
+  advance(ms: number): void {
+    const end = this.#now + ms;
+    for (;;) {
+      const [due] = [...this.#timers].filter(([, timer]) => timer.at <= end)
+        .sort(([, a], [, b]) => a.at - b.at);
+      if (due === undefined) break;
+      const [id, { at, callback }] = due;
+      this.#timers.delete(id);
+      this.#now = at;
+      callback();
+    }
+    this.#now = end;
+  }
 }

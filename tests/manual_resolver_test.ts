@@ -12,7 +12,8 @@ import {
 import { SERVER_NAMES } from "../balancer/endpoint_sharding.ts";
 import { HEALTH_CHECK_SERVICE_NAME } from "../balancer/health_check.ts";
 import { registerCustomRoundRobin } from "../balancer/mod.ts";
-import { logged, sleep, until } from "./helpers.ts";
+import { logged, until } from "./helpers.ts";
+import { FakeClock, tick } from "./fakes.ts";
 
 registerCustomRoundRobin();
 
@@ -26,17 +27,21 @@ interface Answer {
 
 let schemes = 0;
 
-/** A registered resolver and one channel's resolver of it. */
+/**
+ * A registered resolver and one channel's resolver of it, on a clock the
+ * test moves.
+ */
 function resolve(state: ResolverState) {
   const scheme = `manual-resolver-test-${++schemes}`;
-  const owner = new ManualResolver(scheme, state);
+  const clock = new FakeClock();
+  const owner = new ManualResolver(scheme, state, clock);
   owner.register();
   const answers: Answer[] = [];
   const channel = experimental.createResolver(
     { scheme, path: "echo" },
     (endpoints, attributes, serviceConfig) => {
       answers.push({
-        at: performance.now(),
+        at: clock.now(),
         endpoints,
         attributes,
         serviceConfig,
@@ -45,7 +50,7 @@ function resolve(state: ResolverState) {
     },
     {},
   );
-  return { owner, channel, answers };
+  return { owner, channel, answers, clock };
 }
 
 const CONFIG = {
@@ -97,22 +102,63 @@ Deno.test("manual resolver: answers with the endpoints in order and the checked 
 });
 
 Deno.test("manual resolver: a channel's re-resolution requests are answered at most once per interval", async () => {
-  const { channel, answers } = resolve({ endpoints: ["127.0.0.1:1001"] });
+  const { channel, answers, clock } = resolve({
+    endpoints: ["127.0.0.1:1001"],
+  });
   try {
     channel.updateResolution();
     await until("first answer", () => answers.length === 1);
     // Requests from the channel (a backend lost, say) wait for their turn.
     channel.updateResolution();
     channel.updateResolution();
-    await until(
-      "second answer",
-      () => answers.length === 2,
-      MIN_RERESOLUTION_INTERVAL_MS + 2000,
-    );
-    const gap = answers[1].at - answers[0].at;
-    assert.ok(gap >= MIN_RERESOLUTION_INTERVAL_MS - 50, `after ${gap} ms`);
-    await sleep(300);
+    assert.equal(clock.pending, 1, "the two requests wait as one");
+    clock.advance(MIN_RERESOLUTION_INTERVAL_MS - 1);
+    await tick();
+    assert.equal(answers.length, 1, "not before the interval is over");
+    clock.advance(1);
+    await until("second answer", () => answers.length === 2);
+    assert.equal(answers[1].at - answers[0].at, MIN_RERESOLUTION_INTERVAL_MS);
+    clock.advance(10 * MIN_RERESOLUTION_INTERVAL_MS);
+    await tick();
     assert.equal(answers.length, 2, "the two requests made one answer");
+  } finally {
+    channel.destroy();
+  }
+});
+
+Deno.test("manual resolver: re-resolution does no config work: 1,000 of them read the config 0 times, so make no Channel", async () => {
+  // Checking a config makes a Channel of its JSON text: a read of the
+  // config comes before each.
+  let reads = 0;
+  const serviceConfig = {
+    get loadBalancingConfig() {
+      reads++;
+      return CONFIG.loadBalancingConfig;
+    },
+  };
+  const { channel, answers, clock } = resolve({
+    endpoints: ["127.0.0.1:1001", "127.0.0.1:1002"],
+    serviceConfig,
+  });
+  const whenGiven = reads;
+  assert.ok(whenGiven > 0, "checked when given");
+  try {
+    for (let i = 1; i <= 1000; i++) {
+      channel.updateResolution();
+      clock.advance(MIN_RERESOLUTION_INTERVAL_MS);
+      // The answer is a few promise turns away: no timer, no real wait.
+      for (let turns = 0; answers.length < i; turns++) {
+        assert.ok(turns < 100, `no answer ${i}`);
+        await tick();
+      }
+    }
+    assert.ok(answers.every((answer) => answer.serviceConfig?.ok));
+    console.log(
+      `1,000 re-resolutions: the config read ${
+        reads - whenGiven
+      } times after it was given (each check reads it, then makes a Channel)`,
+    );
+    assert.equal(reads, whenGiven);
   } finally {
     channel.destroy();
   }
@@ -206,6 +252,6 @@ Deno.test("manual resolver: a destroyed channel's resolver gets no more answers"
   await until("an answer", () => answers.length === 1);
   channel.destroy();
   owner.update({ endpoints: ["127.0.0.1:1002"] });
-  await sleep(50);
+  await tick();
   assert.equal(answers.length, 1);
 });

@@ -9,14 +9,14 @@ Deno.test("service config: a valid config parses, from an object or JSON text", 
     loadBalancingConfig: [{ custom_round_robin: { chooseSecond: 2 } }],
   };
   for (const input of [json, JSON.stringify(json)]) {
-    const config = parseServiceConfig(input);
+    const { config } = parseServiceConfig(input);
     assert.deepEqual(config.loadBalancingConfig, json.loadBalancingConfig);
     assert.deepEqual(config.methodConfig, []);
   }
 });
 
 Deno.test("service config: the first registered policy is the one used", () => {
-  const config = parseServiceConfig({
+  const { config } = parseServiceConfig({
     loadBalancingConfig: [
       { not_registered_here: {} },
       { custom_round_robin: { chooseSecond: 5 } },
@@ -29,7 +29,7 @@ Deno.test("service config: the first registered policy is the one used", () => {
 });
 
 Deno.test("service config: without loadBalancingConfig it is left to grpc-js's default", () => {
-  assert.deepEqual(parseServiceConfig({}).loadBalancingConfig, []);
+  assert.deepEqual(parseServiceConfig({}).config.loadBalancingConfig, []);
 });
 
 Deno.test("service config: errors are one line saying what is wrong", () => {
@@ -76,7 +76,7 @@ Deno.test("service config: errors are one line saying what is wrong", () => {
 });
 
 Deno.test("service config: a method timeout in JSON form becomes grpc-js's seconds and nanos", () => {
-  const config = parseServiceConfig({
+  const { config } = parseServiceConfig({
     methodConfig: [
       { name: [{ service: "a" }], timeout: "1.5s" },
       { name: [{ service: "b" }], timeout: "2s" },
@@ -106,7 +106,7 @@ Deno.test("service config: outlier_detection over the policy parses, and its chi
     failure_percentage_ejection: { minimum_hosts: 2 },
   });
   assert.deepEqual(
-    parseServiceConfig(good).loadBalancingConfig,
+    parseServiceConfig(good).config.loadBalancingConfig,
     good.loadBalancingConfig,
   );
   const cases: [unknown, string][] = [
