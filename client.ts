@@ -18,13 +18,25 @@ import {
   DEFAULT_ETCD_ENDPOINTS,
   ETCD_ENDPOINTS,
   ManualResolver,
+  MAX_CHOOSE_SECOND,
   parseEtcdEndpoints,
   registerCustomRoundRobin,
 } from "./balancer/mod.ts";
 import { ECHO_SERVICE_NAME, EchoClient } from "./proto/echo.ts";
 import { parseFlags, runMain, UsageError } from "./cli.ts";
+import {
+  CLIENT_CHANNEL_OPTIONS,
+  clientServiceConfig,
+  underOutlierDetection,
+} from "./client_config.ts";
 import { clientCredentials, diagnose, type TlsFiles } from "./tls.ts";
-import { type Echoed, sendCount, unaryEcho } from "./load.ts";
+import {
+  type Echoed,
+  type Send,
+  sendCount,
+  unaryEcho,
+  withResend,
+} from "./load.ts";
 
 /** The client's usage message. */
 export const CLIENT_USAGE =
@@ -72,93 +84,6 @@ exactly one RPC on the second backend each prove the ratio (exit 0).`;
 
 const SCHEME = "example";
 
-/**
- * The channel options the client uses, tuned for a demo on one machine:
- *
- * - reconnect backoff from 100 ms up to 1 s (grpc-js: 1 s up to 120 s), so a
- *   restarted backend is back in use within about a second;
- * - a keepalive ping every second, answered within a second, so a backend
- *   behind a dead link is noticed in about two seconds, not when TCP gives
- *   up minutes later;
- * - with a `dns:` target, a new DNS answer at most a second after the
- *   policy asks for one (grpc-js: 30 s), so a replaced backend is found
- *   when the old one goes, not half a minute later.
- */
-export const CLIENT_CHANNEL_OPTIONS: grpc.ChannelOptions = {
-  "grpc.initial_reconnect_backoff_ms": 100,
-  "grpc.max_reconnect_backoff_ms": 1_000,
-  "grpc.keepalive_time_ms": 1_000,
-  "grpc.keepalive_timeout_ms": 1_000,
-  "grpc.keepalive_permit_without_calls": 1,
-  "grpc.dns_min_time_between_resolutions_ms": 1_000,
-};
-
-/**
- * The client's service config: the policy, a retry policy that retries an
- * Echo RPC that failed with UNAVAILABLE on a connection that was lost (up to
- * 4 attempts, backoff 50 ms to 0.5 s), and, unless `healthService` is
- * `null`, health checking of that service.
- */
-export function clientServiceConfig(
-  chooseSecond: unknown,
-  healthService: string | null = ECHO_SERVICE_NAME,
-): Record<string, unknown> {
-  return {
-    loadBalancingConfig: [{ [CUSTOM_ROUND_ROBIN]: { chooseSecond } }],
-    methodConfig: [{
-      name: [{ service: ECHO_SERVICE_NAME }],
-      retryPolicy: {
-        maxAttempts: 4,
-        initialBackoff: "0.05s",
-        maxBackoff: "0.5s",
-        backoffMultiplier: 2,
-        retryableStatusCodes: ["UNAVAILABLE"],
-      },
-    }],
-    ...(healthService === null
-      ? {}
-      : { healthCheckConfig: { serviceName: healthService } }),
-  };
-}
-
-/**
- * The client's `outlier_detection` knobs, for two backends: every second,
- * a backend that failed at least half of its last second's RPCs (10 at
- * least) is ejected for 30 s, and longer each time again; at most one of the
- * two is ejected at once.
- */
-export const OUTLIER_DETECTION = {
-  interval: { seconds: 1, nanos: 0 },
-  base_ejection_time: { seconds: 30, nanos: 0 },
-  max_ejection_time: { seconds: 300, nanos: 0 },
-  max_ejection_percent: 50,
-  failure_percentage_ejection: {
-    threshold: 50,
-    enforcement_percentage: 100,
-    minimum_hosts: 2,
-    request_volume: 10,
-  },
-} as const;
-
-/**
- * `serviceConfig` with its load-balancing policy under grpc-js's
- * `outlier_detection`, set by `knobs`.
- */
-export function underOutlierDetection(
-  serviceConfig: Record<string, unknown>,
-  knobs: Record<string, unknown> = OUTLIER_DETECTION,
-): Record<string, unknown> {
-  return {
-    ...serviceConfig,
-    loadBalancingConfig: [{
-      outlier_detection: {
-        ...knobs,
-        child_policy: serviceConfig.loadBalancingConfig,
-      },
-    }],
-  };
-}
-
 /** Reads a flag as a whole number of at least `min`. */
 function wholeNumber(flag: string, value: string, min: number): number {
   const number = Number(value);
@@ -170,14 +95,40 @@ function wholeNumber(flag: string, value: string, min: number): number {
   return number;
 }
 
-/** Reads `--choose-second` as JSON would carry it, so the policy judges it. */
-function chooseSecondValue(value: string): unknown {
+/**
+ * Reads `--choose-second` as a number, read as JSON reads it; the policy's
+ * check of the config judges its range. Anything else is refused in the
+ * policy's words, as its check would refuse it in a config.
+ */
+function chooseSecondFlag(value: string): number {
+  let parsed: unknown = value;
   try {
-    return JSON.parse(value);
+    parsed = JSON.parse(value);
   } catch {
-    return value;
+    // Not JSON: shown as the text it is.
   }
+  if (typeof parsed !== "number") {
+    throw new UsageError(
+      `${CUSTOM_ROUND_ROBIN}: chooseSecond must be an integer from 0 to ${MAX_CHOOSE_SECOND}, got ${
+        JSON.stringify(parsed)
+      }`,
+    );
+  }
+  return parsed;
 }
+
+/**
+ * What one window of RPCs shows: that it does not hold, that it holds with
+ * the second backend known (`--addrs`), or that it holds with the second
+ * backend unknown (`--target`), set apart by one backend.
+ */
+export type Judgement =
+  | { readonly kind: "broken" }
+  | { readonly kind: "held" }
+  | { readonly kind: "setApart"; readonly by: string };
+
+const BROKEN: Judgement = { kind: "broken" };
+const HELD: Judgement = { kind: "held" };
 
 /**
  * Judges one window of `chooseSecond` RPCs by the peers that served them.
@@ -185,42 +136,38 @@ function chooseSecondValue(value: string): unknown {
  * When it is known which peer is the second backend (`isSecond`), the window
  * holds if exactly `expected` RPCs went there. When it is not (`--target`),
  * the window holds if exactly one RPC went to a backend of its own and the
- * rest to one other, or, for a ratio of 0 or 1, all went to one backend.
- *
- * @returns the backend that sets the window apart (the one that took the
- *   lone RPC, or the only one), `"held"` when `isSecond` is given and the
- *   window holds, or `null` if it does not hold. A
- *   ratio is proved only by windows that all return the same backend:
- *   round_robin's A B A, B A B has a lone RPC in each window, but on a
- *   different backend each time.
+ * rest to one other, or, for a ratio of 0 or 1, all went to one backend;
+ * that backend sets the window apart. A ratio is proved only by windows all
+ * set apart by the same backend: round_robin's A B A, B A B has a lone RPC
+ * in each window, but on a different backend each time.
  */
 export function judgeWindow(
   peers: readonly string[],
   expected: number,
   isSecond: ((peer: string) => boolean) | null,
-): string | null {
+): Judgement {
   if (isSecond) {
-    return peers.filter(isSecond).length === expected ? "held" : null;
+    return peers.filter(isSecond).length === expected ? HELD : BROKEN;
   }
   const counts = new Map<string, number>();
   for (const peer of peers) counts.set(peer, (counts.get(peer) ?? 0) + 1);
   if (expected === 0 || peers.length === 1) {
-    return counts.size === 1 ? peers[0] : null;
+    return counts.size === 1 ? { kind: "setApart", by: peers[0] } : BROKEN;
   }
-  if (counts.size !== 2) return null;
+  if (counts.size !== 2) return BROKEN;
   const lone = [...counts].filter(([, n]) => n === 1);
-  return lone.length === 1 ? lone[0][0] : null;
+  return lone.length === 1 ? { kind: "setApart", by: lone[0][0] } : BROKEN;
 }
 
 /**
  * The proof of a ratio: three windows in a row that hold, each set apart by
- * the same backend (see {@linkcode judgeWindow}).
+ * the same backend when the second is unknown (see {@linkcode judgeWindow}).
  */
 export class RatioProof {
   readonly #expected: number;
   readonly #isSecond: ((peer: string) => boolean) | null;
   #streak = 0;
-  #last: string | null = null;
+  #last: Judgement = BROKEN;
 
   /**
    * @param expected RPCs per window that go to the second backend: 0 or 1.
@@ -237,9 +184,9 @@ export class RatioProof {
   /** Adds a window's peers; true once the ratio is proved. */
   add(peers: readonly string[]): boolean {
     const judged = judgeWindow(peers, this.#expected, this.#isSecond);
-    this.#streak = judged === null
+    this.#streak = judged.kind === "broken"
       ? 0
-      : judged === this.#last
+      : sameJudgement(judged, this.#last)
       ? this.#streak + 1
       : 1;
     this.#last = judged;
@@ -247,19 +194,33 @@ export class RatioProof {
   }
 }
 
+function sameJudgement(a: Judgement, b: Judgement): boolean {
+  return a.kind === b.kind &&
+    (a.kind !== "setApart" || a.by === (b as typeof a).by);
+}
+
+/** How {@linkcode checkRatio} checks. */
+interface RatioCheck {
+  /** The backends, for messages. */
+  readonly from: string;
+  readonly chooseSecond: number;
+  readonly timeoutSeconds: number;
+  /** No line per RPC. */
+  readonly quiet: boolean;
+  /** Tells the second backend's peer, when it is known. */
+  readonly isSecond: ((peer: string) => boolean) | null;
+}
+
 /**
- * Sends windows of `chooseSecond` RPCs until they prove the ratio (see
- * {@linkcode RatioProof}), or the time is up. `from` names the backends in
- * messages.
+ * Sends windows of `chooseSecond` RPCs by `send` until they prove the ratio (see
+ * {@linkcode RatioProof}), and says so.
+ *
+ * @throws {Error} when the time is up first, or an RPC fails.
  */
 async function checkRatio(
-  client: EchoClient,
-  from: string,
-  chooseSecond: number,
-  timeoutSeconds: number,
-  quiet: boolean,
-  isSecond: ((peer: string) => boolean) | null,
-): Promise<number> {
+  send: Send,
+  { from, chooseSecond, timeoutSeconds, quiet, isSecond }: RatioCheck,
+): Promise<void> {
   const size = Math.max(chooseSecond, 1);
   const expected = chooseSecond === 0 ? 0 : 1;
   const ratio = `${expected}:${size - expected}`;
@@ -270,7 +231,7 @@ async function checkRatio(
     for (let i = 0; i < size; i++) {
       let echoed: Echoed;
       try {
-        echoed = await unaryEcho(client, deadline);
+        echoed = await send(deadline);
       } catch (error) {
         const { code, details } = error as grpc.ServiceError;
         if (code === grpc.status.DEADLINE_EXCEEDED) {
@@ -288,7 +249,6 @@ async function checkRatio(
     proved = proof.add(peers);
   }
   console.log(`Successful multiple iterations of ${ratio} ratio`);
-  return 0;
 }
 
 /** The client's command line, checked. */
@@ -298,8 +258,7 @@ interface ClientFlags {
   readonly target: string | undefined;
   /** The etcd cluster of an `etcd:` target. */
   readonly etcdEndpoints: string[];
-  /** As given, for the policy's own check. */
-  readonly chooseSecond: unknown;
+  readonly chooseSecond: number;
   readonly healthService: string | null;
   readonly outlierDetection: boolean;
   /** The TLS flags' files, or `null` for plaintext. */
@@ -386,7 +345,7 @@ function readFlags(args: readonly string[]): ClientFlags | null {
     addrs,
     target: flags.target,
     etcdEndpoints,
-    chooseSecond: chooseSecondValue(flags["choose-second"]),
+    chooseSecond: chooseSecondFlag(flags["choose-second"]),
     healthService: flags["health-service"] === ""
       ? null
       : flags["health-service"],
@@ -485,10 +444,13 @@ export async function runClient(args: readonly string[]): Promise<number> {
     return index === undefined || index < 0 ? undefined : index;
   };
 
+  // Echo is idempotent: a call whose connection was lost in a way the retry
+  // policy does not cover is sent once more.
+  const send = withResend((deadline) => unaryEcho(client, deadline));
   try {
     if (flags.count !== null) {
       const names = ["first", "second"];
-      return await sendCount(client, {
+      return await sendCount(send, {
         ...flags.count,
         timeoutSeconds: flags.timeout,
         quiet: flags.quiet,
@@ -498,16 +460,16 @@ export async function runClient(args: readonly string[]): Promise<number> {
         },
       });
     }
-    return await checkRatio(
-      client,
-      flags.target ?? flags.addrs.join(","),
-      Number(flags.chooseSecond),
-      flags.timeout,
-      flags.quiet,
-      resolver ? (peer) => endpointOf(peer) === 1 : null,
-    ).catch(async (error: Error) => {
+    await checkRatio(send, {
+      from: flags.target ?? flags.addrs.join(","),
+      chooseSecond: flags.chooseSecond,
+      timeoutSeconds: flags.timeout,
+      quiet: flags.quiet,
+      isSecond: resolver ? (peer) => endpointOf(peer) === 1 : null,
+    }).catch(async (error: Error) => {
       throw await explained(error, flags);
     });
+    return 0;
   } finally {
     client.close();
   }

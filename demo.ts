@@ -6,13 +6,13 @@
  * @module
  */
 import { CLIENT_USAGE, runClient } from "./client.ts";
-import { startEchoServers, stopEchoServers } from "./server.ts";
+import { startEchoServers, stopEchoServers, withoutGrpcLog } from "./server.ts";
 import { runMain } from "./cli.ts";
 
 const ADDRESSES = ["localhost:50050", "localhost:50051"];
 
 await runMain("demo", CLIENT_USAGE, async () => {
-  const servers = await startEchoServers(ADDRESSES);
+  const servers = await withoutGrpcLog(() => startEchoServers(ADDRESSES));
   try {
     return await runClient(Deno.args);
   } finally {

@@ -1,6 +1,7 @@
 /**
- * Load generation for the client: UnaryEcho as the client sends it, resent
- * once when its connection was lost mid-call, and `--count` runs.
+ * Load generation for the client: UnaryEcho, the resend of a call whose
+ * connection was lost mid-call that the client opts into, and `--count`
+ * runs.
  *
  * @module
  */
@@ -15,35 +16,53 @@ export interface Echoed {
   readonly peer: string;
 }
 
+/** Sends one UnaryEcho that must end by `deadline`. */
+export type Send = (deadline: Date) => Promise<Echoed>;
+
 /**
- * One UnaryEcho, as the client sends it.
- *
- * The service config's retry policy covers calls that fail with UNAVAILABLE
- * before a reply starts. A connection lost mid-call can end a call in ways
- * that escape it (see {@linkcode connectionLost}); as Echo is idempotent,
- * such a call is sent once more.
+ * The errors of calls whose reply had started (its headers had arrived),
+ * kept beside them: the error is grpc-js's, and stays as grpc-js made it.
  */
+const answeredCalls = new WeakSet<grpc.ServiceError>();
+
+/** One UnaryEcho on `client`; a failure is grpc-js's error. */
 export function unaryEcho(
   client: EchoClient,
   deadline: Date,
 ): Promise<Echoed> {
-  const once = () =>
-    new Promise<Echoed>((resolve, reject) => {
-      let answered = false;
-      const call = client.UnaryEcho(
-        { message: MESSAGE },
-        { deadline },
-        (error, response) => {
-          if (error) reject(Object.assign(error, { answered }));
-          else resolve({ reply: response!.message, peer: call.getPeer() });
-        },
-      );
-      call.on("metadata", () => answered = true);
-    });
-  return once().catch((error: grpc.ServiceError & { answered: boolean }) => {
-    if (connectionLost(error)) return once();
-    throw error;
+  return new Promise<Echoed>((resolve, reject) => {
+    let answered = false;
+    const call = client.UnaryEcho(
+      { message: MESSAGE },
+      { deadline },
+      (error, response) => {
+        if (error) {
+          if (answered) answeredCalls.add(error);
+          reject(error);
+        } else {
+          resolve({ reply: response!.message, peer: call.getPeer() });
+        }
+      },
+    );
+    call.on("metadata", () => answered = true);
   });
+}
+
+/**
+ * `send`, and once more when a call failed because its connection was lost
+ * in a way the service config's retry policy does not cover (see
+ * {@linkcode connectionLost}). The retry policy covers calls that fail with
+ * UNAVAILABLE before a reply starts. Opt-in, and only for idempotent
+ * methods such as Echo: the first call may have been served.
+ */
+export function withResend(send: Send): Send {
+  return (deadline) =>
+    send(deadline).catch((error: grpc.ServiceError) => {
+      const { code, details } = error;
+      const answered = answeredCalls.has(error);
+      if (connectionLost({ code, details, answered })) return send(deadline);
+      throw error;
+    });
 }
 
 /**
@@ -69,9 +88,14 @@ const LOST_SOCKET_ERRORS = [
  * - INTERNAL from a socket error in {@linkcode LOST_SOCKET_ERRORS}, which
  *   grpc-js reports as `Received RST_STREAM with code 2 triggered by
  *   internal client error: <message>`, or as the bare message.
+ *
+ * The second is matched by its text: grpc-js keeps only the socket error's
+ * message in `details`, and its public error has no field for the error's
+ * code (EPIPE) or the stream's reset code.
  */
 export function connectionLost(
   { code, details, answered }: Pick<grpc.ServiceError, "code" | "details"> & {
+    /** Whether the reply's headers had arrived. */
     answered: boolean;
   },
 ): boolean {
@@ -92,11 +116,12 @@ export interface CountOptions {
 }
 
 /**
- * Sends `count` RPCs, `concurrency` at a time; prints a per-backend summary.
+ * Sends `count` RPCs by `send`, `concurrency` at a time; prints a
+ * per-backend summary.
  * Resolves to the exit code: 0 if no RPC failed, else 1.
  */
 export async function sendCount(
-  client: EchoClient,
+  send: Send,
   { count, concurrency, rate, timeoutSeconds, quiet, label }: CountOptions,
 ): Promise<number> {
   const perPeer = new Map<string, number>();
@@ -110,8 +135,7 @@ export async function sendCount(
       const wait = due - performance.now();
       if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
       try {
-        const { reply, peer } = await unaryEcho(
-          client,
+        const { reply, peer } = await send(
           new Date(Date.now() + timeoutSeconds * 1000),
         );
         perPeer.set(peer, (perPeer.get(peer) ?? 0) + 1);

@@ -19,6 +19,7 @@ import {
 } from "./proto/echo.ts";
 import { parseFlags, runMain, UsageError } from "./cli.ts";
 import { serverCredentials } from "./tls.ts";
+import { releaseWarning } from "./deno_release.ts";
 import {
   DEFAULT_ETCD_ENDPOINTS,
   parseEtcdEndpoints,
@@ -36,35 +37,6 @@ export const DRAIN_MS = 1_000;
 
 /** How long a stopping server waits for RPCs in flight before cutting them. */
 export const GRACE_MS = 5_000;
-
-/** The Deno release this project is tested on, the one `.ci/run` installs. */
-export const PINNED_DENO = "2.9.3";
-
-/**
- * Releases whose `node:http2` server aborts inside nghttp2 when a client
- * that has just sent thousands of RPCs closes its channel
- * (denoland/deno#36788): every server of the process goes with it.
- */
-const CRASHING_DENO = new Set(["2.9.4", "2.9.5", "2.9.6"]);
-
-/**
- * The line a server prints on stderr at start on a Deno release known to
- * crash under busy clients, or `null` on any other release.
- *
- * @example Checking the running release
- * ```ts
- * import { releaseWarning } from "./server.ts";
- *
- * const warning = releaseWarning(Deno.version.deno);
- * if (warning !== null) console.error(warning);
- * ```
- */
-export function releaseWarning(version: string): string | null {
-  return CRASHING_DENO.has(version)
-    ? `server: warning: Deno ${version} can abort this server when a busy ` +
-      `client closes (denoland/deno#36788); use Deno ${PINNED_DENO}`
-    : null;
-}
 
 const USAGE =
   `usage: server.ts [--addrs HOST:PORT,...] [--listen-anywhere] [--drain-ms MS]
@@ -196,7 +168,8 @@ export function echoHandlers(
 /**
  * Starts an echo server on `address` (`host:port`; port 0 picks one).
  *
- * @throws {Error} naming the address if it cannot be listened on.
+ * @throws {Error} for an address that is not `host:port`, or naming the
+ *   address if it cannot be listened on.
  */
 export function startEchoServer(
   address: string,
@@ -205,7 +178,7 @@ export function startEchoServer(
   const hostPort = grpc.experimental.splitHostPort(address);
   if (hostPort === null || hostPort.port === undefined) {
     return Promise.reject(
-      new UsageError(`--addrs: expected HOST:PORT, got "${address}"`),
+      new Error(`expected HOST:PORT, got "${address}"`),
     );
   }
   const host = hostPort.host.includes(":")
@@ -256,7 +229,6 @@ export async function startEchoServers(
   addresses: readonly string[],
   options: EchoServerOptions = {},
 ): Promise<EchoServer[]> {
-  const quiet = quietGrpcLog();
   const servers: EchoServer[] = [];
   try {
     for (const address of addresses) {
@@ -265,8 +237,6 @@ export async function startEchoServers(
   } catch (error) {
     for (const { server } of servers) server.forceShutdown();
     throw error;
-  } finally {
-    quiet.restore();
   }
   for (const { address } of servers) console.log(`serving on ${address}`);
   return servers;
@@ -338,6 +308,12 @@ async function main(): Promise<number> {
     );
   }
   const addresses = flags.addrs.split(",").map((address) => address.trim());
+  const malformed = addresses.find((address) =>
+    grpc.experimental.splitHostPort(address)?.port === undefined
+  );
+  if (malformed !== undefined) {
+    throw new UsageError(`--addrs: expected HOST:PORT, got "${malformed}"`);
+  }
   const outside = addresses.find((address) => !isLoopback(address));
   if (outside !== undefined && !flags["listen-anywhere"]) {
     throw new UsageError(
@@ -356,10 +332,12 @@ async function main(): Promise<number> {
     key: flags["tls-key"],
   });
   const etcd = etcdFlags(flags, addresses);
-  const servers = await startEchoServers(addresses, {
-    ...(failures.percent > 0 ? { failures } : {}),
-    credentials,
-  });
+  const servers = await withoutGrpcLog(() =>
+    startEchoServers(addresses, {
+      ...(failures.percent > 0 ? { failures } : {}),
+      credentials,
+    })
+  );
   let registration: EtcdRegistration | null = null;
   if (etcd !== null) {
     try {
@@ -459,16 +437,23 @@ function failCode(value: string): grpc.status {
 }
 
 /**
- * grpc-js logs a failed bind at ERROR on its own; the server says it in one
- * line instead. Unless the user chose a verbosity, grpc-js is silenced while
- * binding and set back to its default after.
+ * Runs `body`, the start of a program's servers, with grpc-js's log off:
+ * grpc-js logs a failed bind at ERROR on its own, and the program says it
+ * in one line instead. A verbosity the user chose (`GRPC_NODE_VERBOSITY`
+ * or `GRPC_VERBOSITY`) is left alone. grpc-js has no getter for its level,
+ * so this sets back the one it starts at, ERROR: for a program that has
+ * not set another, that is the level it had.
  */
-function quietGrpcLog(): { restore(): void } {
+export async function withoutGrpcLog<T>(body: () => Promise<T>): Promise<T> {
   const chosen = Deno.env.get("GRPC_NODE_VERBOSITY") ??
     Deno.env.get("GRPC_VERBOSITY");
-  if (chosen !== undefined) return { restore() {} };
+  if (chosen !== undefined) return await body();
   grpc.setLogVerbosity(grpc.logVerbosity.NONE);
-  return { restore: () => grpc.setLogVerbosity(grpc.logVerbosity.ERROR) };
+  try {
+    return await body();
+  } finally {
+    grpc.setLogVerbosity(grpc.logVerbosity.ERROR);
+  }
 }
 
 if (import.meta.main) {

@@ -24,7 +24,10 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { ManualResolver, registerCustomRoundRobin } from "../balancer/mod.ts";
-import { clientServiceConfig, underOutlierDetection } from "../client.ts";
+import {
+  clientServiceConfig,
+  underOutlierDetection,
+} from "../client_config.ts";
 import { ECHO_SERVICE_NAME, EchoClient } from "../proto/echo.ts";
 import { clientCredentials } from "../tls.ts";
 import { makeCerts } from "../tests/certs.ts";

@@ -13,8 +13,11 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { ManualResolver, registerCustomRoundRobin } from "../balancer/mod.ts";
-import { CLIENT_CHANNEL_OPTIONS, clientServiceConfig } from "../client.ts";
-import { unaryEcho } from "../load.ts";
+import {
+  CLIENT_CHANNEL_OPTIONS,
+  clientServiceConfig,
+} from "../client_config.ts";
+import { unaryEcho, withResend } from "../load.ts";
 import { EchoClient } from "../proto/echo.ts";
 import { startServerTask } from "../tests/processes.ts";
 
@@ -31,14 +34,16 @@ function memory(): { heap: number; rss: number } {
 }
 
 /** Sends RPCs `from` up to `to` (exclusive); resolves to how many failed. */
-async function send(client: EchoClient, from: number, to: number) {
+async function sendRange(client: EchoClient, from: number, to: number) {
+  // As the client sends it: resent once when its connection was lost.
+  const send = withResend((deadline) => unaryEcho(client, deadline));
   let next = from;
   let failed = 0;
   const worker = async () => {
     while (next < to) {
       next++;
       try {
-        await unaryEcho(client, new Date(Date.now() + 10_000));
+        await send(new Date(Date.now() + 10_000));
       } catch {
         failed++;
       }
@@ -62,9 +67,9 @@ const client = new EchoClient(
 let code = 1;
 try {
   const started = performance.now();
-  let failed = await send(client, 0, WARM);
+  let failed = await sendRange(client, 0, WARM);
   const warm = memory();
-  failed += await send(client, WARM, TOTAL);
+  failed += await sendRange(client, WARM, TOTAL);
   const done = memory();
   const seconds = (performance.now() - started) / 1000;
   const growth = { heap: done.heap - warm.heap, rss: done.rss - warm.rss };

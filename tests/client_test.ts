@@ -52,11 +52,17 @@ Deno.test("client: round_robin's alternation never proves 1:2 with --target, tho
 
 Deno.test("client: a window with two RPCs on the second backend does not hold", () => {
   const isSecond = (peer: string) => peer === "B";
-  assert.equal(judgeWindow(["A", "B", "B"], 1, isSecond), null);
-  assert.equal(judgeWindow(["B", "B", "B"], 1, isSecond), null);
-  assert.equal(judgeWindow(["A", "A", "A"], 1, isSecond), null);
-  assert.equal(judgeWindow(["A", "A", "B"], 1, isSecond), "held");
-  assert.equal(judgeWindow(["A", "B", "B"], 1, null), "A");
+  const broken = { kind: "broken" };
+  assert.deepEqual(judgeWindow(["A", "B", "B"], 1, isSecond), broken);
+  assert.deepEqual(judgeWindow(["B", "B", "B"], 1, isSecond), broken);
+  assert.deepEqual(judgeWindow(["A", "A", "A"], 1, isSecond), broken);
+  assert.deepEqual(judgeWindow(["A", "A", "B"], 1, isSecond), {
+    kind: "held",
+  });
+  assert.deepEqual(judgeWindow(["A", "B", "B"], 1, null), {
+    kind: "setApart",
+    by: "A",
+  });
   assert.equal(
     proves(new RatioProof(1, isSecond), windows(["A", "B", "B"], 3, 10)),
     null,
@@ -64,9 +70,13 @@ Deno.test("client: a window with two RPCs on the second backend does not hold", 
 });
 
 Deno.test("client: chooseSecond 0 proves 0:1 only with every RPC on one backend", () => {
-  assert.equal(judgeWindow(["A"], 0, null), "A");
-  assert.equal(judgeWindow(["A"], 0, (peer) => peer === "B"), "held");
-  assert.equal(judgeWindow(["B"], 0, (peer) => peer === "B"), null);
+  assert.deepEqual(judgeWindow(["A"], 0, null), { kind: "setApart", by: "A" });
+  assert.deepEqual(judgeWindow(["A"], 0, (peer) => peer === "B"), {
+    kind: "held",
+  });
+  assert.deepEqual(judgeWindow(["B"], 0, (peer) => peer === "B"), {
+    kind: "broken",
+  });
   assert.equal(
     proves(new RatioProof(0, null), [["A"], ["B"], ["A"], ["B"]]),
     null,

@@ -10,7 +10,10 @@
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { ETCD_ENDPOINTS, registerCustomRoundRobin } from "../balancer/mod.ts";
-import { CLIENT_CHANNEL_OPTIONS, clientServiceConfig } from "../client.ts";
+import {
+  CLIENT_CHANNEL_OPTIONS,
+  clientServiceConfig,
+} from "../client_config.ts";
 import { EchoClient } from "../proto/echo.ts";
 import {
   failures,

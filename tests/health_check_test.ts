@@ -9,7 +9,10 @@ import {
   healthCheckServiceName,
 } from "../balancer/health_check.ts";
 import { parseServiceConfig } from "../balancer/service_config.ts";
-import { CLIENT_CHANNEL_OPTIONS, clientServiceConfig } from "../client.ts";
+import {
+  CLIENT_CHANNEL_OPTIONS,
+  clientServiceConfig,
+} from "../client_config.ts";
 import { ECHO_SERVICE_NAME, EchoClient } from "../proto/echo.ts";
 import {
   type EchoServer,

@@ -15,7 +15,7 @@ import {
   stopEchoServers,
 } from "../server.ts";
 import { servedBy as servedByTag } from "./windows.ts";
-import { unaryEcho } from "../load.ts";
+import { unaryEcho, withResend } from "../load.ts";
 
 registerCustomRoundRobin();
 
@@ -197,13 +197,14 @@ export interface Load {
  * client program sends it.
  */
 export function startLoad(client: EchoClient, concurrency = 4): Load {
+  const send = withResend((deadline) => unaryEcho(client, deadline));
   const sent: Sent[] = [];
   let running = true;
   const worker = async () => {
     while (running) {
       const at = performance.now();
       try {
-        const { reply } = await unaryEcho(client, deadline());
+        const { reply } = await send(deadline());
         const server = servedByTag(reply);
         sent.push({ at, ms: performance.now() - at, server, error: null });
       } catch (error) {

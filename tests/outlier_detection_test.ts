@@ -15,7 +15,7 @@ import {
   clientServiceConfig,
   OUTLIER_DETECTION,
   underOutlierDetection,
-} from "../client.ts";
+} from "../client_config.ts";
 import { ECHO_SERVICE_NAME } from "../proto/echo.ts";
 import {
   type EchoServer,

@@ -7,7 +7,10 @@
  * Needs root and iproute2; without them the test is skipped, saying why.
  */
 import assert from "node:assert/strict";
-import { CLIENT_CHANNEL_OPTIONS, clientServiceConfig } from "../client.ts";
+import {
+  CLIENT_CHANNEL_OPTIONS,
+  clientServiceConfig,
+} from "../client_config.ts";
 import {
   connect,
   failures,

@@ -4,7 +4,10 @@
  */
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
-import { CLIENT_CHANNEL_OPTIONS, clientServiceConfig } from "../client.ts";
+import {
+  CLIENT_CHANNEL_OPTIONS,
+  clientServiceConfig,
+} from "../client_config.ts";
 import { EchoClient, type EchoResponse } from "../proto/echo.ts";
 import { DRAIN_MS, GRACE_MS } from "../server.ts";
 import {

@@ -11,7 +11,7 @@ import { EchoClient } from "../proto/echo.ts";
 import { busyClient } from "./busy_client.ts";
 import { sleep } from "./helpers.ts";
 import { denoRunArgs, startServerTask } from "./processes.ts";
-import { PINNED_DENO, releaseWarning } from "../server.ts";
+import { PINNED_DENO, releaseWarning } from "../deno_release.ts";
 
 /** One in four runs in a process of its own. */
 const CLIENTS = 8;

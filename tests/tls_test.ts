@@ -4,7 +4,10 @@
  * is verified by its own name, and each kind of failure is one line.
  */
 import assert from "node:assert/strict";
-import { CLIENT_CHANNEL_OPTIONS, clientServiceConfig } from "../client.ts";
+import {
+  CLIENT_CHANNEL_OPTIONS,
+  clientServiceConfig,
+} from "../client_config.ts";
 import { clientCredentials } from "../tls.ts";
 import { type Certs, makeCerts, opensslUnavailable } from "./certs.ts";
 import {

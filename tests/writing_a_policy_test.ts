@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
-import { CLIENT_CHANNEL_OPTIONS } from "../client.ts";
+import { CLIENT_CHANNEL_OPTIONS } from "../client_config.ts";
 import {
   echoHandlers,
   type EchoServer,

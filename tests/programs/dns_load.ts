@@ -19,8 +19,11 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { registerCustomRoundRobin } from "../../balancer/mod.ts";
-import { CLIENT_CHANNEL_OPTIONS, clientServiceConfig } from "../../client.ts";
-import { unaryEcho } from "../../load.ts";
+import {
+  CLIENT_CHANNEL_OPTIONS,
+  clientServiceConfig,
+} from "../../client_config.ts";
+import { unaryEcho, withResend } from "../../load.ts";
 import { EchoClient } from "../../proto/echo.ts";
 import { servedBy } from "../windows.ts";
 
@@ -32,6 +35,8 @@ const client = new EchoClient(target, grpc.credentials.createInsecure(), {
     clientServiceConfig(3, healthService === "" ? null : healthService),
   ),
 });
+// As the client sends it: resent once when its connection was lost.
+const send = withResend((deadline) => unaryEcho(client, deadline));
 const end = Date.now() + Number(durationMs);
 const sent: {
   at: number;
@@ -43,7 +48,7 @@ const worker = async () => {
   while (Date.now() < end) {
     const at = Date.now();
     try {
-      const { reply } = await unaryEcho(client, new Date(at + 5000));
+      const { reply } = await send(new Date(at + 5000));
       sent.push({
         at,
         ms: Date.now() - at,

@@ -15,8 +15,11 @@ import {
   ManualResolver,
   registerCustomRoundRobin,
 } from "../../balancer/mod.ts";
-import { CLIENT_CHANNEL_OPTIONS, clientServiceConfig } from "../../client.ts";
-import { unaryEcho } from "../../load.ts";
+import {
+  CLIENT_CHANNEL_OPTIONS,
+  clientServiceConfig,
+} from "../../client_config.ts";
+import { unaryEcho, withResend } from "../../load.ts";
 import { EchoClient } from "../../proto/echo.ts";
 
 const [mode, addresses, idleMs, rounds] = Deno.args;
@@ -32,11 +35,13 @@ if (mode === "project") {
 } else {
   client = new EchoClient(`ipv4:${addresses}`, insecure);
 }
+// As the client sends it: resent once when its connection was lost.
+const send = withResend((deadline) => unaryEcho(client, deadline));
 let failed = 0;
 for (let round = 1; round <= Number(rounds); round++) {
   if (round > 1) await new Promise((r) => setTimeout(r, Number(idleMs)));
   try {
-    await unaryEcho(client, new Date(Date.now() + 5000));
+    await send(new Date(Date.now() + 5000));
     console.log(`round ${round}: ok`);
   } catch (error) {
     failed++;
