@@ -16,6 +16,7 @@ import {
   experimental,
   logVerbosity as LogVerbosity,
 } from "@grpc/grpc-js";
+import { aggregateState } from "./_aggregate_state.ts";
 import {
   HealthCheckedPicker,
   HealthCheckingSubchannel,
@@ -71,22 +72,6 @@ export type ChildStatesListener = (
   state: ConnectivityState,
   children: readonly ChildState[],
 ) => void;
-
-/** Aggregates child states: READY > CONNECTING > IDLE > TRANSIENT_FAILURE. */
-export function aggregateState(
-  children: readonly ChildState[],
-): ConnectivityState {
-  for (
-    const state of [
-      ConnectivityState.READY,
-      ConnectivityState.CONNECTING,
-      ConnectivityState.IDLE,
-    ]
-  ) {
-    if (children.some((child) => child.state === state)) return state;
-  }
-  return ConnectivityState.TRANSIENT_FAILURE;
-}
 
 /**
  * One endpoint's pick_first child, behind the calls the sharding layer makes

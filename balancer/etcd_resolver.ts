@@ -125,7 +125,7 @@ export function etcdEndpointValue(address: string): string {
  * @throws {Error} saying what is wrong with a value that is not JSON with
  *   an `Addr` of `host:port`.
  */
-export function addressOfValue(value: string): string {
+function addressOfValue(value: string): string {
   let parsed: unknown;
   try {
     parsed = JSON.parse(value);

@@ -71,5 +71,9 @@ export {
   HealthCheckingSubchannel,
   healthCheckServiceNameOf,
 } from "./health_check.ts";
-export { ManualResolver, type ResolverState } from "./manual_resolver.ts";
+export {
+  type Clock,
+  ManualResolver,
+  type ResolverState,
+} from "./manual_resolver.ts";
 export { checkServiceConfig } from "./service_config.ts";

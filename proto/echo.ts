@@ -59,16 +59,16 @@ const definition = loadSync(
   { keepCase: true, defaults: true },
 );
 
-// proto-loader types what it loads loosely; the interfaces above give it the
-// shape that echo.proto declares.
-
 /** The Echo service's full name, also its name for health checking. */
 export const ECHO_SERVICE_NAME = "grpc.examples.echo.Echo";
 
 /** The service definition, for `grpc.Server.addService`. */
-export const echoService = definition[
-  ECHO_SERVICE_NAME
-] as unknown as grpc.ServiceDefinition<EchoHandlers>;
+export const echoService =
+  // proto-loader types what it loads loosely; the interfaces above give it
+  // the shape that echo.proto declares.
+  definition[ECHO_SERVICE_NAME] as unknown as grpc.ServiceDefinition<
+    EchoHandlers
+  >;
 
 /**
  * The Echo client class.
@@ -87,11 +87,10 @@ export const echoService = definition[
  * });
  * ```
  */
-export const EchoClient = grpc.makeGenericClientConstructor(
-  echoService,
-  "Echo",
-) as unknown as new (
-  address: string,
-  credentials: grpc.ChannelCredentials,
-  options?: grpc.ClientOptions,
-) => EchoClient;
+export const EchoClient =
+  // The same loose typing: the constructor makes clients of the interface.
+  grpc.makeGenericClientConstructor(echoService, "Echo") as unknown as new (
+    address: string,
+    credentials: grpc.ChannelCredentials,
+    options?: grpc.ClientOptions,
+  ) => EchoClient;

@@ -2,7 +2,7 @@
  * The client's proof of the ratio, fed the windows a policy would make.
  */
 import assert from "node:assert/strict";
-import { judgeWindow, RatioProof } from "../client.ts";
+import { judgeWindow, RatioProof } from "../_ratio_proof.ts";
 import { repeated } from "./helpers.ts";
 
 /** `n` windows of `size` RPCs cut from `pattern` repeated. */

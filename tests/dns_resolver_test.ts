@@ -9,7 +9,7 @@ import { experimental } from "@grpc/grpc-js";
 import {
   healthCheckFromTxt,
   TxtHealthCheckResolver,
-} from "../balancer/dns_resolver.ts";
+} from "../balancer/_txt_health_check.ts";
 import {
   HEALTH_CHECK_SERVICE_NAME,
   healthCheckServiceNameOf,

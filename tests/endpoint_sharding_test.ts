@@ -9,11 +9,11 @@ import {
   experimental,
 } from "@grpc/grpc-js";
 import {
-  aggregateState,
   type ChildState,
   EndpointSharding,
   SERVER_NAMES,
 } from "../balancer/endpoint_sharding.ts";
+import { aggregateState } from "../balancer/_aggregate_state.ts";
 import { HEALTH_CHECK_SERVICE_NAME } from "../balancer/health_check.ts";
 import { endpoint, endpointOf, FakeHelper, tick } from "./fakes.ts";
 
