@@ -10,6 +10,7 @@ import {
   healthCheckFromTxt,
   TxtHealthCheckResolver,
 } from "../balancer/_txt_health_check.ts";
+import { tick } from "./fakes.ts";
 import {
   HEALTH_CHECK_SERVICE_NAME,
   healthCheckServiceNameOf,
@@ -128,7 +129,7 @@ function wrapperOver(records: string[][] | null) {
     /** One resolution of the inner resolver, and the lookup it sets off. */
     async resolution() {
       resolve!();
-      await new Promise((done) => setTimeout(done, 0));
+      await tick();
     },
     resolver,
   };

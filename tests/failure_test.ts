@@ -24,12 +24,12 @@ import {
   logged,
   policyConfig,
   setup,
-  sleep,
   startLoad,
   unary,
   until,
   untilPattern,
   untilSecondServes,
+  untilSent,
   untilServes,
 } from "./helpers.ts";
 import { startServerTask } from "./processes.ts";
@@ -77,7 +77,7 @@ Deno.test("failure: swapping the second endpoint under load fails no RPC, moves 
   try {
     await untilServes(client, second);
     const load = startLoad(client, 8);
-    await sleep(300);
+    await untilSent(load, 300);
     resolver.update({
       endpoints: [first.address, third],
       serviceConfig: config,
@@ -87,7 +87,7 @@ Deno.test("failure: swapping the second endpoint under load fails no RPC, moves 
       "third serving",
       () => load.sent.some((x) => x.server === third),
     );
-    await sleep(300);
+    await untilSent(load, 300);
     const sent = await load.stop();
     const firstOnThird = sent.find((x) => x.server === third)!;
     console.log(
@@ -113,12 +113,12 @@ Deno.test("failure: an invalid service config after a good one is logged and the
   const s = await setup(policyConfig(3));
   try {
     await untilSecondServes(s);
-    const lines = await logged(async () => {
+    const lines = await logged(async (lines) => {
       s.resolver.update({
         endpoints: [s.first, s.second],
         serviceConfig: policyConfig(-1),
       });
-      await sleep(100);
+      await until("the error logged", () => lines.length > 0);
       await untilPattern(s.client, s.first, s.second);
     });
     assert.ok(
@@ -163,9 +163,9 @@ Deno.test("failure: updates with 1 or 3 endpoints after a good one are logged an
     for (
       const endpoints of [[s.first], [s.first, s.second, third.address]]
     ) {
-      const lines = await logged(async () => {
+      const lines = await logged(async (lines) => {
         s.resolver.update({ endpoints, serviceConfig: policyConfig(3) });
-        await sleep(100);
+        await until("the refusal logged", () => lines.length > 0);
         await untilPattern(s.client, s.first, s.second);
       });
       const count = endpoints.length;

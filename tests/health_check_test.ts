@@ -36,7 +36,7 @@ import {
   untilSecondServes,
   untilServes,
 } from "./helpers.ts";
-import { FakeSubchannel } from "./fakes.ts";
+import { FakeSubchannel, tick } from "./fakes.ts";
 
 const { READY, CONNECTING, IDLE } = grpc.connectivityState;
 
@@ -82,7 +82,10 @@ Deno.test("health: NOT_SERVING on the second moves every RPC to the first within
     await until("load running", () => load.sent.length > 100);
     const notServingAt = performance.now();
     setServing(s.servers[1], false);
-    await sleep(700);
+    await until(
+      "RPCs sent while the second is away",
+      () => load.sent.filter((x) => x.at > notServingAt + 200).length > 200,
+    );
     const servingAt = performance.now();
     setServing(s.servers[1], true);
     await until(
@@ -157,7 +160,13 @@ Deno.test("health: the health stream comes back after a server restart and is fo
     restarted = await startEchoServer(s.second);
     await untilPattern(s.client, s.first, s.second);
     setServing(restarted, false);
-    await sleep(200);
+    await until(
+      "the new stream's NOT_SERVING followed",
+      async () =>
+        (await sequence(6, () => unary(s.client))).every((server) =>
+          server === s.first
+        ),
+    );
     assert.deepEqual(
       await sequence(6, () => unary(s.client)),
       repeated([s.first], 6),
@@ -176,7 +185,10 @@ Deno.test("health: both servers NOT_SERVING fails RPCs with UNAVAILABLE naming b
   try {
     await untilSecondServes(s);
     for (const server of s.servers) setServing(server, false);
-    await sleep(200);
+    await until(
+      "both NOT_SERVING followed",
+      () => unary(s.client).then(() => false, () => true),
+    );
     await assert.rejects(unary(s.client), (error: grpc.ServiceError) => {
       assert.equal(error.code, grpc.status.UNAVAILABLE);
       assert.match(error.details, /unhealthy.*; second .*unhealthy/);
@@ -334,7 +346,7 @@ Deno.test("health wrapper: a READY connection shows CONNECTING until the first a
     t.wrapper.ref();
     assert.equal(t.wrapper.getConnectivityState(), CONNECTING);
     await until("a Watch call", () => t.watches.length === 1);
-    await sleep(50);
+    await tick();
     assert.equal(t.wrapper.getConnectivityState(), CONNECTING, "no answer yet");
     const expected: [string, boolean][] = [
       ["SERVING", true],

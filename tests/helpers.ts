@@ -226,6 +226,15 @@ export function startLoad(client: EchoClient, concurrency = 4): Load {
   };
 }
 
+/**
+ * Waits until `load` has finished `n` more RPCs than it had: a stretch of
+ * load measured in RPCs, not in time.
+ */
+export function untilSent(load: Load, n: number, ms = 10_000): Promise<void> {
+  const from = load.sent.length;
+  return until(`${n} RPCs sent`, () => load.sent.length >= from + n, ms);
+}
+
 /** Binds `server` to a free port on 127.0.0.1; resolves to its address. */
 export function listen(server: grpc.Server): Promise<string> {
   return new Promise((resolve, reject) =>
@@ -256,11 +265,11 @@ export function sleep(ms: number): Promise<void> {
 /** Waits until `check()` holds, polling; fails after `ms`. */
 export async function until(
   what: string,
-  check: () => boolean,
+  check: () => boolean | Promise<boolean>,
   ms = 5000,
 ): Promise<void> {
   const end = performance.now() + ms;
-  while (!check()) {
+  while (!(await check())) {
     if (performance.now() > end) assert.fail(`${what}: not within ${ms} ms`);
     await sleep(10);
   }
@@ -271,12 +280,17 @@ export function failures(sent: readonly Sent[]): string[] {
   return sent.flatMap(({ error }) => error === null ? [] : [error]);
 }
 
-/** Collects what grpc-js logs while `body` runs. */
-export async function logged(body: () => Promise<void>): Promise<string[]> {
+/**
+ * Collects what grpc-js logs while `body` runs; `body` sees the lines so
+ * far, to wait for one.
+ */
+export async function logged(
+  body: (lines: readonly string[]) => Promise<void>,
+): Promise<string[]> {
   const lines: string[] = [];
   grpc.setLogger({ error: (...args: unknown[]) => lines.push(args.join(" ")) });
   try {
-    await body();
+    await body(lines);
   } finally {
     grpc.setLogger(console);
   }

@@ -22,6 +22,7 @@ import {
   unary,
   untilPattern,
   untilSecondServes,
+  untilSent,
   untilServes,
 } from "./helpers.ts";
 
@@ -230,7 +231,7 @@ Deno.test("integration: a rolling update's answer of three under load keeps the 
         endpoints: [s.first, s.second, third.address],
         serviceConfig: policyConfig(3),
       });
-      await sleep(500);
+      await untilSent(load, 1000);
     });
     const during = [...load.sent];
     s.resolver.update({

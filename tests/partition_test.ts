@@ -17,6 +17,7 @@ import {
   sleep,
   startLoad,
   untilPattern,
+  untilSent,
   untilServes,
 } from "./helpers.ts";
 import {
@@ -67,7 +68,7 @@ Deno.test({
       try {
         await untilServes(client, b.target);
         const load = startLoad(client, 8);
-        await sleep(500);
+        await untilSent(load, 500);
         await b.cut();
         const cutAt = performance.now();
         // The cut host is still reached over its own link only, and an

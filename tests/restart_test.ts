@@ -17,6 +17,7 @@ import {
   startLoad,
   until,
   untilPattern,
+  untilSent,
   untilServes,
 } from "./helpers.ts";
 import { type ServerTask, startServerTask, task } from "./processes.ts";
@@ -107,13 +108,16 @@ Deno.test("restart: SIGKILL of the second under load: no failed RPC, the first t
     ]);
     await untilServes(client, second);
     const load = startLoad(client, 8);
-    await sleep(500);
+    await untilSent(load, 500);
     await servers[1]!.stop("SIGKILL");
     servers[1] = null;
     const killedAt = performance.now();
     // Seen as soon as the connection drops: RPCs sent from then on go to
     // the first.
-    await sleep(300);
+    await until(
+      "RPCs after the kill",
+      () => load.sent.filter((x) => x.at > killedAt + 100).length > 20,
+    );
     const sent = await load.stop();
     assert.deepEqual(failures(sent), []);
     const after = sent.filter((x) => x.at > killedAt + 100);
@@ -237,7 +241,20 @@ Deno.test("restart: SIGTERM during a bidi stream: the stream completes, new conn
     await until("first reply", () => replies.length === 1);
     const stopping = servers[0]!.stop("SIGTERM");
     const stoppedAt = performance.now();
-    await sleep(DRAIN_MS + 300);
+    // After the drain, the server stops accepting connections.
+    await until(
+      "connections refused",
+      () =>
+        Deno.connect({
+          hostname: "127.0.0.1",
+          port: Number(address.split(":")[1]),
+        })
+          .then((connection) => {
+            connection.close();
+            return false;
+          }, () => true),
+      DRAIN_MS + 2000,
+    );
     await assert.rejects(
       new Promise((resolve, reject) =>
         late.UnaryEcho(

@@ -13,9 +13,9 @@ import { type Certs, makeCerts, opensslUnavailable } from "./certs.ts";
 import {
   connect,
   failures,
-  sleep,
   startLoad,
   untilPattern,
+  untilSent,
   untilServes,
 } from "./helpers.ts";
 import {
@@ -123,17 +123,17 @@ tlsTest(
     try {
       await untilPattern(client, first, second);
       const load = startLoad(client, 8);
-      await sleep(300);
+      await untilSent(load, 300);
       // SIGTERM: NOT_SERVING, a 1 s drain, then the server goes.
       const drained = servers[1]!.stop("SIGTERM");
-      await sleep(300);
+      await untilSent(load, 300);
       const drainingFrom = load.sent.length;
       assert.equal((await drained).code, 0);
       servers[1] = await startServerTask([second], tlsFlags(certs.server));
       await untilServes(client, second);
       await servers[0]!.stop("SIGKILL");
       servers[0] = null;
-      await sleep(500);
+      await untilSent(load, 500);
       const sent = await load.stop();
       console.log(
         `TLS: ${sent.length} RPCs through a drain and a SIGKILL, ${

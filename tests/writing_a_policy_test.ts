@@ -17,8 +17,8 @@ import {
   connect,
   failures,
   listen,
-  sleep,
   startLoad,
+  untilSent,
   untilServes,
 } from "./helpers.ts";
 
@@ -75,7 +75,7 @@ for (const health of [false, true]) {
       try {
         await untilServes(client, fast.address);
         const load = startLoad(client, 4);
-        await sleep(1000);
+        await untilSent(load, 4000);
         const sent = await load.stop();
         assert.deepEqual(failures(sent), []);
         const onSlow = sent.filter((rpc) => rpc.server === slow.address).length;
