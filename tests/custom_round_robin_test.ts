@@ -117,13 +117,6 @@ function namedPicker(name: "first" | "second"): experimental.Picker {
   return { pick: () => result };
 }
 
-function picks(picker: experimental.Picker, n: number): string[] {
-  return Array.from(
-    { length: n },
-    () => picker.pick(PICK_ARGS).subchannel!.getAddress(),
-  );
-}
-
 /** The spec's sequence: pick number i (from 1) goes second iff i % c == 0. */
 function expected(chooseSecond: number, from: number, n: number): string[] {
   return Array.from({ length: n }, (_, i) => {
@@ -139,7 +132,7 @@ for (const chooseSecond of [0, 1, 2, 3, 7]) {
       namedPicker("first"),
       namedPicker("second"),
     );
-    assert.deepEqual(picks(picker, 10_000), expected(chooseSecond, 1, 10_000));
+    assert.deepEqual(pickMany(picker, 10_000), expected(chooseSecond, 1, 10_000));
   });
 }
 
@@ -149,7 +142,7 @@ Deno.test("picker: chooseSecond 3 starts first, first, second", () => {
     namedPicker("first"),
     namedPicker("second"),
   );
-  assert.deepEqual(picks(picker, 6), [
+  assert.deepEqual(pickMany(picker, 6), [
     "first",
     "first",
     "second",
@@ -171,7 +164,7 @@ Deno.test("picker: the count goes past 2^32 picks without a skipped or doubled p
       made % chooseSecond,
     );
     assert.deepEqual(
-      picks(picker, 20),
+      pickMany(picker, 20),
       expected(chooseSecond, made + 1, 20),
       `chooseSecond ${chooseSecond}`,
     );
@@ -185,7 +178,7 @@ Deno.test("picker: chooseSecond 2^32 - 1 sends exactly the last pick of its cycl
     namedPicker("second"),
     MAX_CHOOSE_SECOND - 3,
   );
-  assert.deepEqual(picks(picker, 5), [
+  assert.deepEqual(pickMany(picker, 5), [
     "first",
     "first",
     "second",
