@@ -5,17 +5,17 @@
  *
  * @module
  */
+import { notInstalled } from "./helpers.ts";
 
 const ROOT = new URL("..", import.meta.url);
 
 /** Why certificates cannot be made here, or `null` if they can. */
-export async function opensslUnavailable(): Promise<string | null> {
-  try {
-    await new Deno.Command("openssl", { args: ["version"] }).output();
-    return null;
-  } catch {
-    return "openssl is not installed (.ci/run installs it)";
-  }
+export function opensslUnavailable(): Promise<string | null> {
+  return notInstalled(
+    "openssl",
+    ["version"],
+    "openssl is not installed (.ci/run installs it)",
+  );
 }
 
 /** The files of one test run, each a path relative to the project. */

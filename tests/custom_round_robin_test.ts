@@ -132,7 +132,10 @@ for (const chooseSecond of [0, 1, 2, 3, 7]) {
       namedPicker("first"),
       namedPicker("second"),
     );
-    assert.deepEqual(pickMany(picker, 10_000), expected(chooseSecond, 1, 10_000));
+    assert.deepEqual(
+      pickMany(picker, 10_000),
+      expected(chooseSecond, 1, 10_000),
+    );
   });
 }
 

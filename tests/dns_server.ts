@@ -12,20 +12,15 @@
  */
 import { Resolver } from "node:dns/promises";
 import { kill, lineReader } from "./processes.ts";
-import { freePort, sleep } from "./helpers.ts";
+import { freePort, notInstalled, sleep } from "./helpers.ts";
 
 /** Why no DNS server can be started here, or `null` if one can. */
-export async function dnsServerUnavailable(): Promise<string | null> {
-  try {
-    await new Deno.Command("dnsmasq", { args: ["--version"], stdout: "null" })
-      .output();
-    return null;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      return "dnsmasq (Debian's dnsmasq-base) is not installed";
-    }
-    throw error;
-  }
+export function dnsServerUnavailable(): Promise<string | null> {
+  return notInstalled(
+    "dnsmasq",
+    ["--version"],
+    "dnsmasq (Debian's dnsmasq-base) is not installed",
+  );
 }
 
 /** A running dnsmasq, and what it answers. */

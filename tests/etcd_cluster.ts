@@ -10,21 +10,16 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { freePort, sleep } from "./helpers.ts";
+import { freePort, notInstalled, sleep } from "./helpers.ts";
 import { kill } from "./processes.ts";
 
 /** Why no etcd cluster can be started here, or `null` if one can. */
-export async function etcdUnavailable(): Promise<string | null> {
-  try {
-    await new Deno.Command("etcd", { args: ["--version"], stdout: "null" })
-      .output();
-    return null;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      return "etcd (Debian's etcd-server) is not installed";
-    }
-    throw error;
-  }
+export function etcdUnavailable(): Promise<string | null> {
+  return notInstalled(
+    "etcd",
+    ["--version"],
+    "etcd (Debian's etcd-server) is not installed",
+  );
 }
 
 /** A running cluster. */
