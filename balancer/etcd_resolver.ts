@@ -296,6 +296,8 @@ class EtcdResolver implements experimental.Resolver {
 
   /** Hands the channel the endpoints in key order, host names resolved. */
   async #handOn(): Promise<void> {
+    // The watch may still deliver while its cancellation is on its way.
+    if (this.#destroyed) return;
     const generation = ++this.#generation;
     const given = [...this.#addresses].sort(([a], [b]) => a < b ? -1 : 1);
     const settled = await Promise.allSettled(
