@@ -23,7 +23,6 @@ import { until } from "./helpers.ts";
 import {
   endpoint,
   FakeHelper,
-  PICK_ARGS,
   pickMany,
   pickOne,
   tick,
