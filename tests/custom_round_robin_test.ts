@@ -20,13 +20,7 @@ import {
 import { HEALTH_CHECK_SERVICE_NAME } from "../balancer/health_check.ts";
 import { startEchoServer, stopEchoServers } from "../server.ts";
 import { until } from "./helpers.ts";
-import {
-  endpoint,
-  FakeHelper,
-  pickMany,
-  pickOne,
-  tick,
-} from "./fakes.ts";
+import { endpoint, FakeHelper, pickMany, pickOne, tick } from "./fakes.ts";
 
 type PickResult = experimental.PickResult;
 const { READY, CONNECTING, IDLE, TRANSIENT_FAILURE } = ConnectivityState;
