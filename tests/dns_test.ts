@@ -10,6 +10,7 @@
  * why.
  */
 import assert from "node:assert/strict";
+import { clientServiceConfig } from "../client_config.ts";
 import { ECHO_SERVICE_NAME } from "../proto/echo.ts";
 import { sleep } from "./helpers.ts";
 import { servedBy } from "./windows.ts";
@@ -123,10 +124,16 @@ const HEALTH_CHECKED = grpcConfig({
 
 async function roundRobinFromTxt(dns: DnsServer, [h1, h2]: Hosts) {
   // A TXT config takes the place of the client's own: the channel runs
-  // round_robin, and the client's check must see that it is not 1:2.
+  // round_robin, and the client's check must see that it is not 1:2. It
+  // keeps the client's retry policy: without one, a connection dropped
+  // mid-call (seen once in CI, "UNAVAILABLE: Connection dropped") failed
+  // the run, and this step is about the policy.
   await dns.setTxt(
     NAME,
-    grpcConfig({ loadBalancingConfig: [{ round_robin: {} }] }),
+    grpcConfig({
+      ...clientServiceConfig(3, null),
+      loadBalancingConfig: [{ round_robin: {} }],
+    }),
   );
   const client = await runTask([
     "client:dns",
