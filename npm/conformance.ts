@@ -10,7 +10,8 @@
  * the one-line error; a NOT_SERVING backend getting no RPC and its share
  * back on SERVING; under `outlier_detection` with health checking, a backend
  * that fails every RPC ejected; both backends down failing with UNAVAILABLE
- * naming both.
+ * naming both; and, where etcd is installed, the 1:2 pattern through an
+ * `etcd:///` target, the backends registered in a one-member etcd.
  * Last, it runs README's module as written against servers on
  * localhost:50050 and :50051.
  *
@@ -37,6 +38,12 @@ import {
   startEchoServer,
   stopEchoServers,
 } from "../server.ts";
+import { etcdEndpointValue } from "../balancer/etcd_resolver.ts";
+import {
+  type EtcdCluster,
+  etcdUnavailable,
+  withEtcdCluster,
+} from "../tests/etcd_cluster.ts";
 
 const ROOT = new URL("..", import.meta.url);
 const decoder = new TextDecoder();
@@ -114,6 +121,30 @@ const CHECKS: [string, Check][] = [
 ];
 
 /**
+ * The 1:2 pattern through `etcd:///conformance`, with both servers
+ * registered in `etcd`: first and second in key order.
+ */
+async function etcdPattern(
+  client: LineClient,
+  servers: EchoServer[],
+  etcd: EtcdCluster,
+): Promise<string | null> {
+  const [a, b] = servers.map(({ address }) => address).sort();
+  const prefix = `conformance-${crypto.randomUUID()}`;
+  for (const address of [a, b]) {
+    await etcd.put(`${prefix}/${address}`, etcdEndpointValue(address));
+  }
+  const { servers: got, error } = await client.ask(
+    `etcd ${prefix} ${etcd.endpoints[0]} ${b} 9`,
+  );
+  if (error) return String(error);
+  const expected = [a, a, b, a, a, b, a, a, b];
+  return JSON.stringify(got) === JSON.stringify(expected)
+    ? null
+    : `got ${JSON.stringify(got)}`;
+}
+
+/**
  * An echo server on README's fixed `address`, once it is free: the port is
  * in the range the kernel hands out to outgoing connections, and one of the
  * checks' may hold it for a while after it closed (TIME_WAIT, 60 s).
@@ -144,7 +175,9 @@ async function readmeModule(): Promise<string> {
 const { runtimes, grpcJs } = await runtimeProjects();
 const snippet = await readmeModule();
 let failed = 0;
+let checks = 0;
 const report = (runtime: Runtime, check: string, problem: string | null) => {
+  checks++;
   if (problem !== null) failed++;
   console.log(
     `${runtime.name} ${runtime.version}: ${check}: ${
@@ -152,53 +185,78 @@ const report = (runtime: Runtime, check: string, problem: string | null) => {
     }`,
   );
 };
-for (const runtime of runtimes) {
-  const servers = [
-    await startEchoServer("127.0.0.1:0"),
-    await startEchoServer("127.0.0.1:0"),
-  ];
-  const failing = await startEchoServer("127.0.0.1:0", {
-    failures: { percent: 100, code: status.INTERNAL },
-  });
-  const client = await startLineClient(
-    runtime,
-    new URL("conformance_client.mjs", import.meta.url),
-    [...servers, failing].map(({ address }) => address),
-  );
-  try {
-    for (const [name, check] of CHECKS) {
-      report(runtime, name, await check(client, servers).catch(String));
-    }
-  } finally {
-    await client.close();
-    await stopEchoServers([...servers, failing], { drainMs: 0, graceMs: 500 });
-  }
 
-  const readmeServers = [
-    await startWhenFree("localhost:50050"),
-    await startWhenFree("localhost:50051"),
-  ];
-  try {
-    const module = `${runtime.project}/readme.mjs`;
-    await Deno.writeTextFile(module, snippet);
-    const { code, stdout, stderr } = await runtime.command(module, [], "null")
-      .output();
-    const out = decoder.decode(stdout).trim();
-    report(
+/** Every check on every runtime; the etcd one only with `etcd`. */
+async function runChecks(etcd: EtcdCluster | null): Promise<void> {
+  for (const runtime of runtimes) {
+    const servers = [
+      await startEchoServer("127.0.0.1:0"),
+      await startEchoServer("127.0.0.1:0"),
+    ];
+    const failing = await startEchoServer("127.0.0.1:0", {
+      failures: { percent: 100, code: status.INTERNAL },
+    });
+    const client = await startLineClient(
       runtime,
-      "README's module as written",
-      code === 0 && out === "ready"
-        ? null
-        : `exit ${code}: ${out} ${decoder.decode(stderr).trim()}`,
+      new URL("conformance_client.mjs", import.meta.url),
+      [...servers, failing].map(({ address }) => address),
     );
-  } finally {
-    await stopEchoServers(readmeServers, { drainMs: 0, graceMs: 500 });
+    try {
+      if (etcd !== null) {
+        report(
+          runtime,
+          "etcd:/// target: 1:2 in key order",
+          await etcdPattern(client, servers, etcd).catch(String),
+        );
+      }
+      for (const [name, check] of CHECKS) {
+        report(runtime, name, await check(client, servers).catch(String));
+      }
+    } finally {
+      await client.close();
+      await stopEchoServers([...servers, failing], {
+        drainMs: 0,
+        graceMs: 500,
+      });
+    }
+
+    const readmeServers = [
+      await startWhenFree("localhost:50050"),
+      await startWhenFree("localhost:50051"),
+    ];
+    try {
+      const module = `${runtime.project}/readme.mjs`;
+      await Deno.writeTextFile(module, snippet);
+      const { code, stdout, stderr } = await runtime.command(
+        module,
+        [],
+        "null",
+      ).output();
+      const out = decoder.decode(stdout).trim();
+      report(
+        runtime,
+        "README's module as written",
+        code === 0 && out === "ready"
+          ? null
+          : `exit ${code}: ${out} ${decoder.decode(stderr).trim()}`,
+      );
+    } finally {
+      await stopEchoServers(readmeServers, { drainMs: 0, graceMs: 500 });
+    }
   }
+}
+
+const etcdReason = await etcdUnavailable();
+if (etcdReason === null) {
+  await withEtcdCluster(1, runChecks);
+} else {
+  console.log(`conformance: the etcd check skipped: ${etcdReason}`);
+  await runChecks(null);
 }
 await removeProjects(runtimes);
 console.log(
   failed === 0
-    ? `conformance: ${runtimes.length * (CHECKS.length + 1)} checks passed on ${
+    ? `conformance: ${checks} checks passed on ${
       runtimes.map((r) => r.name).join(", ")
     } with @grpc/grpc-js ${grpcJs}`
     : `conformance: ${failed} checks failed`,

@@ -11,6 +11,8 @@
 //                            second backend answered: {"ok": true}
 //   send N                   N RPCs on it: {"servers": [...]}
 //   fail                     one RPC on it that should fail: {"code", "details"}
+//   etcd PREFIX URL SECOND N a channel to etcd:///PREFIX at etcd URL; once
+//                            SECOND answered, N more RPCs: {"servers": [...]}
 //   eject                    a channel with health checking under
 //                            outlier_detection to the first and the failing
 //                            backend, RPCs until 50 in a row succeed (at most
@@ -23,8 +25,12 @@ import { createInterface } from "node:readline";
 import * as grpc from "@grpc/grpc-js";
 
 const [modulePath, first, second, failing] = process.argv.slice(-4);
-const { checkServiceConfig, ManualResolver, registerCustomRoundRobin } =
-  await import(modulePath);
+const {
+  checkServiceConfig,
+  ETCD_ENDPOINTS,
+  ManualResolver,
+  registerCustomRoundRobin,
+} = await import(modulePath);
 
 registerCustomRoundRobin();
 
@@ -113,6 +119,26 @@ const commands = {
       return { ok: true };
     } catch (error) {
       return { error: error.message };
+    }
+  },
+  async etcd(prefix, url, secondAddress, n) {
+    const client = new grpc.Client(
+      `etcd:///${prefix}`,
+      grpc.credentials.createInsecure(),
+      {
+        [ETCD_ENDPOINTS]: url,
+        "grpc.service_config": JSON.stringify({
+          loadBalancingConfig: [{ custom_round_robin: { chooseSecond: 3 } }],
+        }),
+      },
+    );
+    try {
+      if (!await until(client, secondAddress)) {
+        return { error: "the second backend did not answer within 5 s" };
+      }
+      return { servers: await send(client, Number(n)) };
+    } finally {
+      client.close();
     }
   },
   async open() {
