@@ -133,6 +133,11 @@ export class EtcdRegistration {
       lease.release();
       throw error;
     }
+    // Stopped while registering again: these keys must go too.
+    if (this.#stopped) {
+      await lease.revoke({ deadline: Date.now() + CALL_MS }).catch(() => {});
+      return;
+    }
     lease.on("lost", (error) => {
       if (this.#stopped || this.#lease !== lease) return;
       grpc.experimental.log(

@@ -240,7 +240,12 @@ class EtcdResolver implements experimental.Resolver {
 
   /** Reads every key under the prefix, then watches from the next revision. */
   async #start(endpoints: readonly string[]): Promise<void> {
-    this.#client ??= await connectEtcd(endpoints);
+    if (this.#client === null) {
+      const client = await connectEtcd(endpoints);
+      // Destroyed while the etcd3 package loaded: it never saw this client.
+      if (this.#destroyed) return client.close();
+      this.#client = client;
+    }
     const { header, kvs } = await this.#client.getAll().prefix(this.#prefix)
       .exec();
     if (this.#destroyed) return;
