@@ -46,6 +46,22 @@ export function parseFlags<T extends Options>(
 }
 
 /**
+ * `read(value)`, for the value of `--flag`: an error it throws becomes a
+ * {@linkcode UsageError} naming the flag.
+ */
+export function readFlag<T>(
+  flag: string,
+  value: string,
+  read: (value: string) => T,
+): T {
+  try {
+    return read(value);
+  } catch (error) {
+    throw new UsageError(`--${flag}: ${(error as Error).message}`);
+  }
+}
+
+/**
  * Reads the file that `flag` names.
  *
  * @throws {Error} in one line naming the flag, the file and why.

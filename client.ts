@@ -23,7 +23,7 @@ import {
   registerCustomRoundRobin,
 } from "./balancer/mod.ts";
 import { ECHO_SERVICE_NAME, EchoClient } from "./proto/echo.ts";
-import { parseFlags, runMain, UsageError } from "./cli.ts";
+import { parseFlags, readFlag, runMain, UsageError } from "./cli.ts";
 import { RatioProof } from "./_ratio_proof.ts";
 import {
   CLIENT_CHANNEL_OPTIONS,
@@ -241,12 +241,11 @@ function readFlags(args: readonly string[]): ClientFlags | null {
   if (etcd !== undefined && !flags.target?.startsWith("etcd:")) {
     throw new UsageError("--etcd-endpoints works with an etcd: --target only");
   }
-  let etcdEndpoints: string[];
-  try {
-    etcdEndpoints = parseEtcdEndpoints(etcd ?? DEFAULT_ETCD_ENDPOINTS);
-  } catch (error) {
-    throw new UsageError(`--etcd-endpoints: ${(error as Error).message}`);
-  }
+  const etcdEndpoints = readFlag(
+    "etcd-endpoints",
+    etcd ?? DEFAULT_ETCD_ENDPOINTS,
+    parseEtcdEndpoints,
+  );
   const timeout = Number(flags.timeout);
   if (!(timeout > 0) || !Number.isFinite(timeout)) {
     throw new UsageError(

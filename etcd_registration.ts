@@ -8,7 +8,11 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import type { Etcd3, Lease } from "etcd3";
-import { connectEtcd, etcdEndpointValue } from "./balancer/etcd_resolver.ts";
+import {
+  connectEtcd,
+  etcdEndpointValue,
+  etcdKeyPrefix,
+} from "./balancer/etcd_resolver.ts";
 
 /** The lease's time to live when none is given, in seconds. */
 export const DEFAULT_ETCD_TTL_SECONDS = 5;
@@ -95,8 +99,8 @@ export class EtcdRegistration {
 
   /** The keys registered, `PREFIX/ADDRESS` each. */
   get keys(): string[] {
-    const prefix = this.#options.prefix.replace(/\/+$/, "");
-    return this.#options.addresses.map((address) => `${prefix}/${address}`);
+    const prefix = etcdKeyPrefix(this.#options.prefix);
+    return this.#options.addresses.map((address) => prefix + address);
   }
 
   /**

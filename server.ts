@@ -17,11 +17,12 @@ import {
   type EchoHandlers,
   echoService,
 } from "./proto/echo.ts";
-import { parseFlags, runMain, UsageError } from "./cli.ts";
+import { parseFlags, readFlag, runMain, UsageError } from "./cli.ts";
 import { serverCredentials } from "./tls.ts";
 import { releaseWarning } from "./deno_release.ts";
 import {
   DEFAULT_ETCD_ENDPOINTS,
+  etcdKeyPrefix,
   parseEtcdEndpoints,
 } from "./balancer/etcd_resolver.ts";
 import {
@@ -382,20 +383,17 @@ function etcdFlags(
     }
     return null;
   }
-  const prefix = flags.register.replace(/^\/+|\/+$/g, "");
-  if (prefix === "") {
+  const prefix = flags.register;
+  if (etcdKeyPrefix(prefix) === "/") {
     throw new UsageError(
       `--register needs a key prefix such as services/echo, got "${flags.register}"`,
     );
   }
-  let endpoints: string[];
-  try {
-    endpoints = parseEtcdEndpoints(
-      flags["etcd-endpoints"] ?? DEFAULT_ETCD_ENDPOINTS,
-    );
-  } catch (error) {
-    throw new UsageError(`--etcd-endpoints: ${(error as Error).message}`);
-  }
+  const endpoints = readFlag(
+    "etcd-endpoints",
+    flags["etcd-endpoints"] ?? DEFAULT_ETCD_ENDPOINTS,
+    parseEtcdEndpoints,
+  );
   const ttl = flags["etcd-ttl"] ?? String(DEFAULT_ETCD_TTL_SECONDS);
   const ttlSeconds = Number(ttl);
   if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1) {

@@ -102,6 +102,23 @@ export function parseEtcdEndpoints(text: string): string[] {
 }
 
 /**
+ * The prefix of the keys that `PREFIX`'s endpoints sit under, `PREFIX/`,
+ * slashes at either end of `PREFIX` dropped: what the resolver watches, and
+ * what a registration writes under. `"/"` for a prefix of slashes alone.
+ *
+ * @example The same keys, however the prefix is written
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(etcdKeyPrefix("services/echo"), "services/echo/");
+ * assert.equal(etcdKeyPrefix("/services/echo/"), "services/echo/");
+ * ```
+ */
+export function etcdKeyPrefix(prefix: string): string {
+  return `${prefix.replace(/^\/+|\/+$/g, "")}/`;
+}
+
+/**
  * The value a server registers under `PREFIX/ADDRESS`: grpc-go's naming
  * `Endpoint`, `{"Addr": address, "Metadata": null}`.
  *
@@ -196,7 +213,7 @@ class EtcdResolver implements experimental.Resolver {
     options: ChannelOptions,
   ) {
     this.#listener = listener;
-    this.#prefix = `${target.path.replace(/^\/+|\/+$/g, "")}/`;
+    this.#prefix = etcdKeyPrefix(target.path);
     this.#endpoints = checkedTarget(target, options);
   }
 
@@ -353,7 +370,7 @@ function checkedTarget(
       `etcd resolver: give the cluster by the ${ETCD_ENDPOINTS} option, not in the target ("${target.authority}")`,
     );
   }
-  if (target.path.replace(/\//g, "") === "") {
+  if (etcdKeyPrefix(target.path) === "/") {
     return new Error(
       "etcd resolver: the target needs a prefix: etcd:///PREFIX",
     );

@@ -98,6 +98,23 @@ function median(values: readonly number[]): number {
 }
 
 /**
+ * Under the load `sent`, with `next` one of two endpoints since `at`: the
+ * time from `at` to its first RPC.
+ */
+async function firstRpcMs(
+  sent: readonly Sent[],
+  next: ServerTask,
+  at: number,
+): Promise<number> {
+  await until(
+    "the new backend serves",
+    () => on(sent, next).length > 0,
+    CHANGE_MS,
+  );
+  return Math.min(...on(sent, next).map((rpc) => rpc.at)) - at;
+}
+
+/**
  * Under the load `sent`, `next` takes the place of `old` the way a rolling
  * update does it: `next` registered already (three endpoints, which the
  * policy refuses, keeping the two it has), `old` deregisters on SIGTERM.
@@ -113,33 +130,9 @@ async function replace(
   const at = performance.now();
   const stopped = await old.stop("SIGTERM");
   assert.equal(stopped.code, 0, stopped.stderr.join("\n"));
-  await until(
-    "the new backend serves",
-    () => on(sent, next).length > 0,
-    CHANGE_MS,
-  );
+  const firstNextMs = await firstRpcMs(sent, next, at);
   const lastOld = Math.max(...on(sent, old).map((rpc) => rpc.at + rpc.ms));
-  return {
-    lastOldMs: lastOld - at,
-    firstNextMs: Math.min(...on(sent, next).map((rpc) => rpc.at)) - at,
-  };
-}
-
-/**
- * Under the load `sent`, with `next` one of two endpoints again after it
- * registered at `at`: the time to its first RPC.
- */
-async function firstRpcMs(
-  sent: readonly Sent[],
-  next: ServerTask,
-  at: number,
-): Promise<number> {
-  await until(
-    "the new backend serves",
-    () => on(sent, next).length > 0,
-    CHANGE_MS,
-  );
-  return Math.min(...on(sent, next).map((rpc) => rpc.at)) - at;
+  return { lastOldMs: lastOld - at, firstNextMs };
 }
 
 /** Two registered backends under `prefix`, and the client's load on them. */

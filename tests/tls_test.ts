@@ -66,45 +66,43 @@ function tlsTest(name: string, body: (certs: Certs) => Promise<void>) {
   });
 }
 
+/**
+ * Two servers started with `serverFlags`, and the client task with
+ * `clientFlags` proving 1:2 through them.
+ */
+async function assertProvedOverTls(
+  serverFlags: string[],
+  clientFlags: string[],
+): Promise<void> {
+  const servers = await twoServers(serverFlags);
+  try {
+    assertRatioProved(
+      await runTask([
+        "client",
+        "--addrs",
+        servers.map((server) => server.addresses[0]).join(","),
+        ...clientFlags,
+        "--quiet",
+      ]),
+    );
+  } finally {
+    await Promise.all(servers.map((server) => server.stop()));
+  }
+}
+
 tlsTest(
   "the client proves 1:2 over TLS, health checking on, each backend verified as localhost",
-  async (certs) => {
-    const servers = await twoServers(tlsFlags(certs.server));
-    try {
-      assertRatioProved(
-        await runTask([
-          "client",
-          "--addrs",
-          servers.map((server) => server.addresses[0]).join(","),
-          "--tls-ca",
-          certs.ca,
-          "--quiet",
-        ]),
-      );
-    } finally {
-      await Promise.all(servers.map((server) => server.stop()));
-    }
-  },
+  (certs) =>
+    assertProvedOverTls(tlsFlags(certs.server), ["--tls-ca", certs.ca]),
 );
 
 tlsTest(
   "mutual TLS: a client with a certificate the servers' CA signed proves 1:2",
-  async (certs) => {
-    const servers = await twoServers(tlsFlags(certs.server, certs.ca));
-    try {
-      assertRatioProved(
-        await runTask([
-          "client",
-          "--addrs",
-          servers.map((server) => server.addresses[0]).join(","),
-          ...["--tls-ca", certs.ca, "--tls-cert", certs.client.cert],
-          ...["--tls-key", certs.client.key, "--quiet"],
-        ]),
-      );
-    } finally {
-      await Promise.all(servers.map((server) => server.stop()));
-    }
-  },
+  (certs) =>
+    assertProvedOverTls(tlsFlags(certs.server, certs.ca), [
+      ...["--tls-ca", certs.ca, "--tls-cert", certs.client.cert],
+      ...["--tls-key", certs.client.key],
+    ]),
 );
 
 tlsTest(
