@@ -5,9 +5,10 @@
  *
  * @module
  */
-import { CLIENT_USAGE, runClient } from "./client.ts";
-import { startEchoServers, stopEchoServers, withoutGrpcLog } from "./server.ts";
-import { runMain } from "./cli.ts";
+import { runClient } from "./client.ts";
+import { startEchoServers, stopEchoServers } from "./echo/mod.ts";
+import { CLIENT_USAGE } from "./cli/client_flags.ts";
+import { runMain, withoutGrpcLog } from "./cli/main.ts";
 
 const ADDRESSES = ["localhost:50050", "localhost:50051"];
 

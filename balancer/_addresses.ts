@@ -22,7 +22,9 @@ export async function resolveEndpoint(hostPort: string): Promise<Endpoint> {
     const found = await lookup(host, { all: true });
     return { addresses: found.map(({ address }) => ({ host: address, port })) };
   } catch (error) {
-    throw new Error(`cannot resolve ${host}: ${(error as Error).message}`);
+    throw new Error(`cannot resolve ${host}: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
 }
 

@@ -117,7 +117,7 @@ export class TxtHealthCheckResolver implements experimental.Resolver {
     ).catch((error) =>
       experimental.log(
         LogVerbosity.ERROR,
-        `dns resolver: TXT service config: ${error.message}`,
+        `${TRACER}: TXT service config: ${error.message}`,
       )
     ).finally(() => this.#looking = false);
   }

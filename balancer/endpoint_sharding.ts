@@ -23,10 +23,6 @@ import {
   healthCheckServiceNameOf,
 } from "./health_check.ts";
 
-type ChannelControlHelper = experimental.ChannelControlHelper;
-type Endpoint = experimental.Endpoint;
-type SubchannelInterface = experimental.SubchannelInterface;
-
 const TRACER = "endpoint_sharding";
 
 /**
@@ -81,7 +77,7 @@ export type ChildStatesListener = (
 class Child {
   /** The child policy; only this wrapper calls it. */
   readonly #balancer: experimental.LeafLoadBalancer;
-  readonly #helper: ChannelControlHelper;
+  readonly #helper: experimental.ChannelControlHelper;
   /**
    * The health-check service its subchannels watch, or `null`. Fixed for
    * the child's life: a change of service replaces the child.
@@ -95,7 +91,7 @@ class Child {
   /** Set by destroy, after which the child reports nothing. */
   #destroyed = false;
   /** The latest subchannel per address, so that backoff can be reset. */
-  readonly #subchannels = new Map<string, SubchannelInterface>();
+  readonly #subchannels = new Map<string, experimental.SubchannelInterface>();
 
   /**
    * Makes the child and starts it connecting.
@@ -103,8 +99,8 @@ class Child {
    * @param onReport Called after every state change the child reports.
    */
   constructor(
-    endpoint: Endpoint,
-    helper: ChannelControlHelper,
+    endpoint: experimental.Endpoint,
+    helper: experimental.ChannelControlHelper,
     options: ChannelOptions,
     resolutionNote: string,
     healthCheckService: string | null,
@@ -134,7 +130,7 @@ class Child {
   }
 
   /** The endpoint it connects to. */
-  get endpoint(): Endpoint {
+  get endpoint(): experimental.Endpoint {
     return this.#balancer.getEndpoint();
   }
 
@@ -152,7 +148,7 @@ class Child {
   }
 
   /** Takes the endpoint's new addresses and the channel's new options. */
-  update(endpoint: Endpoint, options: ChannelOptions): void {
+  update(endpoint: experimental.Endpoint, options: ChannelOptions): void {
     this.#balancer.updateEndpoint(endpoint, options);
   }
 
@@ -175,7 +171,7 @@ class Child {
   #createSubchannel(
     address: experimental.SubchannelAddress,
     options: ChannelOptions,
-  ): SubchannelInterface {
+  ): experimental.SubchannelInterface {
     const key = experimental.subchannelAddressToString(address);
     const serverName = options[SERVER_NAMES]?.[key];
     const real = this.#helper.createSubchannel(
@@ -283,7 +279,7 @@ class Child {
  * ```
  */
 export class EndpointSharding {
-  readonly #helper: ChannelControlHelper;
+  readonly #helper: experimental.ChannelControlHelper;
   readonly #onUpdate: ChildStatesListener;
   /** Children in the order of the latest endpoint list. */
   #children: Child[] = [];

@@ -14,11 +14,6 @@
 import * as grpc from "@grpc/grpc-js";
 import { service as healthService } from "grpc-health-check";
 
-const ConnectivityState = grpc.connectivityState;
-type ConnectivityState = grpc.connectivityState;
-type ConnectivityStateListener = grpc.experimental.ConnectivityStateListener;
-type SubchannelInterface = grpc.experimental.SubchannelInterface;
-
 const TRACER = "health_check";
 const WATCH_METHOD = "/grpc.health.v1.Health/Watch";
 const watch = healthService.Watch;
@@ -116,8 +111,8 @@ const loggedUnimplemented = new Set<string>();
 export class HealthCheckingSubchannel
   extends grpc.experimental.BaseSubchannelWrapper {
   readonly #serviceName: string;
-  readonly #listeners = new Set<ConnectivityStateListener>();
-  #state: ConnectivityState;
+  readonly #listeners = new Set<grpc.experimental.ConnectivityStateListener>();
+  #state: grpc.connectivityState;
   #started = false;
   #released = false;
   #call: grpc.ClientReadableStream<{ status: string }> | null = null;
@@ -190,7 +185,7 @@ export class HealthCheckingSubchannel
     this.child.addConnectivityStateListener(this.#onChildState);
     // The child may have moved since the wrapper was made.
     const state = this.child.getConnectivityState();
-    if (state === ConnectivityState.READY) this.#watch();
+    if (state === grpc.connectivityState.READY) this.#watch();
     this.#setState(shown(state));
   }
 
@@ -203,13 +198,13 @@ export class HealthCheckingSubchannel
   }
 
   #onChildState = (
-    _subchannel: SubchannelInterface,
-    _previous: ConnectivityState,
-    state: ConnectivityState,
+    _subchannel: grpc.experimental.SubchannelInterface,
+    _previous: grpc.connectivityState,
+    state: grpc.connectivityState,
     _keepaliveTime: number,
     errorMessage?: string,
   ): void => {
-    if (state === ConnectivityState.READY) {
+    if (state === grpc.connectivityState.READY) {
       this.#watch();
     } else {
       this.#stop();
@@ -257,7 +252,7 @@ export class HealthCheckingSubchannel
         loggedUnimplemented.add(address);
         grpc.experimental.log(
           grpc.logVerbosity.ERROR,
-          `health_check: ${address} does not implement grpc.health.v1.Health; treating it as healthy`,
+          `${TRACER}: ${address} does not implement grpc.health.v1.Health; treating it as healthy`,
         );
       }
       this.#answer(true);
@@ -267,7 +262,9 @@ export class HealthCheckingSubchannel
       ? `${grpc.status[error.code]}: ${error.details}`
       : "stream ended";
     this.#trace(`health stream broke: ${reason}`);
-    if (this.child.getConnectivityState() !== ConnectivityState.READY) return;
+    if (this.child.getConnectivityState() !== grpc.connectivityState.READY) {
+      return;
+    }
     // A17: unhealthy until the stream is back; a stream that had answered is
     // re-opened at once, one that never answered after a backoff.
     this.#answer(false);
@@ -281,7 +278,7 @@ export class HealthCheckingSubchannel
 
   #answer(healthy: boolean): void {
     this.setHealthy(healthy);
-    this.#setState(ConnectivityState.READY);
+    this.#setState(grpc.connectivityState.READY);
   }
 
   #stop(): void {
@@ -291,7 +288,7 @@ export class HealthCheckingSubchannel
     call?.cancel();
   }
 
-  #setState(state: ConnectivityState, errorMessage?: string): void {
+  #setState(state: grpc.connectivityState, errorMessage?: string): void {
     if (state === this.#state) return;
     const previous = this.#state;
     this.#state = state;
@@ -351,8 +348,8 @@ export class HealthCheckedPicker implements grpc.experimental.Picker {
 }
 
 /** What a wrapper shows for its real subchannel's state before any answer. */
-function shown(state: ConnectivityState): ConnectivityState {
-  return state === ConnectivityState.READY
-    ? ConnectivityState.CONNECTING
+function shown(state: grpc.connectivityState): grpc.connectivityState {
+  return state === grpc.connectivityState.READY
+    ? grpc.connectivityState.CONNECTING
     : state;
 }

@@ -60,12 +60,8 @@ export {
   type ChildStatesListener,
   EndpointSharding,
 } from "./endpoint_sharding.ts";
-export {
-  DEFAULT_ETCD_ENDPOINTS,
-  ETCD_ENDPOINTS,
-  parseEtcdEndpoints,
-  registerEtcdResolver,
-} from "./etcd_resolver.ts";
+export { DEFAULT_ETCD_ENDPOINTS, parseEtcdEndpoints } from "./etcd_naming.ts";
+export { ETCD_ENDPOINTS, registerEtcdResolver } from "./etcd_resolver.ts";
 export {
   HealthCheckedPicker,
   HealthCheckingSubchannel,

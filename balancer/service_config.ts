@@ -128,7 +128,9 @@ export function parseServiceConfig(json: unknown): ParsedServiceConfig {
     config = checkedStructure(parsed);
     healthCheck = healthCheckServiceName(parsed);
   } catch (error) {
-    throw new Error(`invalid service config: ${(error as Error).message}`);
+    throw new Error(`invalid service config: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   const entries = config.loadBalancingConfig;
   return {
@@ -177,6 +179,7 @@ function chosenPolicy(
         message.startsWith("invalid service config: ")
           ? message
           : `invalid service config: ${childField}: ${message}`,
+        { cause: error },
       );
     }
   }

@@ -19,7 +19,7 @@ import {
   experimental,
 } from "@grpc/grpc-js";
 import { registerCustomRoundRobin } from "../balancer/mod.ts";
-import { endpoint, FakeHelper, PICK_ARGS, tick } from "../tests/fakes.ts";
+import { endpoint, FakeHelper, PICK_ARGS, tick } from "../testing/fakes.ts";
 import { PICKS } from "./pick_summary.ts";
 
 /** The picker that the policy `config` reports with all children READY. */

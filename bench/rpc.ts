@@ -27,11 +27,11 @@ import { ManualResolver, registerCustomRoundRobin } from "../balancer/mod.ts";
 import {
   clientServiceConfig,
   underOutlierDetection,
-} from "../client_config.ts";
-import { ECHO_SERVICE_NAME, EchoClient } from "../proto/echo.ts";
-import { clientCredentials } from "../tls.ts";
-import { makeCerts } from "../tests/certs.ts";
-import { startServerTask } from "../tests/processes.ts";
+} from "../cli/client_config.ts";
+import { ECHO_SERVICE_NAME, EchoClient } from "../echo/mod.ts";
+import { clientCredentials } from "../cli/tls.ts";
+import { makeCerts } from "../testing/certs.ts";
+import { startServerTask } from "../testing/processes.ts";
 import { median, quantile } from "./stats.ts";
 
 const { methodConfig: RETRY, ...WITH_HEALTH } = clientServiceConfig(

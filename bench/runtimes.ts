@@ -22,7 +22,7 @@ import {
   runtimeProjects,
   startLineClient,
 } from "../npm/projects.ts";
-import { startServerTask } from "../tests/processes.ts";
+import { startServerTask } from "../testing/processes.ts";
 import { median, quantile } from "./stats.ts";
 
 const RUNS = [

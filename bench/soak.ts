@@ -16,10 +16,10 @@ import { ManualResolver, registerCustomRoundRobin } from "../balancer/mod.ts";
 import {
   CLIENT_CHANNEL_OPTIONS,
   clientServiceConfig,
-} from "../client_config.ts";
-import { unaryEcho, withResend } from "../load.ts";
-import { EchoClient } from "../proto/echo.ts";
-import { startServerTask } from "../tests/processes.ts";
+} from "../cli/client_config.ts";
+import { unaryEcho, withResend } from "../cli/load.ts";
+import { EchoClient } from "../echo/mod.ts";
+import { startServerTask } from "../testing/processes.ts";
 
 const TOTAL = 200_000;
 const WARM = 20_000;

@@ -37,13 +37,13 @@ import {
   setServing,
   startEchoServer,
   stopEchoServers,
-} from "../server.ts";
-import { etcdEndpointValue } from "../balancer/etcd_resolver.ts";
+} from "../echo/mod.ts";
+import { etcdEndpointValue } from "../balancer/etcd_naming.ts";
 import {
   type EtcdCluster,
   etcdUnavailable,
   withEtcdCluster,
-} from "../tests/etcd_cluster.ts";
+} from "../testing/etcd_cluster.ts";
 
 const ROOT = new URL("..", import.meta.url);
 const decoder = new TextDecoder();

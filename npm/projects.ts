@@ -5,7 +5,7 @@
  * @module
  */
 import { GRPC_JS_RANGE } from "./grpc_js_range.ts";
-import { lineReader } from "../tests/processes.ts";
+import { lineReader } from "../testing/processes.ts";
 
 const ROOT = new URL("..", import.meta.url);
 const decoder = new TextDecoder();

@@ -2,8 +2,8 @@
  * The client's proof of the ratio, fed the windows a policy would make.
  */
 import assert from "node:assert/strict";
-import { judgeWindow, RatioProof } from "../_ratio_proof.ts";
-import { repeated } from "./helpers.ts";
+import { judgeWindow, RatioProof } from "../cli/ratio_proof.ts";
+import { repeated } from "../testing/rpcs.ts";
 
 /** `n` windows of `size` RPCs cut from `pattern` repeated. */
 function windows(pattern: string[], size: number, n: number): string[][] {

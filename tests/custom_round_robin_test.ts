@@ -18,9 +18,15 @@ import {
   MAX_CHOOSE_SECOND,
 } from "../balancer/custom_round_robin.ts";
 import { HEALTH_CHECK_SERVICE_NAME } from "../balancer/health_check.ts";
-import { startEchoServer, stopEchoServers } from "../server.ts";
-import { until } from "./helpers.ts";
-import { endpoint, FakeHelper, pickMany, pickOne, tick } from "./fakes.ts";
+import { startEchoServer, stopEchoServers } from "../echo/mod.ts";
+import { until } from "../testing/wait.ts";
+import {
+  endpoint,
+  FakeHelper,
+  pickMany,
+  pickOne,
+  tick,
+} from "../testing/fakes.ts";
 
 type PickResult = experimental.PickResult;
 const { READY, CONNECTING, IDLE, TRANSIENT_FAILURE } = ConnectivityState;
@@ -189,7 +195,7 @@ Deno.test("picker: 10 million picks allocate nothing (no young-generation GC)", 
       args: [
         "run",
         "--v8-flags=--trace-gc,--expose-gc",
-        "--allow-read=proto,node_modules",
+        "--allow-read=echo,node_modules",
         "--allow-sys=uid,gid",
         "--allow-env=GRPC_*",
         new URL("programs/alloc_probe.ts", import.meta.url).pathname,

@@ -10,7 +10,7 @@ import {
   healthCheckFromTxt,
   TxtHealthCheckResolver,
 } from "../balancer/_txt_health_check.ts";
-import { tick } from "./fakes.ts";
+import { tick } from "../testing/fakes.ts";
 import {
   HEALTH_CHECK_SERVICE_NAME,
   healthCheckServiceNameOf,

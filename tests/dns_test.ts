@@ -10,23 +10,27 @@
  * why.
  */
 import assert from "node:assert/strict";
-import { clientServiceConfig } from "../client_config.ts";
-import { ECHO_SERVICE_NAME } from "../proto/echo.ts";
-import { sleep } from "./helpers.ts";
-import { servedBy } from "./windows.ts";
-import { makeCerts, opensslUnavailable } from "./certs.ts";
+import { clientServiceConfig } from "../cli/client_config.ts";
+import { ECHO_SERVICE_NAME } from "../echo/mod.ts";
+import { sleep } from "../testing/wait.ts";
+import { servedBy } from "../testing/windows.ts";
+import { makeCerts, opensslUnavailable } from "../testing/certs.ts";
 import {
   type DnsServer,
   dnsServerUnavailable,
   withDnsServer,
-} from "./dns_server.ts";
-import { assertRatioProved, denoRunArgs, runTask } from "./processes.ts";
+} from "../testing/dns_server.ts";
+import {
+  assertRatioProved,
+  denoRunArgs,
+  runTask,
+} from "../testing/processes.ts";
 import {
   hostAddress,
   type TestHost,
   testHostsUnavailable,
   withTestHosts,
-} from "./test_hosts.ts";
+} from "../testing/test_hosts.ts";
 
 const PORT = 50051;
 const NAME = "backends.test";
@@ -50,7 +54,7 @@ function addressOf(host: TestHost): string {
   return host.target.split(":")[0];
 }
 
-/** One RPC of tests/programs/dns_load.ts, `at` in epoch milliseconds. */
+/** One RPC of testing/programs/dns_load.ts, `at` in epoch milliseconds. */
 interface Rpc {
   readonly at: number;
   readonly ms: number;
@@ -72,7 +76,7 @@ async function load(
   const child = new Deno.Command("deno", {
     args: [
       ...denoRunArgs(
-        "tests/programs/dns_load.ts",
+        "testing/programs/dns_load.ts",
         `127.0.0.1,${[1, 2, 3].map(hostAddress).join(",")}`,
       ),
       ...[target(dns), String(ms), "8", healthService],

@@ -7,10 +7,14 @@ import {
   type EchoServer,
   startEchoServer,
   stopEchoServers,
-} from "../server.ts";
-import { freePort } from "./helpers.ts";
-import { assertOneInThree, servedBy } from "./windows.ts";
-import { type Finished, runTask, startServerTask } from "./processes.ts";
+} from "../echo/mod.ts";
+import { freePort } from "../testing/ports.ts";
+import { assertOneInThree, servedBy } from "../testing/windows.ts";
+import {
+  type Finished,
+  runTask,
+  startServerTask,
+} from "../testing/processes.ts";
 
 /** Runs `deno task client` against a fresh `deno task server`, then stops it. */
 async function clientAgainstServers(args: (addresses: string[]) => string[]) {
@@ -50,6 +54,19 @@ Deno.test("e2e: the client proves 1:2 against the servers; SIGTERM stops them wi
   }
   const [first, second] = addresses;
   assertOneInThree(replies.slice(-9).map(servedBy), first, second);
+});
+
+Deno.test('e2e: --addrs entries are trimmed where they are read: "A, B" reaches both', async () => {
+  const { client } = await clientAgainstServers((addresses) => [
+    "--addrs",
+    addresses.join(", "),
+    "--quiet",
+  ]);
+  assert.equal(client.code, 0, client.stderr.join("\n"));
+  assert.deepEqual(client.stderr, []);
+  assert.deepEqual(client.stdout, [
+    "Successful multiple iterations of 1:2 ratio",
+  ]);
 });
 
 Deno.test("e2e: --choose-second 0 proves 0:1 with RPCs on the first server only", async () => {
@@ -130,13 +147,22 @@ for (const [value, shown] of [["-1", "-1"], ["1.5", "1.5"], ["abc", '"abc"']]) {
 
 const BAD_FLAGS: [string, string[], RegExp][] = [
   ["client", ["--bogus"], /^client: Unknown option '--bogus'/],
-  ["client", ["--count", "abc"], /^client: --count must be a whole number/],
+  [
+    "client",
+    ["--count", "abc"],
+    /^client: --count must be a whole number, at least 1, got "abc"$/,
+  ],
   ["client", ["--count"], /^client: Option '--count <value>' argument missing/],
   ["client", ["--addrs", "localhost:1"], /^client: --addrs needs exactly 2/],
   [
     "client",
+    ["--addrs", "localhost:1,localhost"],
+    /^client: --addrs: expected HOST:PORT, got "localhost"$/,
+  ],
+  [
+    "client",
     ["--timeout", "0"],
-    /^client: --timeout must be a positive number/,
+    /^client: --timeout must be a number of seconds, above 0, got "0"$/,
   ],
   [
     "client",
@@ -147,7 +173,7 @@ const BAD_FLAGS: [string, string[], RegExp][] = [
   [
     "client",
     ["--count", "5", "--rate", "0"],
-    /^client: --rate must be a whole number of at least 1, got "0"/,
+    /^client: --rate must be a whole number, at least 1, got "0"$/,
   ],
   ...["--tls-cert", "--tls-key"].map((flag): [string, string[], RegExp] => [
     "client",
@@ -188,7 +214,7 @@ const BAD_FLAGS: [string, string[], RegExp][] = [
   [
     "server",
     ["--drain-ms", "-5"],
-    /^server: --drain-ms must be a whole number of milliseconds, got "-5"/,
+    /^server: --drain-ms must be a whole number of milliseconds, at least 0, got "-5"$/,
   ],
   [
     "server",
@@ -204,7 +230,7 @@ const BAD_FLAGS: [string, string[], RegExp][] = [
     "server",
     ["--fail-percent", value],
     new RegExp(
-      `^server: --fail-percent must be a number from 0 to 100, got "${value}"$`,
+      `^server: --fail-percent must be a number, from 0 to 100, got "${value}"$`,
     ),
   ]),
   ...["OK", "ok", "nope", "14"].map((value): [string, string[], RegExp] => [

@@ -15,7 +15,7 @@ import {
 } from "../balancer/endpoint_sharding.ts";
 import { aggregateState } from "../balancer/_aggregate_state.ts";
 import { HEALTH_CHECK_SERVICE_NAME } from "../balancer/health_check.ts";
-import { endpoint, endpointOf, FakeHelper, tick } from "./fakes.ts";
+import { endpoint, endpointOf, FakeHelper, tick } from "../testing/fakes.ts";
 
 const { READY, CONNECTING, IDLE, TRANSIENT_FAILURE } = ConnectivityState;
 const [A, B, C] = [2001, 2002, 2003];

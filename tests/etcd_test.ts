@@ -13,27 +13,21 @@ import { ETCD_ENDPOINTS, registerCustomRoundRobin } from "../balancer/mod.ts";
 import {
   CLIENT_CHANNEL_OPTIONS,
   clientServiceConfig,
-} from "../client_config.ts";
-import { EchoClient } from "../proto/echo.ts";
-import {
-  failures,
-  logged,
-  type Sent,
-  sleep,
-  startLoad,
-  until,
-} from "./helpers.ts";
+} from "../cli/client_config.ts";
+import { EchoClient } from "../echo/mod.ts";
+import { failures, type Sent, startLoad } from "../testing/steady_load.ts";
+import { logged, sleep, until } from "../testing/wait.ts";
 import {
   type EtcdCluster,
   etcdUnavailable,
   withEtcdCluster,
-} from "./etcd_cluster.ts";
+} from "../testing/etcd_cluster.ts";
 import {
   assertRatioProved,
   runTask,
   type ServerTask,
   startServerTask,
-} from "./processes.ts";
+} from "../testing/processes.ts";
 
 const reason = await etcdUnavailable();
 if (reason !== null) console.log(`etcd test skipped: ${reason}`);
@@ -224,8 +218,8 @@ Deno.test({
         });
         const skipped = logs.filter((line) => line.includes("etcd resolver"));
         assert.deepEqual(skipped.slice(0, 2), [
-          'etcd resolver: skipping malformed/a: value is not JSON: "not JSON"',
-          'etcd resolver: skipping malformed/b: "Addr" is not HOST:PORT in {"Addr": 50051}',
+          'etcd_resolver: skipping malformed/a: value is not JSON: "not JSON"',
+          'etcd_resolver: skipping malformed/b: "Addr" is not HOST:PORT in {"Addr": 50051}',
         ]);
       },
     );

@@ -8,31 +8,28 @@ import * as grpc from "@grpc/grpc-js";
 import {
   CLIENT_CHANNEL_OPTIONS,
   clientServiceConfig,
-} from "../client_config.ts";
-import { EchoClient, type EchoHandlers, echoService } from "../proto/echo.ts";
+} from "../cli/client_config.ts";
 import {
+  EchoClient,
+  type EchoHandlers,
   echoHandlers,
   type EchoServer,
+  echoService,
   startEchoServer,
   stopEchoServers,
-} from "../server.ts";
+} from "../echo/mod.ts";
+import { connect, policyConfig, setup } from "../testing/channels.ts";
 import {
-  connect,
   deadline,
-  failures,
-  listen,
-  logged,
-  policyConfig,
-  setup,
-  startLoad,
   unary,
-  until,
   untilPattern,
   untilSecondServes,
-  untilSent,
   untilServes,
-} from "./helpers.ts";
-import { startServerTask } from "./processes.ts";
+} from "../testing/rpcs.ts";
+import { failures, startLoad, untilSent } from "../testing/steady_load.ts";
+import { listen } from "../testing/ports.ts";
+import { logged, until } from "../testing/wait.ts";
+import { startServerTask } from "../testing/processes.ts";
 
 /** An echo server that records the peer (client address) of each call. */
 async function peerCountingServer(): Promise<

@@ -12,31 +12,28 @@ import { parseServiceConfig } from "../balancer/service_config.ts";
 import {
   CLIENT_CHANNEL_OPTIONS,
   clientServiceConfig,
-} from "../client_config.ts";
-import { ECHO_SERVICE_NAME, EchoClient } from "../proto/echo.ts";
+} from "../cli/client_config.ts";
 import {
+  ECHO_SERVICE_NAME,
+  EchoClient,
   type EchoServer,
   setServing,
   startEchoServer,
   stopEchoServers,
-} from "../server.ts";
+} from "../echo/mod.ts";
+import { failures, startLoad } from "../testing/steady_load.ts";
+import { listen } from "../testing/ports.ts";
+import { logged, sleep, until } from "../testing/wait.ts";
+import { policyConfig, setup } from "../testing/channels.ts";
 import {
-  failures,
-  listen,
-  logged,
-  policyConfig,
   repeated,
   sequence,
-  setup,
-  sleep,
-  startLoad,
   unary,
-  until,
   untilPattern,
   untilSecondServes,
   untilServes,
-} from "./helpers.ts";
-import { FakeSubchannel, tick } from "./fakes.ts";
+} from "../testing/rpcs.ts";
+import { FakeSubchannel, tick } from "../testing/fakes.ts";
 
 const { READY, CONNECTING, IDLE } = grpc.connectivityState;
 

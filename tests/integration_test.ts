@@ -4,27 +4,30 @@
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { parseServiceConfig } from "../balancer/service_config.ts";
-import type { EchoClient, EchoResponse } from "../proto/echo.ts";
-import { startEchoServer, stopEchoServers } from "../server.ts";
+import {
+  type EchoClient,
+  type EchoResponse,
+  startEchoServer,
+  stopEchoServers,
+} from "../echo/mod.ts";
 import { runClient } from "../client.ts";
-import { assertOneInThree, servedBy as servedByTag } from "./windows.ts";
+import {
+  assertOneInThree,
+  servedBy as servedByTag,
+} from "../testing/windows.ts";
 import {
   deadline,
-  failures,
-  logged,
-  policyConfig,
   repeated,
   sequence,
   servedBy,
-  setup,
-  sleep,
-  startLoad,
   unary,
   untilPattern,
   untilSecondServes,
-  untilSent,
   untilServes,
-} from "./helpers.ts";
+} from "../testing/rpcs.ts";
+import { failures, startLoad, untilSent } from "../testing/steady_load.ts";
+import { logged, sleep } from "../testing/wait.ts";
+import { policyConfig, setup } from "../testing/channels.ts";
 
 function serverStreaming(client: EchoClient): Promise<string> {
   return new Promise((resolve, reject) => {

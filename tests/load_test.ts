@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { status } from "@grpc/grpc-js";
-import { connectionLost } from "../load.ts";
+import { connectionLost } from "../cli/load.ts";
 
 Deno.test("load: a call is resent only if its connection was lost where the retry policy cannot help", () => {
   const cases: [status, string, boolean, boolean][] = [

@@ -12,8 +12,8 @@ import {
 import { SERVER_NAMES } from "../balancer/endpoint_sharding.ts";
 import { HEALTH_CHECK_SERVICE_NAME } from "../balancer/health_check.ts";
 import { registerCustomRoundRobin } from "../balancer/mod.ts";
-import { logged, until } from "./helpers.ts";
-import { FakeClock, tick } from "./fakes.ts";
+import { logged, until } from "../testing/wait.ts";
+import { FakeClock, tick } from "../testing/fakes.ts";
 
 registerCustomRoundRobin();
 

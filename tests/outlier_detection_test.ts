@@ -15,20 +15,17 @@ import {
   clientServiceConfig,
   OUTLIER_DETECTION,
   underOutlierDetection,
-} from "../client_config.ts";
-import { ECHO_SERVICE_NAME } from "../proto/echo.ts";
+} from "../cli/client_config.ts";
 import {
+  ECHO_SERVICE_NAME,
   type EchoServer,
   startEchoServer,
   stopEchoServers,
-} from "../server.ts";
-import {
-  connect,
-  type Sent,
-  startLoad,
-  until,
-  untilPattern,
-} from "./helpers.ts";
+} from "../echo/mod.ts";
+import { connect } from "../testing/channels.ts";
+import { type Sent, startLoad } from "../testing/steady_load.ts";
+import { until } from "../testing/wait.ts";
+import { untilPattern } from "../testing/rpcs.ts";
 
 const INTERVAL_MS = 1_000;
 const BASE_EJECTION_MS = 2_000;

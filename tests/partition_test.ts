@@ -10,22 +10,17 @@ import assert from "node:assert/strict";
 import {
   CLIENT_CHANNEL_OPTIONS,
   clientServiceConfig,
-} from "../client_config.ts";
-import {
-  connect,
-  failures,
-  sleep,
-  startLoad,
-  untilPattern,
-  untilSent,
-  untilServes,
-} from "./helpers.ts";
+} from "../cli/client_config.ts";
+import { connect } from "../testing/channels.ts";
+import { failures, startLoad, untilSent } from "../testing/steady_load.ts";
+import { sleep } from "../testing/wait.ts";
+import { untilPattern, untilServes } from "../testing/rpcs.ts";
 import {
   assertRouteStaysHere,
   hostAddress,
   testHostsUnavailable,
   withTestHosts,
-} from "./test_hosts.ts";
+} from "../testing/test_hosts.ts";
 
 const PORT = 50051;
 

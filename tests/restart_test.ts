@@ -7,21 +7,23 @@ import * as grpc from "@grpc/grpc-js";
 import {
   CLIENT_CHANNEL_OPTIONS,
   clientServiceConfig,
-} from "../client_config.ts";
-import { EchoClient, type EchoResponse } from "../proto/echo.ts";
-import { DRAIN_MS, GRACE_MS } from "../server.ts";
+} from "../cli/client_config.ts";
 import {
-  connect,
-  failures,
-  sleep,
-  startLoad,
-  until,
-  untilPattern,
-  untilSent,
-  untilServes,
-} from "./helpers.ts";
-import { type ServerTask, startServerTask, task } from "./processes.ts";
-import { idleRestarts } from "../bench/idle_soak.ts";
+  DRAIN_MS,
+  EchoClient,
+  type EchoResponse,
+  GRACE_MS,
+} from "../echo/mod.ts";
+import { connect } from "../testing/channels.ts";
+import { failures, startLoad, untilSent } from "../testing/steady_load.ts";
+import { sleep, until } from "../testing/wait.ts";
+import { untilPattern, untilServes } from "../testing/rpcs.ts";
+import {
+  type ServerTask,
+  startServerTask,
+  task,
+} from "../testing/processes.ts";
+import { idleRestarts } from "../testing/idle_restarts.ts";
 
 /** Two server processes, one backend each, on free ports. */
 async function twoServers(): Promise<ServerTask[]> {

@@ -7,11 +7,11 @@
  */
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
-import { EchoClient } from "../proto/echo.ts";
-import { busyClient } from "./busy_client.ts";
-import { sleep } from "./helpers.ts";
-import { denoRunArgs, startServerTask } from "./processes.ts";
-import { PINNED_DENO, releaseWarning } from "../deno_release.ts";
+import { EchoClient } from "../echo/mod.ts";
+import { busyClient } from "../testing/busy_client.ts";
+import { sleep } from "../testing/wait.ts";
+import { denoRunArgs, startServerTask } from "../testing/processes.ts";
+import { PINNED_DENO, releaseWarning } from "../cli/deno_release.ts";
 
 /** One in four runs in a process of its own. */
 const CLIENTS = 8;
@@ -22,7 +22,7 @@ const CONCURRENCY = 64;
 async function busyClientProcess(addresses: readonly string[]) {
   const { code, stdout } = await new Deno.Command("deno", {
     args: [
-      ...denoRunArgs("tests/programs/busy_client.ts", "127.0.0.1"),
+      ...denoRunArgs("testing/programs/busy_client.ts", "127.0.0.1"),
       addresses.join(","),
       String(COUNT),
       String(CONCURRENCY),

@@ -5,8 +5,11 @@
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { service as healthService } from "grpc-health-check";
-import { ECHO_SERVICE_NAME } from "../proto/echo.ts";
-import { startEchoServer, stopEchoServers } from "../server.ts";
+import {
+  ECHO_SERVICE_NAME,
+  startEchoServer,
+  stopEchoServers,
+} from "../echo/mod.ts";
 
 const check = healthService.Check;
 

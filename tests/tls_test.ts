@@ -7,23 +7,18 @@ import assert from "node:assert/strict";
 import {
   CLIENT_CHANNEL_OPTIONS,
   clientServiceConfig,
-} from "../client_config.ts";
-import { clientCredentials } from "../tls.ts";
-import { type Certs, makeCerts, opensslUnavailable } from "./certs.ts";
-import {
-  connect,
-  failures,
-  startLoad,
-  untilPattern,
-  untilSent,
-  untilServes,
-} from "./helpers.ts";
+} from "../cli/client_config.ts";
+import { clientCredentials } from "../cli/tls.ts";
+import { type Certs, makeCerts, opensslUnavailable } from "../testing/certs.ts";
+import { connect } from "../testing/channels.ts";
+import { failures, startLoad, untilSent } from "../testing/steady_load.ts";
+import { untilPattern, untilServes } from "../testing/rpcs.ts";
 import {
   assertRatioProved,
   runTask,
   type ServerTask,
   startServerTask,
-} from "./processes.ts";
+} from "../testing/processes.ts";
 
 const reason = await opensslUnavailable();
 if (reason !== null) console.log(`TLS tests skipped: ${reason}`);

@@ -5,22 +5,19 @@
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
-import { CLIENT_CHANNEL_OPTIONS } from "../client_config.ts";
+import { CLIENT_CHANNEL_OPTIONS } from "../cli/client_config.ts";
 import {
+  type EchoHandlers,
   echoHandlers,
   type EchoServer,
+  echoService,
   startEchoServer,
   stopEchoServers,
-} from "../server.ts";
-import { type EchoHandlers, echoService } from "../proto/echo.ts";
-import {
-  connect,
-  failures,
-  listen,
-  startLoad,
-  untilSent,
-  untilServes,
-} from "./helpers.ts";
+} from "../echo/mod.ts";
+import { connect } from "../testing/channels.ts";
+import { failures, startLoad, untilSent } from "../testing/steady_load.ts";
+import { listen } from "../testing/ports.ts";
+import { untilServes } from "../testing/rpcs.ts";
 
 /** The doc's policy module: its first TypeScript block, imported as is. */
 async function docPolicy(): Promise<{ registerLeastInFlight(): void }> {

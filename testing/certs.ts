@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { notInstalled } from "./helpers.ts";
+import { notInstalled } from "./installed.ts";
 
 const ROOT = new URL("..", import.meta.url);
 

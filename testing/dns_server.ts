@@ -12,7 +12,9 @@
  */
 import { Resolver } from "node:dns/promises";
 import { kill, lineReader } from "./processes.ts";
-import { freePort, notInstalled, sleep } from "./helpers.ts";
+import { freePort } from "./ports.ts";
+import { notInstalled } from "./installed.ts";
+import { sleep } from "./wait.ts";
 
 /** Why no DNS server can be started here, or `null` if one can. */
 export function dnsServerUnavailable(): Promise<string | null> {

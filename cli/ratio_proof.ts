@@ -1,9 +1,12 @@
 /**
- * Internal: the client's proof of a ratio from the backends that served
- * windows of RPCs (`client.ts`).
+ * The client's proof of a ratio: windows of RPCs sent until three in a row
+ * put the expected share on the second backend, judged by the backends that
+ * served them.
  *
  * @module
  */
+import * as grpc from "@grpc/grpc-js";
+import type { Echoed, Send } from "./load.ts";
 
 /**
  * What one window of RPCs shows: that it does not hold, that it holds with
@@ -85,4 +88,54 @@ export class RatioProof {
 function sameJudgement(a: Judgement, b: Judgement): boolean {
   return a.kind === b.kind &&
     (a.kind !== "setApart" || a.by === (b as typeof a).by);
+}
+
+/** How {@linkcode checkRatio} checks. */
+export interface RatioCheck {
+  /** The backends, for messages. */
+  readonly from: string;
+  readonly chooseSecond: number;
+  readonly timeoutSeconds: number;
+  /** No line per RPC. */
+  readonly quiet: boolean;
+  /** Tells the second backend's peer, when it is known. */
+  readonly isSecond: ((peer: string) => boolean) | null;
+}
+
+/**
+ * Sends windows of `chooseSecond` RPCs by `send` until they prove the ratio (see
+ * {@linkcode RatioProof}), and says so.
+ *
+ * @throws {Error} when the time is up first, or an RPC fails.
+ */
+export async function checkRatio(
+  send: Send,
+  { from, chooseSecond, timeoutSeconds, quiet, isSecond }: RatioCheck,
+): Promise<void> {
+  const size = Math.max(chooseSecond, 1);
+  const expected = chooseSecond === 0 ? 0 : 1;
+  const ratio = `${expected}:${size - expected}`;
+  const deadline = new Date(Date.now() + timeoutSeconds * 1000);
+  const proof = new RatioProof(expected, isSecond);
+  for (let proved = false; !proved;) {
+    const peers: string[] = [];
+    for (let i = 0; i < size; i++) {
+      let echoed: Echoed;
+      try {
+        echoed = await send(deadline);
+      } catch (error) {
+        const { code, details } = error as grpc.ServiceError;
+        throw new Error(
+          code === grpc.status.DEADLINE_EXCEEDED
+            ? `no ${ratio} ratio from ${from} within ${timeoutSeconds} s (--timeout): ${details}`
+            : `UnaryEcho failed: ${grpc.status[code]}: ${details}`,
+          { cause: error },
+        );
+      }
+      if (!quiet) console.log(echoed.reply);
+      peers.push(echoed.peer);
+    }
+    proved = proof.add(peers);
+  }
+  console.log(`Successful multiple iterations of ${ratio} ratio`);
 }

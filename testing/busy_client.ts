@@ -5,7 +5,7 @@
  * @module
  */
 import * as grpc from "@grpc/grpc-js";
-import { type EchoResponse, echoService } from "../proto/echo.ts";
+import { type EchoResponse, echoService } from "../echo/mod.ts";
 
 const UNARY = echoService.UnaryEcho;
 

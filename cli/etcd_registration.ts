@@ -11,8 +11,10 @@ import type { Etcd3, Lease } from "etcd3";
 import {
   connectEtcd,
   etcdEndpointValue,
-  etcdKeyPrefix,
-} from "./balancer/etcd_resolver.ts";
+  etcdKey,
+} from "../balancer/etcd_naming.ts";
+
+const TRACER = "etcd_registration";
 
 /** The lease's time to live when none is given, in seconds. */
 export const DEFAULT_ETCD_TTL_SECONDS = 5;
@@ -92,6 +94,7 @@ export class EtcdRegistration {
         `cannot register in etcd at ${options.endpoints}: ${
           (error as Error).message
         }`,
+        { cause: error },
       );
     }
     return registration;
@@ -99,8 +102,8 @@ export class EtcdRegistration {
 
   /** The keys registered, `PREFIX/ADDRESS` each. */
   get keys(): string[] {
-    const prefix = etcdKeyPrefix(this.#options.prefix);
-    return this.#options.addresses.map((address) => prefix + address);
+    const { prefix, addresses } = this.#options;
+    return addresses.map((address) => etcdKey(prefix, address));
   }
 
   /**
@@ -114,7 +117,7 @@ export class EtcdRegistration {
     } catch (error) {
       grpc.experimental.log(
         grpc.logVerbosity.ERROR,
-        `etcd: cannot deregister (${
+        `${TRACER}: cannot deregister (${
           (error as Error).message
         }); the keys go when their lease expires`,
       );
@@ -146,7 +149,7 @@ export class EtcdRegistration {
       if (this.#stopped || this.#lease !== lease) return;
       grpc.experimental.log(
         grpc.logVerbosity.ERROR,
-        `etcd: lease lost (${error.message}); registering again`,
+        `${TRACER}: lease lost (${error.message}); registering again`,
       );
       this.#lease = null;
       void this.#registerAgain();

@@ -10,7 +10,9 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { freePort, notInstalled, sleep } from "./helpers.ts";
+import { freePort } from "./ports.ts";
+import { notInstalled } from "./installed.ts";
+import { sleep } from "./wait.ts";
 import { kill } from "./processes.ts";
 
 /** Why no etcd cluster can be started here, or `null` if one can. */

@@ -5,7 +5,7 @@
  * health checking, keepalive); `plain` is grpc-js with its defaults.
  *
  * ```sh
- * deno run ... tests/programs/idle_client.ts project|plain HOST:PORT,HOST:PORT IDLE_MS ROUNDS
+ * deno run ... testing/programs/idle_client.ts project|plain HOST:PORT,HOST:PORT IDLE_MS ROUNDS
  * ```
  *
  * @module
@@ -18,9 +18,9 @@ import {
 import {
   CLIENT_CHANNEL_OPTIONS,
   clientServiceConfig,
-} from "../../client_config.ts";
-import { unaryEcho, withResend } from "../../load.ts";
-import { EchoClient } from "../../proto/echo.ts";
+} from "../../cli/client_config.ts";
+import { unaryEcho, withResend } from "../../cli/load.ts";
+import { EchoClient } from "../../echo/mod.ts";
 
 const [mode, addresses, idleMs, rounds] = Deno.args;
 const insecure = grpc.credentials.createInsecure();

@@ -8,7 +8,7 @@
  * would not be, as V8 buffers its trace.
  *
  * ```sh
- * deno run --v8-flags=--trace-gc,--expose-gc tests/programs/alloc_probe.ts custom|allocating
+ * deno run --v8-flags=--trace-gc,--expose-gc testing/programs/alloc_probe.ts custom|allocating
  * ```
  *
  * @module

@@ -6,7 +6,7 @@
  * @module
  */
 import * as grpc from "@grpc/grpc-js";
-import type { EchoClient } from "./proto/echo.ts";
+import type { EchoClient } from "../echo/mod.ts";
 
 const MESSAGE = "this is examples/customloadbalancing";
 

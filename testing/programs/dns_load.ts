@@ -12,7 +12,7 @@
  * DNS server.
  *
  * ```sh
- * deno run ... tests/programs/dns_load.ts TARGET DURATION_MS CONCURRENCY HEALTH_SERVICE
+ * deno run ... testing/programs/dns_load.ts TARGET DURATION_MS CONCURRENCY HEALTH_SERVICE
  * ```
  *
  * @module
@@ -22,9 +22,9 @@ import { registerCustomRoundRobin } from "../../balancer/mod.ts";
 import {
   CLIENT_CHANNEL_OPTIONS,
   clientServiceConfig,
-} from "../../client_config.ts";
-import { unaryEcho, withResend } from "../../load.ts";
-import { EchoClient } from "../../proto/echo.ts";
+} from "../../cli/client_config.ts";
+import { unaryEcho, withResend } from "../../cli/load.ts";
+import { EchoClient } from "../../echo/mod.ts";
 import { servedBy } from "../windows.ts";
 
 const [target, durationMs, concurrency, healthService] = Deno.args;

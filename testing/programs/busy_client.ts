@@ -4,7 +4,7 @@
  * `makeUnaryRequest`, then the channel closed. Prints `sent COUNT, failed N`.
  *
  * ```sh
- * deno run ... tests/programs/busy_client.ts HOST:PORT,HOST:PORT COUNT CONCURRENCY
+ * deno run ... testing/programs/busy_client.ts HOST:PORT,HOST:PORT COUNT CONCURRENCY
  * ```
  *
  * @module

@@ -5,9 +5,10 @@
  * @module
  */
 import { Buffer } from "node:buffer";
+import { isIP } from "node:net";
 import { checkServerIdentity, connect, type PeerCertificate } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
-import { readFlagFile, UsageError } from "./cli.ts";
+import { readFlagFile, UsageError } from "./flags.ts";
 
 /** The files of the TLS flags, as given. */
 export interface TlsFiles {
@@ -29,6 +30,24 @@ function assertPaired(cert: string | undefined, key: string | undefined) {
 /** Reads a flag's file as a Buffer, or `null` for a flag not given. */
 function read(flag: string, path: string | undefined): Buffer | null {
   return path === undefined ? null : Buffer.from(readFlagFile(flag, path));
+}
+
+/**
+ * Asserts that every backend of `addresses` (`host:port`) is given by a
+ * host name: over TLS each backend is verified by the name it is given by,
+ * and Deno cannot verify a certificate for an IP address.
+ *
+ * @throws {UsageError} naming the first backend given by an IP address.
+ */
+export function assertNamedForTls(addresses: readonly string[]): void {
+  const byIp = addresses.find((address) =>
+    isIP(grpc.experimental.splitHostPort(address)?.host ?? "") !== 0
+  );
+  if (byIp !== undefined) {
+    throw new UsageError(
+      `--addrs: ${byIp} is an IP address; over TLS each backend is verified by the host name it is given by, and Deno cannot verify an IP address: give a name its certificate holds, such as localhost`,
+    );
+  }
 }
 
 /**
@@ -64,7 +83,7 @@ export function serverCredentials(
       clientCa !== null,
     );
   } catch (error) {
-    throw new Error(`TLS: ${(error as Error).message}`);
+    throw new Error(`TLS: ${(error as Error).message}`, { cause: error });
   }
 }
 
@@ -87,7 +106,7 @@ export function clientCredentials(
   try {
     return grpc.credentials.createSsl(files.ca, files.key, files.cert);
   } catch (error) {
-    throw new Error(`TLS: ${(error as Error).message}`);
+    throw new Error(`TLS: ${(error as Error).message}`, { cause: error });
   }
 }
 
@@ -175,4 +194,28 @@ function certificateProblem(
     })`;
   }
   return null;
+}
+
+/**
+ * `error`, or, if it says that no connection could be made and a handshake
+ * of the client's own with one of `backends` (`host:port`) finds why, that
+ * reason, naming the backend.
+ *
+ * @param tls The client's TLS files, or `null` for a plaintext client.
+ */
+export async function explainConnectFailure(
+  error: Error,
+  backends: readonly string[],
+  tls: TlsFiles | null,
+): Promise<Error> {
+  if (!error.message.includes("No connection established")) return error;
+  for (const backend of backends) {
+    const { host, port } = grpc.experimental.splitHostPort(backend) ?? {};
+    if (host === undefined || port === undefined) continue;
+    const problem = await diagnose(backend, host, tls);
+    if (problem !== null) {
+      return new Error(`${backend}: ${problem}`, { cause: error });
+    }
+  }
+  return error;
 }

@@ -6,8 +6,8 @@
  * @module
  */
 import type * as grpc from "@grpc/grpc-js";
-import { CUSTOM_ROUND_ROBIN } from "./balancer/mod.ts";
-import { ECHO_SERVICE_NAME } from "./proto/echo.ts";
+import { CUSTOM_ROUND_ROBIN } from "../balancer/mod.ts";
+import { ECHO_SERVICE_NAME } from "../echo/mod.ts";
 
 /**
  * The channel options the client uses, tuned for a demo on one machine:

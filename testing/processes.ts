@@ -11,7 +11,7 @@ const ROOT = new URL("..", import.meta.url);
 /**
  * `deno run` arguments for `program`, a program of this project, with what
  * a gRPC program needs: network to `hosts` (comma-separated), reading
- * `proto/`, `node_modules/` and `certs/`, `uid` and `gid`, and the variables grpc-js
+ * `echo/`, `node_modules/` and `certs/`, `uid` and `gid`, and the variables grpc-js
  * reads. Run them from the project's folder.
  */
 export function denoRunArgs(program: string, hosts: string): string[] {
@@ -19,7 +19,7 @@ export function denoRunArgs(program: string, hosts: string): string[] {
     "run",
     "-q",
     `--allow-net=${hosts}`,
-    "--allow-read=proto,node_modules,certs",
+    "--allow-read=echo,node_modules,certs",
     "--allow-sys=uid,gid",
     "--allow-env=GRPC_*,grpc_proxy,https_proxy,http_proxy,no_grpc_proxy,no_proxy",
     program,

@@ -1,0 +1,226 @@
+/**
+ * The client's command line: its usage message and its flags, read and
+ * checked before anything starts.
+ *
+ * @module
+ */
+import {
+  CUSTOM_ROUND_ROBIN,
+  DEFAULT_CHOOSE_SECOND,
+  DEFAULT_ETCD_ENDPOINTS,
+  MAX_CHOOSE_SECOND,
+  parseEtcdEndpoints,
+} from "../balancer/mod.ts";
+import { ECHO_SERVICE_NAME } from "../echo/mod.ts";
+import {
+  parseFlags,
+  readAddresses,
+  readFlag,
+  readNumber,
+  UsageError,
+} from "./flags.ts";
+import { assertNamedForTls, type TlsFiles } from "./tls.ts";
+
+/** The client's usage message: its flags and what it does. */
+export const CLIENT_USAGE =
+  `usage: client.ts [--addrs A,B | --target URI] [--choose-second N]
+                 [--etcd-endpoints URLS]
+                 [--health-service NAME] [--outlier-detection]
+                 [--tls-ca FILE] [--tls-cert FILE --tls-key FILE]
+                 [--timeout SECONDS]
+                 [--count N [--concurrency C] [--rate R]] [--quiet]
+
+Sends UnaryEcho RPCs through the ${CUSTOM_ROUND_ROBIN} policy.
+
+  --addrs HOST:PORT,HOST:PORT  the first and second backend
+                               (default localhost:50050,localhost:50051)
+  --target URI                 any grpc-js target instead of --addrs,
+                               e.g. dns:///backends.internal:50051, or
+                               etcd:///PREFIX for the backends registered
+                               in etcd under PREFIX/ (docs/etcd.md)
+  --etcd-endpoints URLS        with an etcd: target, the etcd cluster's
+                               client URLs, comma-separated
+                               (default ${DEFAULT_ETCD_ENDPOINTS})
+  --choose-second N            every N-th RPC goes to the second backend;
+                               0 means never (default ${DEFAULT_CHOOSE_SECOND})
+  --health-service NAME        watch each backend's health for this service
+                               and skip unhealthy ones; "" turns health
+                               checking off (default ${ECHO_SERVICE_NAME})
+  --outlier-detection          put the policy under grpc-js's
+                               outlier_detection: a backend failing half its
+                               RPCs is ejected for 30 s (docs/composing.md)
+  --tls-ca FILE                speak TLS, trusting this CA (PEM); each backend
+                               of --addrs is verified by its own host name,
+                               a --target by the target's
+  --tls-cert FILE, --tls-key FILE
+                               present this client certificate (mutual TLS)
+  --timeout SECONDS            give up after this long (default 10)
+  --count N                    send N RPCs instead of the ratio check, then
+                               print RPCs per backend and how many failed
+  --concurrency C              RPCs in flight at once, with --count (default 1)
+  --rate R                     at most R RPCs per second, with --count
+  --quiet                      no line per RPC
+  --help                       show this help
+
+Without --count, RPCs go out in windows of N; three windows in a row with
+exactly one RPC on the second backend each prove the ratio (exit 0).`;
+
+/** The client's command line, checked. */
+export interface ClientFlags {
+  /** The two backends, trimmed (ignored with `target`). */
+  readonly addrs: readonly string[];
+  readonly target: string | undefined;
+  /** The etcd cluster of an `etcd:` target. */
+  readonly etcdEndpoints: string[];
+  readonly chooseSecond: number;
+  readonly healthService: string | null;
+  readonly outlierDetection: boolean;
+  /** The TLS flags' files, or `null` for plaintext. */
+  readonly tls: TlsFiles | null;
+  readonly timeout: number;
+  /** `--count` and its company, or `null` for the ratio check. */
+  readonly count: CountFlags | null;
+  readonly quiet: boolean;
+}
+
+/** `--count`, `--concurrency` and `--rate`. */
+export interface CountFlags {
+  readonly count: number;
+  readonly concurrency: number;
+  /** At most this many RPCs per second, or `null` for no limit. */
+  readonly rate: number | null;
+}
+
+const OPTIONS = {
+  addrs: { type: "string" },
+  target: { type: "string" },
+  "etcd-endpoints": { type: "string" },
+  "choose-second": { type: "string", default: String(DEFAULT_CHOOSE_SECOND) },
+  timeout: { type: "string", default: "10" },
+  count: { type: "string" },
+  concurrency: { type: "string" },
+  rate: { type: "string" },
+  "health-service": { type: "string", default: ECHO_SERVICE_NAME },
+  "outlier-detection": { type: "boolean", default: false },
+  "tls-ca": { type: "string" },
+  "tls-cert": { type: "string" },
+  "tls-key": { type: "string" },
+  quiet: { type: "boolean", default: false },
+  help: { type: "boolean", default: false },
+} as const;
+
+type Parsed = ReturnType<typeof parseFlags<typeof OPTIONS>>;
+
+/**
+ * Reads the client's command line; `null` for `--help`.
+ *
+ * @throws {UsageError} naming the first bad flag.
+ */
+export function readClientFlags(args: readonly string[]): ClientFlags | null {
+  const flags = parseFlags(args, OPTIONS);
+  if (flags.help) return null;
+  if (flags.addrs !== undefined && flags.target !== undefined) {
+    throw new UsageError("--addrs and --target cannot be used together");
+  }
+  const addrs = readTwoAddresses(flags.addrs);
+  const tls = readTls(flags);
+  if (tls !== null && flags.target === undefined) assertNamedForTls(addrs);
+  return {
+    addrs,
+    target: flags.target,
+    etcdEndpoints: readEtcdEndpoints(flags),
+    chooseSecond: readChooseSecond(flags["choose-second"]),
+    healthService: flags["health-service"] === ""
+      ? null
+      : flags["health-service"],
+    outlierDetection: flags["outlier-detection"],
+    tls,
+    timeout: readNumber("timeout", flags.timeout, {
+      unit: "seconds",
+      above: 0,
+    }),
+    count: readCount(flags),
+    quiet: flags.quiet,
+  };
+}
+
+/** Reads `--addrs`: exactly two `HOST:PORT`, trimmed. */
+function readTwoAddresses(given: string | undefined): string[] {
+  const value = given ?? "localhost:50050,localhost:50051";
+  const entries = value.split(",");
+  if (entries.length !== 2 || entries.some((entry) => entry.trim() === "")) {
+    throw new UsageError(
+      `--addrs needs exactly 2 comma-separated HOST:PORT, got "${value}"`,
+    );
+  }
+  return readAddresses("addrs", value);
+}
+
+/** Reads the TLS flags: their files, or `null` for plaintext. */
+function readTls(flags: Parsed): TlsFiles | null {
+  const tls = {
+    ca: flags["tls-ca"],
+    cert: flags["tls-cert"],
+    key: flags["tls-key"],
+  };
+  return Object.values(tls).some((file) => file !== undefined) ? tls : null;
+}
+
+/** Reads `--etcd-endpoints`, which only an `etcd:` target takes. */
+function readEtcdEndpoints(flags: Parsed): string[] {
+  const etcd = flags["etcd-endpoints"];
+  if (etcd !== undefined && !flags.target?.startsWith("etcd:")) {
+    throw new UsageError("--etcd-endpoints works with an etcd: --target only");
+  }
+  return readFlag(
+    "etcd-endpoints",
+    etcd ?? DEFAULT_ETCD_ENDPOINTS,
+    parseEtcdEndpoints,
+  );
+}
+
+/** Reads `--count` and its company, or `null` without `--count`. */
+function readCount(flags: Parsed): CountFlags | null {
+  if (flags.count === undefined) {
+    for (const flag of ["concurrency", "rate"] as const) {
+      if (flags[flag] !== undefined) {
+        throw new UsageError(`--${flag} works with --count only`);
+      }
+    }
+    return null;
+  }
+  const atLeastOne = { whole: true, min: 1 };
+  return {
+    count: readNumber("count", flags.count, atLeastOne),
+    concurrency: readNumber(
+      "concurrency",
+      flags.concurrency ?? "1",
+      atLeastOne,
+    ),
+    rate: flags.rate === undefined
+      ? null
+      : readNumber("rate", flags.rate, atLeastOne),
+  };
+}
+
+/**
+ * Reads `--choose-second` as a number, read as JSON reads it; the policy's
+ * check of the config judges its range. Anything else is refused in the
+ * policy's words, as its check would refuse it in a config.
+ */
+function readChooseSecond(value: string): number {
+  let parsed: unknown = value;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    // Not JSON: shown as the text it is.
+  }
+  if (typeof parsed !== "number") {
+    throw new UsageError(
+      `${CUSTOM_ROUND_ROBIN}: chooseSecond must be an integer from 0 to ${MAX_CHOOSE_SECOND}, got ${
+        JSON.stringify(parsed)
+      }`,
+    );
+  }
+  return parsed;
+}

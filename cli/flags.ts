@@ -1,0 +1,149 @@
+/**
+ * Flag reading shared by `server.ts` and `client.ts`: strict flags, one
+ * reader for numbers, one for address lists, and a {@linkcode UsageError}
+ * naming the flag for anything wrong.
+ *
+ * @module
+ */
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { experimental } from "@grpc/grpc-js";
+
+/** A bad command line; the message names the flag. */
+export class UsageError extends Error {}
+
+type Options = NonNullable<ParseArgsConfig["options"]>;
+
+/**
+ * Parses `args` strictly against `options`.
+ *
+ * A negative number after a flag, as in `--choose-second -1`, is taken as
+ * the flag's value: node's parseArgs would refuse it as ambiguous, and no
+ * flag of these programs looks like a number.
+ *
+ * @throws {UsageError} for an unknown flag, a missing value or a positional.
+ */
+export function parseFlags<T extends Options>(
+  args: readonly string[],
+  options: T,
+): ReturnType<typeof parseArgs<{ options: T; strict: true }>>["values"] {
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const name = args[i].startsWith("--") ? args[i].slice(2) : "";
+    const next = args[i + 1];
+    if (
+      options[name]?.type === "string" && next !== undefined &&
+      /^-\d|^-\./.test(next)
+    ) {
+      joined.push(`${args[i]}=${next}`);
+      i++;
+    } else {
+      joined.push(args[i]);
+    }
+  }
+  try {
+    return parseArgs({ args: joined, options, strict: true }).values;
+  } catch (error) {
+    throw new UsageError((error as Error).message.split("\n")[0], {
+      cause: error,
+    });
+  }
+}
+
+/**
+ * `read(value)`, for the value of `--flag`: an error it throws becomes a
+ * {@linkcode UsageError} naming the flag.
+ */
+export function readFlag<T>(
+  flag: string,
+  value: string,
+  read: (value: string) => T,
+): T {
+  try {
+    return read(value);
+  } catch (error) {
+    throw new UsageError(`--${flag}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+}
+
+/**
+ * Reads the file that `flag` names.
+ *
+ * @throws {Error} in one line naming the flag, the file and why.
+ */
+export function readFlagFile(flag: string, path: string): Uint8Array {
+  try {
+    return Deno.readFileSync(path);
+  } catch (error) {
+    const reason = error instanceof Deno.errors.NotFound
+      ? "no such file"
+      : error instanceof Deno.errors.NotCapable
+      ? "not readable with this task's permissions (put it in certs/)"
+      : (error as Error).message;
+    throw new Error(`--${flag}: cannot read ${path}: ${reason}`, {
+      cause: error,
+    });
+  }
+}
+
+/** What {@linkcode readNumber} accepts. */
+export interface NumberRule {
+  /** Whole numbers only. */
+  readonly whole?: boolean;
+  /** What it counts, as "seconds", for the message. */
+  readonly unit?: string;
+  /** The least value taken. */
+  readonly min?: number;
+  /** A bound the value must be above. */
+  readonly above?: number;
+  /** The greatest value taken. */
+  readonly max?: number;
+}
+
+/**
+ * Reads the value of `--flag` as a number that `rule` takes.
+ *
+ * @throws {UsageError} in one style for every number flag:
+ *   `--timeout must be a number of seconds, above 0, got "x"`.
+ */
+export function readNumber(
+  flag: string,
+  value: string,
+  rule: NumberRule,
+): number {
+  const { whole = false, unit, min, above, max } = rule;
+  const number = value.trim() === "" ? NaN : Number(value);
+  const taken = Number.isFinite(number) &&
+    (!whole || Number.isInteger(number)) &&
+    (min === undefined || number >= min) &&
+    (above === undefined || number > above) &&
+    (max === undefined || number <= max);
+  if (taken) return number;
+  const kind = `${whole ? "a whole number" : "a number"}${
+    unit === undefined ? "" : ` of ${unit}`
+  }`;
+  const range = max !== undefined
+    ? `from ${min ?? above} to ${max}`
+    : above !== undefined
+    ? `above ${above}`
+    : `at least ${min}`;
+  throw new UsageError(`--${flag} must be ${kind}, ${range}, got "${value}"`);
+}
+
+/**
+ * Reads the value of `--flag` as comma-separated `HOST:PORT` addresses,
+ * each trimmed: `"a:1, b:2"` is `["a:1", "b:2"]`.
+ *
+ * @throws {UsageError} naming the first entry that is not `HOST:PORT`.
+ */
+export function readAddresses(flag: string, value: string): string[] {
+  const addresses = value.split(",").map((address) => address.trim());
+  const malformed = addresses.find((address) =>
+    experimental.splitHostPort(address)?.port === undefined
+  );
+  if (malformed !== undefined) {
+    throw new UsageError(`--${flag}: expected HOST:PORT, got "${malformed}"`);
+  }
+  return addresses;
+}
