@@ -229,7 +229,7 @@ export class CustomRoundRobinLoadBalancer implements experimental.LoadBalancer {
       if (this.#sharding.size > 0) {
         experimental.log(
           LogVerbosity.ERROR,
-          `${CUSTOM_ROUND_ROBIN}: ${problem}; still using the previous endpoints`,
+          `${problem}; still using the previous endpoints`,
         );
         return false;
       }

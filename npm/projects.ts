@@ -58,84 +58,13 @@ export interface Runtime {
 export async function runtimeProjects(): Promise<
   { runtimes: Runtime[]; grpcJs: string }
 > {
-  const GRPC_JS = (await run("npm", [
+  const grpcJs = (await run("npm", [
     "view",
     `@grpc/grpc-js@${GRPC_JS_RANGE}`,
     "version",
   ], ROOT)).split("\n").at(-1)!.replace(/.* '(.+)'$/, "$1");
-  const tarball = await run("deno", ["task", "-q", "build:npm"], ROOT);
-  const npmProject = await Deno.makeTempDir({
-    dir: "/tmp",
-    prefix: "conformance-npm-",
-  });
-  await Deno.writeTextFile(
-    `${npmProject}/package.json`,
-    JSON.stringify({ type: "module", private: true }),
-  );
-  await run("npm", [
-    "install",
-    "--no-audit",
-    "--no-fund",
-    "--ignore-scripts",
-    new URL(tarball, ROOT).pathname,
-    `@grpc/grpc-js@${GRPC_JS}`,
-  ], npmProject);
-
-  const denoProject = await Deno.makeTempDir({
-    dir: "/tmp",
-    prefix: "conformance-deno-",
-  });
-  const imports = JSON.parse(
-    await Deno.readTextFile(new URL("deno.json", ROOT)),
-  ).imports;
-  await Deno.writeTextFile(
-    `${denoProject}/deno.json`,
-    JSON.stringify({
-      nodeModulesDir: "auto",
-      allowScripts: { deny: ["npm:protobufjs"] },
-      imports: {
-        ...imports,
-        "@grpc/grpc-js": `npm:@grpc/grpc-js@${GRPC_JS}`,
-        "@customlb/custom-round-robin": new URL("balancer/mod.ts", ROOT).href,
-      },
-    }),
-  );
-
-  const nodeRun =
-    (command: string) =>
-    (module: string, args: string[], stdin: "piped" | "null") =>
-      new Deno.Command(command, {
-        args: [module, ...args],
-        cwd: npmProject,
-        stdin,
-        stdout: "piped",
-        stderr: "piped",
-      });
-  const runtimes: Runtime[] = [
-    {
-      name: "deno",
-      version: Deno.version.deno,
-      project: denoProject,
-      command: (module, args, stdin) =>
-        new Deno.Command("deno", {
-          args: [
-            "run",
-            "-q",
-            "--allow-net=127.0.0.1,localhost",
-            // A dynamic import of the balancer needs to read it.
-            `--allow-read=.,${new URL("balancer", ROOT).pathname}`,
-            "--allow-sys=uid,gid",
-            "--allow-env=GRPC_*,grpc_proxy,https_proxy,http_proxy,no_grpc_proxy,no_proxy",
-            module,
-            ...args,
-          ],
-          cwd: denoProject,
-          stdin,
-          stdout: "piped",
-          stderr: "piped",
-        }),
-    },
-  ];
+  const npmProject = await makeNpmProject(grpcJs);
+  const runtimes = [denoRuntime(await makeDenoProject(grpcJs))];
   for (const name of ["node", "bun"]) {
     const version = await installed(name);
     if (version === null) {
@@ -146,10 +75,93 @@ export async function runtimeProjects(): Promise<
       name,
       version,
       project: npmProject,
-      command: nodeRun(name),
+      command: (module, args, stdin) =>
+        new Deno.Command(name, {
+          args: [module, ...args],
+          cwd: npmProject,
+          stdin,
+          stdout: "piped",
+          stderr: "piped",
+        }),
     });
   }
-  return { runtimes, grpcJs: GRPC_JS };
+  return { runtimes, grpcJs };
+}
+
+/** An npm project that installs the packed package and `grpcJs`. */
+async function makeNpmProject(grpcJs: string): Promise<string> {
+  const tarball = await run("deno", ["task", "-q", "build:npm"], ROOT);
+  const project = await Deno.makeTempDir({
+    dir: "/tmp",
+    prefix: "conformance-npm-",
+  });
+  await Deno.writeTextFile(
+    `${project}/package.json`,
+    JSON.stringify({ type: "module", private: true }),
+  );
+  await run("npm", [
+    "install",
+    "--no-audit",
+    "--no-fund",
+    "--ignore-scripts",
+    new URL(tarball, ROOT).pathname,
+    `@grpc/grpc-js@${grpcJs}`,
+  ], project);
+  return project;
+}
+
+/**
+ * A Deno project whose `deno.json` maps the package's name to
+ * `balancer/mod.ts`, with `grpcJs`.
+ */
+async function makeDenoProject(grpcJs: string): Promise<string> {
+  const project = await Deno.makeTempDir({
+    dir: "/tmp",
+    prefix: "conformance-deno-",
+  });
+  const imports = JSON.parse(
+    await Deno.readTextFile(new URL("deno.json", ROOT)),
+  ).imports;
+  await Deno.writeTextFile(
+    `${project}/deno.json`,
+    JSON.stringify({
+      nodeModulesDir: "auto",
+      allowScripts: { deny: ["npm:protobufjs"] },
+      imports: {
+        ...imports,
+        "@grpc/grpc-js": `npm:@grpc/grpc-js@${grpcJs}`,
+        "@customlb/custom-round-robin": new URL("balancer/mod.ts", ROOT).href,
+      },
+    }),
+  );
+  return project;
+}
+
+/** Deno, running modules in `project` with a gRPC program's permissions. */
+function denoRuntime(project: string): Runtime {
+  return {
+    name: "deno",
+    version: Deno.version.deno,
+    project,
+    command: (module, args, stdin) =>
+      new Deno.Command("deno", {
+        args: [
+          "run",
+          "-q",
+          "--allow-net=127.0.0.1,localhost",
+          // A dynamic import of the balancer needs to read it.
+          `--allow-read=.,${new URL("balancer", ROOT).pathname}`,
+          "--allow-sys=uid,gid",
+          "--allow-env=GRPC_*,grpc_proxy,https_proxy,http_proxy,no_grpc_proxy,no_proxy",
+          module,
+          ...args,
+        ],
+        cwd: project,
+        stdin,
+        stdout: "piped",
+        stderr: "piped",
+      }),
+  };
 }
 
 /** Removes the projects' folders. */

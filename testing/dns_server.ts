@@ -48,39 +48,57 @@ export interface DnsServer {
   answer(): Promise<void>;
 }
 
-/** Runs `body` with a DNS server, which is stopped afterwards. */
-export async function withDnsServer(
-  body: (dns: DnsServer) => Promise<void>,
-): Promise<void> {
-  // TCP's free port; dnsmasq takes the same one for UDP.
-  const port = freePort();
-  const address = `127.0.0.1:${port}`;
-  const hostsDir = await Deno.makeTempDir({ dir: "/tmp", prefix: "crr-dns-" });
-  const txt = new Map<string, string>();
-  const resolver = new Resolver();
-  resolver.setServers([address]);
-  let process: Deno.ChildProcess | null = null;
-  let drained: Promise<void> = Promise.resolve();
-  let refusing = false;
+/** dnsmasq on one port, started again whenever its config changes. */
+class Dnsmasq implements DnsServer {
+  readonly address: string;
+  readonly #port: number;
+  readonly #hostsDir: string;
+  readonly #txt = new Map<string, string>();
+  readonly #resolver = new Resolver();
+  #process: Deno.ChildProcess | null = null;
+  #drained: Promise<void> = Promise.resolve();
+  #refusing = false;
 
-  const start = async () => {
-    // With no record and no local domain, and no upstream to ask, dnsmasq
-    // refuses every query.
-    const config = [
-      `port=${port}`,
-      "listen-address=127.0.0.1",
-      "bind-interfaces",
-      "no-resolv",
-      "no-hosts",
-      "no-poll",
-      ...(refusing ? [] : [
-        "local=/test/",
-        `hostsdir=${hostsDir}`,
-        ...[...txt].map(([name, text]) =>
-          `txt-record=${name},"${text.replaceAll('"', '\\"')}"`
-        ),
-      ]),
-    ];
+  constructor(port: number, hostsDir: string) {
+    this.#port = port;
+    this.#hostsDir = hostsDir;
+    this.address = `127.0.0.1:${port}`;
+    this.#resolver.setServers([this.address]);
+  }
+
+  async setHosts(name: string, addresses: readonly string[]): Promise<void> {
+    await Deno.writeTextFile(
+      `${this.#hostsDir}/${name}`,
+      addresses.map((a) => `${a} ${name}\n`).join(""),
+    );
+    // dnsmasq reads the folder when it changes; wait until it answers so.
+    const want = [...addresses].sort().join(",");
+    const end = performance.now() + 5000;
+    while (performance.now() < end) {
+      const got = await this.#resolver.resolve4(name).catch(() => []);
+      if ([...got].sort().join(",") === want) return;
+      await sleep(20);
+    }
+    throw new Error(`dnsmasq did not answer ${name} with ${want}`);
+  }
+
+  async setTxt(name: string, text: string): Promise<void> {
+    this.#txt.set(name, text);
+    await this.restart();
+  }
+
+  async refuse(): Promise<void> {
+    this.#refusing = true;
+    await this.restart();
+  }
+
+  async answer(): Promise<void> {
+    this.#refusing = false;
+    await this.restart();
+  }
+
+  /** Starts dnsmasq; resolves once it says it has started. */
+  async start(): Promise<void> {
     const child = new Deno.Command("dnsmasq", {
       args: [
         "--keep-in-foreground",
@@ -93,9 +111,9 @@ export async function withDnsServer(
       stdout: "null",
       stderr: "piped",
     }).spawn();
-    process = child;
+    this.#process = child;
     const writer = child.stdin.getWriter();
-    await writer.write(new TextEncoder().encode(config.join("\n") + "\n"));
+    await writer.write(new TextEncoder().encode(this.#config() + "\n"));
     await writer.close();
     // Ready once it says it started: it has bound its sockets by then. A
     // query sent before would meet a closed port, and Deno's resolver would
@@ -110,56 +128,57 @@ export async function withDnsServer(
     if (!seen.at(-1)?.includes("started, version")) {
       throw new Error(`dnsmasq did not start: ${seen.join(" | ")}`);
     }
-    drained = (async () => {
+    this.#drained = (async () => {
       for await (const _ of log);
     })();
-  };
-  const stop = async () => {
-    if (process === null) return;
-    kill(process, "SIGTERM");
-    await process.status;
-    await drained;
-    process = null;
-  };
-  const restart = async () => {
-    await stop();
-    await start();
-  };
+  }
 
-  await start();
+  async stop(): Promise<void> {
+    if (this.#process === null) return;
+    kill(this.#process, "SIGTERM");
+    await this.#process.status;
+    await this.#drained;
+    this.#process = null;
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.start();
+  }
+
+  #config(): string {
+    // With no record and no local domain, and no upstream to ask, dnsmasq
+    // refuses every query.
+    return [
+      `port=${this.#port}`,
+      "listen-address=127.0.0.1",
+      "bind-interfaces",
+      "no-resolv",
+      "no-hosts",
+      "no-poll",
+      ...(this.#refusing ? [] : [
+        "local=/test/",
+        `hostsdir=${this.#hostsDir}`,
+        ...[...this.#txt].map(([name, text]) =>
+          `txt-record=${name},"${text.replaceAll('"', '\\"')}"`
+        ),
+      ]),
+    ].join("\n");
+  }
+}
+
+/** Runs `body` with a DNS server, which is stopped afterwards. */
+export async function withDnsServer(
+  body: (dns: DnsServer) => Promise<void>,
+): Promise<void> {
+  const hostsDir = await Deno.makeTempDir({ dir: "/tmp", prefix: "crr-dns-" });
+  // TCP's free port; dnsmasq takes the same one for UDP.
+  const dns = new Dnsmasq(freePort(), hostsDir);
+  await dns.start();
   try {
-    await body({
-      address,
-      async setHosts(name, addresses) {
-        await Deno.writeTextFile(
-          `${hostsDir}/${name}`,
-          addresses.map((a) => `${a} ${name}\n`).join(""),
-        );
-        // dnsmasq reads the folder when it changes; wait until it answers so.
-        const want = [...addresses].sort().join(",");
-        const end = performance.now() + 5000;
-        while (performance.now() < end) {
-          const got = await resolver.resolve4(name).catch(() => []);
-          if ([...got].sort().join(",") === want) return;
-          await sleep(20);
-        }
-        throw new Error(`dnsmasq did not answer ${name} with ${want}`);
-      },
-      async setTxt(name, text) {
-        txt.set(name, text);
-        await restart();
-      },
-      async refuse() {
-        refusing = true;
-        await restart();
-      },
-      async answer() {
-        refusing = false;
-        await restart();
-      },
-    });
+    await body(dns);
   } finally {
-    await stop();
+    await dns.stop();
     await Deno.remove(hostsDir, { recursive: true });
   }
 }

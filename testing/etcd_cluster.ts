@@ -65,120 +65,170 @@ async function healthy(endpoint: string): Promise<boolean> {
   }
 }
 
+/** One member's name and URLs. */
+interface Member {
+  readonly name: string;
+  readonly client: string;
+  readonly peer: string;
+}
+
+/** The cluster's members, each started, killed and asked in turn. */
+class Cluster implements EtcdCluster {
+  readonly #dir: string;
+  readonly #members: readonly Member[];
+  readonly #processes: (Deno.ChildProcess | null)[];
+
+  constructor(dir: string, size: number) {
+    this.#dir = dir;
+    this.#members = Array.from({ length: size }, (_, i) => ({
+      name: `m${i}`,
+      client: `http://127.0.0.1:${freePort()}`,
+      peer: `http://127.0.0.1:${freePort()}`,
+    }));
+    this.#processes = this.#members.map(() => null);
+  }
+
+  get endpoints(): string[] {
+    return this.#members.map(({ client }) => client);
+  }
+
+  /** Starts every member; resolves once all are healthy. */
+  async startAll(): Promise<void> {
+    this.#members.forEach((_, i) => this.#spawn(i));
+    await Promise.all(this.#members.map((_, i) => this.#untilHealthy(i)));
+  }
+
+  async kill(i: number): Promise<void> {
+    const process = this.#processes[i];
+    if (process === null) return;
+    this.#processes[i] = null;
+    kill(process, "SIGKILL");
+    await process.status;
+  }
+
+  async start(i: number): Promise<void> {
+    const { name } = this.#members[i];
+    assert.equal(this.#processes[i], null, `etcd ${name} is running`);
+    this.#spawn(i);
+    await this.#untilHealthy(i);
+  }
+
+  async leader(): Promise<number> {
+    const end = performance.now() + HEALTHY_MS;
+    for (;;) {
+      const statuses = await this.#statuses();
+      const running = statuses.filter((status) => status !== null);
+      const leader = running[0]?.leader;
+      const i = statuses.findIndex((status) =>
+        status?.header.member_id === leader
+      );
+      if (i >= 0 && running.every((status) => status.leader === leader)) {
+        return i;
+      }
+      if (performance.now() > end) {
+        assert.fail(`etcd: no leader in ${HEALTHY_MS} ms`);
+      }
+      await sleep(100);
+    }
+  }
+
+  async keys(prefix: string): Promise<string[]> {
+    // All keys from `prefix/` up to, not including, `prefix0`.
+    const { kvs = [] } = await gateway(
+      `${this.#running().client}/v3/kv/range`,
+      {
+        key: btoa(`${prefix}/`),
+        range_end: btoa(`${prefix}0`),
+        keys_only: true,
+      },
+    ) as { kvs?: { key: string }[] };
+    return kvs.map(({ key }) => atob(key));
+  }
+
+  async put(key: string, value: string): Promise<void> {
+    await gateway(`${this.#running().client}/v3/kv/put`, {
+      key: btoa(key),
+      value: btoa(value),
+    });
+  }
+
+  /** Kills every member and removes their data. */
+  async remove(): Promise<void> {
+    await Promise.all(this.#members.map((_, i) => this.kill(i)));
+    await Deno.remove(this.#dir, { recursive: true });
+  }
+
+  #running(): Member {
+    return this.#members.find((_, i) => this.#processes[i] !== null)!;
+  }
+
+  /** Each member's status, `null` for one that is down or does not answer. */
+  #statuses(): Promise<(MemberStatus | null)[]> {
+    return Promise.all(
+      this.#members.map(({ client }, i) =>
+        this.#processes[i] === null
+          ? null
+          : (gateway(`${client}/v3/maintenance/status`, {}) as Promise<
+            MemberStatus
+          >).catch(() => null)
+      ),
+    );
+  }
+
+  #spawn(i: number): void {
+    const { name, client, peer } = this.#members[i];
+    const dir = this.#dir;
+    const initialCluster = this.#members
+      .map((member) => `${member.name}=${member.peer}`).join(",");
+    this.#processes[i] = new Deno.Command("etcd", {
+      args: [
+        `--name=${name}`,
+        `--data-dir=${dir}/${name}`,
+        `--listen-client-urls=${client}`,
+        `--advertise-client-urls=${client}`,
+        `--listen-peer-urls=${peer}`,
+        `--initial-advertise-peer-urls=${peer}`,
+        `--initial-cluster=${initialCluster}`,
+        `--initial-cluster-token=${dir}`,
+        "--logger=zap",
+        `--log-outputs=${dir}/${name}.log`,
+      ],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+  }
+
+  async #untilHealthy(i: number): Promise<void> {
+    const { name, client } = this.#members[i];
+    const end = performance.now() + HEALTHY_MS;
+    while (!(await healthy(client))) {
+      const process = this.#processes[i];
+      const status = process === null
+        ? null
+        : await Promise.race([process.status, sleep(100)]);
+      if (status) assert.fail(`etcd ${name} exited: see ${this.#dir}`);
+      if (performance.now() > end) {
+        assert.fail(`etcd ${name}: not healthy in ${HEALTHY_MS} ms`);
+      }
+    }
+  }
+}
+
+/** What `maintenance/status` answers, in part. */
+type MemberStatus = { header: { member_id: string }; leader: string };
+
 /** Runs `body` with a cluster of `size` members, stopped afterwards. */
 export async function withEtcdCluster(
   size: number,
   body: (cluster: EtcdCluster) => Promise<void>,
 ): Promise<void> {
   const dir = await Deno.makeTempDir({ dir: "/tmp", prefix: "crr-etcd-" });
-  const members = Array.from({ length: size }, (_, i) => ({
-    name: `m${i}`,
-    client: `http://127.0.0.1:${freePort()}`,
-    peer: `http://127.0.0.1:${freePort()}`,
-  }));
-  const initialCluster = members.map(({ name, peer }) => `${name}=${peer}`)
-    .join(",");
-  const processes: (Deno.ChildProcess | null)[] = members.map(() => null);
-
-  const spawn = (i: number) => {
-    const { name, client, peer } = members[i];
-    const args = [
-      `--name=${name}`,
-      `--data-dir=${dir}/${name}`,
-      `--listen-client-urls=${client}`,
-      `--advertise-client-urls=${client}`,
-      `--listen-peer-urls=${peer}`,
-      `--initial-advertise-peer-urls=${peer}`,
-      `--initial-cluster=${initialCluster}`,
-      `--initial-cluster-token=${dir}`,
-      "--logger=zap",
-      `--log-outputs=${dir}/${name}.log`,
-    ];
-    processes[i] = new Deno.Command("etcd", {
-      args,
-      stdin: "null",
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
-  };
-  const untilHealthy = async (i: number) => {
-    const end = performance.now() + HEALTHY_MS;
-    while (!(await healthy(members[i].client))) {
-      const status = processes[i] === null
-        ? null
-        : await Promise.race([processes[i]!.status, sleep(100)]);
-      if (status) assert.fail(`etcd ${members[i].name} exited: see ${dir}`);
-      if (performance.now() > end) {
-        assert.fail(`etcd ${members[i].name}: not healthy in ${HEALTHY_MS} ms`);
-      }
-    }
-  };
-  const stop = async (i: number) => {
-    const process = processes[i];
-    if (process === null) return;
-    processes[i] = null;
-    kill(process, "SIGKILL");
-    await process.status;
-  };
-
+  const cluster = new Cluster(dir, size);
   try {
-    members.forEach((_, i) => spawn(i));
-    await Promise.all(members.map((_, i) => untilHealthy(i)));
-    await body({
-      endpoints: members.map(({ client }) => client),
-      kill: stop,
-      async start(i) {
-        assert.equal(processes[i], null, `etcd ${members[i].name} is running`);
-        spawn(i);
-        await untilHealthy(i);
-      },
-      async leader() {
-        type Status = { header: { member_id: string }; leader: string };
-        const end = performance.now() + HEALTHY_MS;
-        for (;;) {
-          const statuses = await Promise.all(
-            members.map(({ client }, i) =>
-              processes[i] === null
-                ? null
-                : (gateway(`${client}/v3/maintenance/status`, {}) as Promise<
-                  Status
-                >).catch(() => null)
-            ),
-          );
-          const running = statuses.filter((status) => status !== null);
-          const leader = running[0]?.leader;
-          const i = statuses.findIndex((status) =>
-            status?.header.member_id === leader
-          );
-          if (i >= 0 && running.every((status) => status.leader === leader)) {
-            return i;
-          }
-          if (performance.now() > end) {
-            assert.fail(`etcd: no leader in ${HEALTHY_MS} ms`);
-          }
-          await sleep(100);
-        }
-      },
-      async keys(prefix) {
-        const running = members.filter((_, i) => processes[i] !== null);
-        // All keys from `prefix/` up to, not including, `prefix0`.
-        const { kvs = [] } = await gateway(`${running[0].client}/v3/kv/range`, {
-          key: btoa(`${prefix}/`),
-          range_end: btoa(`${prefix}0`),
-          keys_only: true,
-        }) as { kvs?: { key: string }[] };
-        return kvs.map(({ key }) => atob(key));
-      },
-      async put(key, value) {
-        const running = members.find((_, i) => processes[i] !== null)!;
-        await gateway(`${running.client}/v3/kv/put`, {
-          key: btoa(key),
-          value: btoa(value),
-        });
-      },
-    });
+    await cluster.startAll();
+    await body(cluster);
   } finally {
-    await Promise.all(members.map((_, i) => stop(i)));
-    await Deno.remove(dir, { recursive: true });
+    await cluster.remove();
   }
 }

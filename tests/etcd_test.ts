@@ -216,7 +216,7 @@ Deno.test({
           const sent = await end([first, second]);
           assert.deepEqual(failures(sent), []);
         });
-        const skipped = logs.filter((line) => line.includes("etcd resolver"));
+        const skipped = logs.filter((line) => line.includes("etcd_resolver"));
         assert.deepEqual(skipped.slice(0, 2), [
           'etcd_resolver: skipping malformed/a: value is not JSON: "not JSON"',
           'etcd_resolver: skipping malformed/b: "Addr" is not HOST:PORT in {"Addr": 50051}',
