@@ -77,7 +77,11 @@ export function startEchoServer(
           const reason = error.message.includes("EADDRINUSE")
             ? "address already in use"
             : error.message;
-          reject(new Error(`cannot listen on ${address}: ${reason}`));
+          reject(
+            new Error(`cannot listen on ${address}: ${reason}`, {
+              cause: error,
+            }),
+          );
           return;
         }
         const bound = `${host}:${port}`;
