@@ -60,7 +60,7 @@ export function clientServiceConfig(
 
 /**
  * The client's `outlier_detection` knobs, for two backends: every second,
- * a backend that failed at least half of its last second's RPCs (10 at
+ * a backend that failed more than half of its last second's RPCs (10 at
  * least) is ejected for 30 s, and longer each time again; at most one of the
  * two is ejected at once.
  */

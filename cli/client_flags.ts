@@ -47,11 +47,13 @@ Sends UnaryEcho RPCs through the ${CUSTOM_ROUND_ROBIN} policy.
                                and skip unhealthy ones; "" turns health
                                checking off (default ${ECHO_SERVICE_NAME})
   --outlier-detection          put the policy under grpc-js's
-                               outlier_detection: a backend failing half its
-                               RPCs is ejected for 30 s (docs/composing.md)
+                               outlier_detection: a backend failing more than
+                               half its RPCs is ejected for 30 s
+                               (docs/composing.md)
   --tls-ca FILE                speak TLS, trusting this CA (PEM); each backend
-                               of --addrs is verified by its own host name,
-                               a --target by the target's
+                               of --addrs or of an etcd: target is verified
+                               by its own host name, another --target by the
+                               target's
   --tls-cert FILE, --tls-key FILE
                                present this client certificate (mutual TLS)
   --timeout SECONDS            give up after this long (default 10)

@@ -68,9 +68,9 @@ await Deno.writeTextFile(
   at("dist/npm/package.json"),
   JSON.stringify(manifest, null, 2) + "\n",
 );
-for (const file of ["README.md", "LICENSE"]) {
-  await Deno.copyFile(at(file), at(`dist/npm/${file}`));
-}
+// The package's own README, for Node and Bun users, not the repository's.
+await Deno.copyFile(at("npm/README.md"), at("dist/npm/README.md"));
+await Deno.copyFile(at("LICENSE"), at("dist/npm/LICENSE"));
 const tarball =
   (await run("npm", ["pack", "--pack-destination", ".."], at("dist/npm/")))
     .trim()

@@ -223,7 +223,7 @@ async function healthFromTxt(dns: DnsServer, [, , h3]: Hosts) {
   assert.deepEqual(draining.filter((x) => x.server === h3.target), []);
   console.log(
     `health from TXT: ${rpcs.length} RPCs, 0 failed; none of the ` +
-      `${draining.length} sent while it drained reached the NOT_SERVING host`,
+      `${draining.length} sent 0.2–0.9 s into its drain reached the NOT_SERVING host`,
   );
 }
 

@@ -26,6 +26,13 @@ import { connect } from "../testing/channels.ts";
 import { type Sent, startLoad } from "../testing/steady_load.ts";
 import { until } from "../testing/wait.ts";
 import { untilPattern } from "../testing/rpcs.ts";
+import {
+  endpoint,
+  FakeHelper,
+  PICK_ARGS,
+  pickMany,
+  tick,
+} from "../testing/fakes.ts";
 
 const INTERVAL_MS = 1_000;
 const BASE_EJECTION_MS = 2_000;
@@ -137,6 +144,72 @@ for (const health of [true, false]) {
     }
   });
 }
+
+/**
+ * The client's outlier detection over the policy on two fake endpoints, both
+ * READY, the second of which has failed `failures` of its 20 RPCs, all
+ * counted at once, well inside the first interval.
+ */
+async function judgedOnce(failures: number) {
+  const helper = new FakeHelper();
+  const handler = new grpc.experimental.ChildLoadBalancerHandler(helper);
+  const [config] = underOutlierDetection({
+    loadBalancingConfig: [{ custom_round_robin: { chooseSecond: 3 } }],
+  }).loadBalancingConfig as Record<string, object>[];
+  handler.updateAddressList(
+    grpc.experimental.statusOrFromValue([endpoint(1), endpoint(2)]),
+    grpc.experimental.parseLoadBalancingConfig(config),
+    {},
+    "",
+  );
+  await tick();
+  for (const port of [1, 2]) {
+    helper.subchannel(port).setState(grpc.connectivityState.CONNECTING);
+    helper.subchannel(port).setState(grpc.connectivityState.READY);
+  }
+  await tick();
+  let failed = 0;
+  for (let i = 0; i < 60; i++) {
+    const pick = helper.latest.picker.pick(PICK_ARGS);
+    const second = pick.subchannel?.getAddress() === "127.0.0.1:2";
+    const fails = second && failed++ < failures;
+    pick.onCallEnded?.(
+      fails ? grpc.status.UNAVAILABLE : grpc.status.OK,
+      "",
+      new grpc.Metadata(),
+    );
+  }
+  return { helper, handler };
+}
+
+Deno.test("outlier detection: a backend that failed exactly half its RPCs is not ejected; one more failure ejects it (grpc-js ejects above the threshold)", async () => {
+  registerCustomRoundRobin();
+  assert.equal(OUTLIER_DETECTION.failure_percentage_ejection.threshold, 50);
+  // Made first, so its interval's judgement comes first.
+  const half = await judgedOnce(10);
+  const moreThanHalf = await judgedOnce(11);
+  try {
+    await until(
+      "the one failing more than half ejected",
+      () =>
+        pickMany(moreThanHalf.helper.latest.picker, 3).every((address) =>
+          address === "127.0.0.1:1"
+        ),
+      INTERVAL_MS + SLACK_MS + 5_000,
+    );
+    assert.deepEqual(pickMany(half.helper.latest.picker, 6), [
+      "127.0.0.1:1",
+      "127.0.0.1:1",
+      "127.0.0.1:2",
+      "127.0.0.1:1",
+      "127.0.0.1:1",
+      "127.0.0.1:2",
+    ]);
+  } finally {
+    half.handler.destroy();
+    moreThanHalf.handler.destroy();
+  }
+});
 
 Deno.test("composing: docs/composing.md's config is the client's with --outlier-detection, and checkServiceConfig accepts it", async () => {
   const doc = await Deno.readTextFile(

@@ -10,6 +10,7 @@ import {
 } from "../cli/client_config.ts";
 import { clientCredentials } from "../cli/tls.ts";
 import { type Certs, makeCerts, opensslUnavailable } from "../testing/certs.ts";
+import { etcdUnavailable, withEtcdCluster } from "../testing/etcd_cluster.ts";
 import { connect } from "../testing/channels.ts";
 import { failures, startLoad, untilSent } from "../testing/steady_load.ts";
 import { untilPattern, untilServes } from "../testing/rpcs.ts";
@@ -90,6 +91,44 @@ tlsTest(
   (certs) =>
     assertProvedOverTls(tlsFlags(certs.server), ["--tls-ca", certs.ca]),
 );
+
+const etcdReason = await etcdUnavailable();
+
+Deno.test({
+  name:
+    "tls: through etcd:///, each backend is verified by its registered Addr's host name, not the target's",
+  ignore: reason !== null || etcdReason !== null,
+}, async () => {
+  const certs = await makeCerts();
+  try {
+    await withEtcdCluster(1, async (cluster) => {
+      const etcd = ["--etcd-endpoints", cluster.endpoints.join(",")];
+      // Registered as localhost:PORT, which the certificates hold; the
+      // target's authority, "echo", they do not.
+      const flags = [
+        ...tlsFlags(certs.server),
+        ...["--register", "tls/echo", ...etcd],
+      ];
+      const servers = [
+        await startServerTask(["localhost:0"], flags, "registered "),
+        await startServerTask(["localhost:0"], flags, "registered "),
+      ];
+      try {
+        assertRatioProved(
+          await runTask([
+            "client",
+            ...["--target", "etcd:///tls/echo", ...etcd],
+            ...["--tls-ca", certs.ca, "--quiet"],
+          ]),
+        );
+      } finally {
+        await Promise.all(servers.map((server) => server.stop()));
+      }
+    });
+  } finally {
+    await certs.remove();
+  }
+});
 
 tlsTest(
   "mutual TLS: a client with a certificate the servers' CA signed proves 1:2",
