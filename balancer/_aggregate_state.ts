@@ -1,22 +1,52 @@
 /**
- * Internal: how endpoint sharding sums its children's states up.
+ * Internal: how endpoint sharding sums its children's states up, kept as a
+ * count per state so that one child's change costs the same however many
+ * children there are.
  *
  * @module
  */
 import { connectivityState as ConnectivityState } from "@grpc/grpc-js";
 
+/** The order states win in: READY > CONNECTING > IDLE > TRANSIENT_FAILURE. */
+const WINNERS = [
+  ConnectivityState.READY,
+  ConnectivityState.CONNECTING,
+  ConnectivityState.IDLE,
+] as const;
+
+/** How many children are in each state. */
+export class StateCounts {
+  readonly #counts = new Map<ConnectivityState, number>();
+
+  /** Counts one more child in `state`. */
+  add(state: ConnectivityState): void {
+    this.#counts.set(state, (this.#counts.get(state) ?? 0) + 1);
+  }
+
+  /** Counts one child fewer in `state`. */
+  remove(state: ConnectivityState): void {
+    this.#counts.set(state, (this.#counts.get(state) ?? 0) - 1);
+  }
+
+  /** Forgets every child. */
+  clear(): void {
+    this.#counts.clear();
+  }
+
+  /** The aggregate: the first of {@linkcode WINNERS} any child is in. */
+  aggregate(): ConnectivityState {
+    for (const state of WINNERS) {
+      if ((this.#counts.get(state) ?? 0) > 0) return state;
+    }
+    return ConnectivityState.TRANSIENT_FAILURE;
+  }
+}
+
 /** Aggregates child states: READY > CONNECTING > IDLE > TRANSIENT_FAILURE. */
 export function aggregateState(
   children: readonly { readonly state: ConnectivityState }[],
 ): ConnectivityState {
-  for (
-    const state of [
-      ConnectivityState.READY,
-      ConnectivityState.CONNECTING,
-      ConnectivityState.IDLE,
-    ]
-  ) {
-    if (children.some((child) => child.state === state)) return state;
-  }
-  return ConnectivityState.TRANSIENT_FAILURE;
+  const counts = new StateCounts();
+  for (const child of children) counts.add(child.state);
+  return counts.aggregate();
 }

@@ -16,7 +16,7 @@ import {
   experimental,
   logVerbosity as LogVerbosity,
 } from "@grpc/grpc-js";
-import { aggregateState } from "./_aggregate_state.ts";
+import { StateCounts } from "./_aggregate_state.ts";
 import {
   HealthCheckedPicker,
   HealthCheckingSubchannel,
@@ -57,12 +57,17 @@ export interface ChildState {
 }
 
 /**
- * Called whenever a child's state or picker changes, and once after every
- * {@linkcode EndpointSharding.updateEndpoints}.
+ * Receives the children's states: exactly once at the end of every
+ * {@linkcode EndpointSharding.updateEndpoints}, and once after the children
+ * report changes, however many report in the same turn of the event loop
+ * (in a microtask after the first). Each call sees every child's latest
+ * state; none follows {@linkcode EndpointSharding.destroy}.
  *
  * @param state The children's states aggregated: READY if any is READY,
  *   else CONNECTING if any is, else IDLE if any is, else TRANSIENT_FAILURE.
  * @param children One entry per endpoint, in the order of the latest update.
+ *   The list is the block's own and changes after the call returns: keep
+ *   the entries, or a copy, not the list.
  */
 export type ChildStatesListener = (
   state: ConnectivityState,
@@ -83,7 +88,9 @@ class Child {
    * the child's life: a change of service replaces the child.
    */
   readonly #healthCheckService: string | null;
-  readonly #onReport: () => void;
+  readonly #onReport: (child: Child) => void;
+  /** Where its entry sits in the parent's list of children. */
+  #slot = 0;
   /** The child's latest error message, kept past reports without one. */
   #lastError: string | null = null;
   /** Whether the child's last report was READY. */
@@ -96,7 +103,8 @@ class Child {
   /**
    * Makes the child and starts it connecting.
    *
-   * @param onReport Called after every state change the child reports.
+   * @param onReport Called with the child after every state change it
+   *   reports.
    */
   constructor(
     endpoint: experimental.Endpoint,
@@ -104,7 +112,7 @@ class Child {
     options: ChannelOptions,
     resolutionNote: string,
     healthCheckService: string | null,
-    onReport: () => void,
+    onReport: (child: Child) => void,
   ) {
     this.#helper = helper;
     this.#healthCheckService = healthCheckService;
@@ -122,6 +130,16 @@ class Child {
       resolutionNote,
     );
     this.#balancer.startConnecting();
+  }
+
+  /** Where its entry sits in the parent's list of children. */
+  get slot(): number {
+    return this.#slot;
+  }
+
+  /** Moves its entry to `slot` of the parent's list. */
+  set slot(slot: number) {
+    this.#slot = slot;
   }
 
   /** The health-check service its subchannels watch, or `null`. */
@@ -214,7 +232,7 @@ class Child {
     }
     this.#ready = state === ConnectivityState.READY;
     if (state === ConnectivityState.IDLE) this.#balancer.exitIdle();
-    this.#onReport();
+    this.#onReport(this);
   }
 }
 
@@ -283,7 +301,17 @@ export class EndpointSharding {
   readonly #onUpdate: ChildStatesListener;
   /** Children in the order of the latest endpoint list. */
   #children: Child[] = [];
+  /** The same children by {@linkcode endpointKey}. */
+  #byKey = new Map<string, Child>();
+  /** What each child last reported, in the children's order. */
+  readonly #states: ChildState[] = [];
+  /** How many of {@linkcode #states} are in each state. */
+  readonly #counts = new StateCounts();
   #updating = false;
+  /** Whether a child changed since the listener last ran. */
+  #changed = false;
+  /** Whether a microtask to run the listener is queued. */
+  #queued = false;
 
   /**
    * Starts with no children; the first {@linkcode updateEndpoints} makes them.
@@ -310,28 +338,27 @@ export class EndpointSharding {
    * still present (updating their addresses and options) unless the
    * health-check service in `options` changed, creates children for new
    * endpoints and destroys the rest. Duplicate endpoints share one
-   * child. Reports once, after all children are in place.
+   * child. Reports once, after all children are in place. Costs O(n) in the
+   * endpoints: each is found by its addresses in a hash map.
    */
   updateEndpoints(
     endpoints: readonly experimental.Endpoint[],
     options: ChannelOptions,
     resolutionNote: string,
   ): void {
-    trace(
-      "update to endpoints " + endpoints.map(experimental.endpointToString),
-    );
+    trace(`update to ${endpoints.length} endpoints`);
     const healthCheckService = healthCheckServiceNameOf(options);
-    const previous = new experimental.EndpointMap<Child>();
-    for (const child of this.#children) previous.set(child.endpoint, child);
-    const next = new experimental.EndpointMap<Child>();
+    const previous = this.#byKey;
+    const next = new Map<string, Child>();
     this.#updating = true;
     for (const endpoint of endpoints) {
-      if (next.has(endpoint)) continue;
-      let child = previous.get(endpoint);
+      const key = endpointKey(endpoint);
+      if (next.has(key)) continue;
+      let child = previous.get(key);
       // A child keeps the subchannel it has picked, so one made before health
       // checking changed would go on without it: such a child is replaced.
       if (child?.healthCheckService === healthCheckService) {
-        previous.delete(endpoint);
+        previous.delete(key);
         child.update(endpoint, options);
       } else {
         child = new Child(
@@ -340,17 +367,19 @@ export class EndpointSharding {
           options,
           resolutionNote,
           healthCheckService,
-          () => this.#report(),
+          (child) => this.#onChildReport(child),
         );
       }
-      next.set(endpoint, child);
+      next.set(key, child);
     }
-    for (const [endpoint, removed] of previous.entries()) {
-      trace("remove child " + experimental.endpointToString(endpoint));
+    for (const [key, removed] of previous) {
+      trace(`remove child ${key}`);
       removed.destroy();
     }
+    this.#byKey = next;
     this.#children = [...next.values()];
     this.#updating = false;
+    this.#takeStates();
     this.#report();
   }
 
@@ -368,11 +397,53 @@ export class EndpointSharding {
   destroy(): void {
     for (const child of this.#children) child.destroy();
     this.#children = [];
+    this.#byKey = new Map();
+    this.#states.length = 0;
+    this.#counts.clear();
+    this.#changed = false;
+  }
+
+  /** Reads every child's state afresh, after an update. */
+  #takeStates(): void {
+    this.#states.length = this.#children.length;
+    this.#counts.clear();
+    this.#children.forEach((child, slot) => {
+      child.slot = slot;
+      const state = child.snapshot();
+      this.#states[slot] = state;
+      this.#counts.add(state.state);
+    });
+  }
+
+  /** One child's change: O(1), and one listener run for a turn's changes. */
+  #onChildReport(child: Child): void {
+    if (this.#updating) return;
+    const state = child.snapshot();
+    this.#counts.remove(this.#states[child.slot].state);
+    this.#counts.add(state.state);
+    this.#states[child.slot] = state;
+    this.#changed = true;
+    if (this.#queued) return;
+    this.#queued = true;
+    queueMicrotask(() => {
+      this.#queued = false;
+      if (this.#changed) this.#report();
+    });
   }
 
   #report(): void {
-    if (this.#updating) return;
-    const children = this.#children.map((child) => child.snapshot());
-    this.#onUpdate(aggregateState(children), children);
+    this.#changed = false;
+    this.#onUpdate(this.#counts.aggregate(), this.#states);
   }
+}
+
+/**
+ * An endpoint's identity, its set of addresses (gRFC A61), as one string:
+ * the same for the same addresses in any order.
+ */
+function endpointKey(endpoint: experimental.Endpoint): string {
+  const addresses = endpoint.addresses.map(
+    experimental.subchannelAddressToString,
+  );
+  return addresses.length === 1 ? addresses[0] : addresses.sort().join(" ");
 }

@@ -264,14 +264,18 @@ async function start(chooseSecond = 3) {
   return { helper, policy };
 }
 
-/** Sets both children's states, `first` then `second`. */
-function set(
+/**
+ * Sets both children's states, `first` then `second`; resolves once the
+ * policy has heard of both.
+ */
+async function set(
   helper: FakeHelper,
   first: ConnectivityState,
   second: ConnectivityState,
 ) {
   helper.subchannel(FIRST).setState(first, `first failed`);
   helper.subchannel(SECOND).setState(second, `second failed`);
+  await tick();
 }
 
 // pick_first arms a 250 ms Happy Eyeballs timer (unref'd) while a child is
@@ -293,7 +297,7 @@ Deno.test(
 
 Deno.test("policy: both READY -> READY with the custom picker", async () => {
   const { helper, policy } = await start();
-  set(helper, READY, READY);
+  await set(helper, READY, READY);
   assert.equal(helper.latest.state, READY);
   assert.deepEqual(pickMany(helper.latest.picker, 6), [A, A, B, A, A, B]);
   policy.destroy();
@@ -301,7 +305,7 @@ Deno.test("policy: both READY -> READY with the custom picker", async () => {
 
 Deno.test("policy: the config's chooseSecond reaches the picker", async () => {
   const { helper, policy } = await start(2);
-  set(helper, READY, READY);
+  await set(helper, READY, READY);
   assert.deepEqual(pickMany(helper.latest.picker, 4), [A, B, A, B]);
   policy.destroy();
 });
@@ -311,7 +315,7 @@ Deno.test(
   LEAVES_PICK_FIRST_TIMER,
   async () => {
     const { helper, policy } = await start();
-    set(helper, READY, CONNECTING);
+    await set(helper, READY, CONNECTING);
     assert.equal(helper.latest.state, READY);
     assert.deepEqual(pickMany(helper.latest.picker, 6), [A, A, A, A, A, A]);
     policy.destroy();
@@ -320,7 +324,7 @@ Deno.test(
 
 Deno.test("policy: only the second READY -> READY, every pick to the second", async () => {
   const { helper, policy } = await start();
-  set(helper, TRANSIENT_FAILURE, READY);
+  await set(helper, TRANSIENT_FAILURE, READY);
   assert.equal(helper.latest.state, READY);
   assert.deepEqual(pickMany(helper.latest.picker, 6), [B, B, B, B, B, B]);
   policy.destroy();
@@ -331,7 +335,7 @@ Deno.test(
   LEAVES_PICK_FIRST_TIMER,
   async () => {
     const { helper, policy } = await start();
-    set(helper, TRANSIENT_FAILURE, CONNECTING);
+    await set(helper, TRANSIENT_FAILURE, CONNECTING);
     assert.equal(helper.latest.state, CONNECTING);
     assert.deepEqual(pickMany(helper.latest.picker, 3), [
       "QUEUE",
@@ -344,7 +348,7 @@ Deno.test(
 
 Deno.test("policy: both TRANSIENT_FAILURE -> UNAVAILABLE naming both endpoints' errors", async () => {
   const { helper, policy } = await start();
-  set(helper, TRANSIENT_FAILURE, TRANSIENT_FAILURE);
+  await set(helper, TRANSIENT_FAILURE, TRANSIENT_FAILURE);
   assert.equal(helper.latest.state, TRANSIENT_FAILURE);
   const result = pickOne(helper.latest.picker);
   assert.equal(
@@ -365,7 +369,7 @@ Deno.test(
   LEAVES_PICK_FIRST_TIMER,
   async () => {
     const { helper, policy } = await start();
-    set(helper, READY, READY);
+    await set(helper, READY, READY);
     const before = helper.subchannel(SECOND).connectCalls;
     helper.subchannel(SECOND).setState(IDLE);
     await tick();
@@ -380,10 +384,11 @@ Deno.test(
   LEAVES_PICK_FIRST_TIMER,
   async () => {
     const { helper, policy } = await start();
-    set(helper, READY, READY);
+    await set(helper, READY, READY);
     assert.equal(helper.reresolutions, 0);
     helper.subchannel(FIRST).setState(IDLE);
     assert.equal(helper.reresolutions, 1);
+    await tick();
     assert.equal(helper.latest.state, READY);
     policy.destroy();
   },
@@ -421,7 +426,7 @@ Deno.test("policy: the same endpoint twice is rejected", () => {
 
 Deno.test("policy: a bad endpoint count after a good update keeps serving and logs why", async () => {
   const { helper, policy } = await start();
-  set(helper, READY, READY);
+  await set(helper, READY, READY);
   const reports = helper.reports.length;
   const logged: string[] = [];
   setLogger({ error: (...args: unknown[]) => logged.push(args.join(" ")) });
@@ -445,7 +450,7 @@ Deno.test("policy: a bad endpoint count after a good update keeps serving and lo
 
 Deno.test("policy: an update with the same endpoints keeps the children connected", async () => {
   const { helper, policy } = await start();
-  set(helper, READY, READY);
+  await set(helper, READY, READY);
   const connects = [FIRST, SECOND].map((port) =>
     helper.subchannel(port).connectCalls
   );
@@ -466,7 +471,7 @@ Deno.test("policy: an update with the same endpoints keeps the children connecte
 
 Deno.test("policy: an update replacing the second endpoint keeps the first child", async () => {
   const { helper, policy } = await start();
-  set(helper, READY, READY);
+  await set(helper, READY, READY);
   const firstConnects = helper.subchannel(FIRST).connectCalls;
   update(policy, [FIRST, 1003]);
   await tick();
@@ -475,6 +480,7 @@ Deno.test("policy: an update replacing the second endpoint keeps the first child
   assert.equal(helper.subchannel(1003).connectCalls, 1);
   assert.deepEqual(pickMany(helper.latest.picker, 3), [A, A, A]);
   helper.subchannel(1003).setState(READY);
+  await tick();
   assert.deepEqual(pickMany(helper.latest.picker, 3), [A, A, "127.0.0.1:1003"]);
   policy.destroy();
 });
@@ -488,7 +494,7 @@ Deno.test("policy: a resolver error without children -> TRANSIENT_FAILURE with i
 
 Deno.test("policy: a resolver error with children keeps serving", async () => {
   const { helper, policy } = await start();
-  set(helper, READY, READY);
+  await set(helper, READY, READY);
   const reports = helper.reports.length;
   update(policy, "x");
   assert.equal(helper.reports.length, reports);
@@ -498,7 +504,7 @@ Deno.test("policy: a resolver error with children keeps serving", async () => {
 
 Deno.test("policy: resetBackoff and destroy reach every child", async () => {
   const { helper, policy } = await start();
-  set(helper, READY, READY);
+  await set(helper, READY, READY);
   policy.resetBackoff();
   assert.deepEqual(
     [FIRST, SECOND].map((port) => helper.subchannel(port).backoffResets),

@@ -259,3 +259,71 @@ Deno.test(
     sharding.destroy();
   },
 );
+
+Deno.test(
+  "endpoint sharding: changes in one turn make one listener run, after them, with every child's latest state in the update's order",
+  LEAVES_PICK_FIRST_TIMER,
+  async () => {
+    const { helper, sharding, reports, update } = newSharding();
+    update([C, A, B]);
+    await tick();
+    const before = reports.length;
+    for (const port of [A, B, C]) {
+      helper.subchannel(port).setState(CONNECTING);
+      helper.subchannel(port).setState(READY);
+    }
+    helper.subchannel(B).setState(TRANSIENT_FAILURE, "B failed");
+    assert.equal(reports.length, before, "no run while the turn goes on");
+    await tick();
+    assert.equal(reports.length, before + 1, "one run for the turn");
+    const { state, children } = reports.at(-1)!;
+    assert.equal(state, READY);
+    assert.deepEqual(
+      children.map((child) => [child.endpoint, child.state]),
+      [[endpoint(C), READY], [endpoint(A), READY], [
+        endpoint(B),
+        TRANSIENT_FAILURE,
+      ]],
+    );
+    sharding.destroy();
+  },
+);
+
+Deno.test(
+  "endpoint sharding: an update is one listener run, whatever its children report meanwhile; changes queued before it make none after",
+  LEAVES_PICK_FIRST_TIMER,
+  async () => {
+    const { helper, sharding, reports, update } = newSharding();
+    update([A, B]);
+    await tick();
+    helper.subchannel(A).setState(READY);
+    const before = reports.length;
+    update([B, C, A]);
+    assert.equal(reports.length, before + 1, "one run, at the update's end");
+    assert.deepEqual(
+      reports.at(-1)!.children.map((child) => [child.endpoint, child.state]),
+      [[endpoint(B), CONNECTING], [endpoint(C), CONNECTING], [
+        endpoint(A),
+        READY,
+      ]],
+    );
+    await tick();
+    assert.equal(reports.length, before + 1, "the queued change was in it");
+    sharding.destroy();
+  },
+);
+
+Deno.test(
+  "endpoint sharding: no listener run after destroy, for changes queued before it",
+  LEAVES_PICK_FIRST_TIMER,
+  async () => {
+    const { helper, sharding, reports, update } = newSharding();
+    update([A, B]);
+    await tick();
+    const before = reports.length;
+    helper.subchannel(A).setState(READY);
+    sharding.destroy();
+    await tick();
+    assert.equal(reports.length, before);
+  },
+);
