@@ -14,29 +14,29 @@ const WINNERS = [
   ConnectivityState.IDLE,
 ] as const;
 
-/** How many children are in each state. */
+/** How many children are in each state, indexed by the state's number. */
 export class StateCounts {
-  readonly #counts = new Map<ConnectivityState, number>();
+  readonly #counts = [0, 0, 0, 0, 0];
 
   /** Counts one more child in `state`. */
   add(state: ConnectivityState): void {
-    this.#counts.set(state, (this.#counts.get(state) ?? 0) + 1);
+    this.#counts[state]++;
   }
 
   /** Counts one child fewer in `state`. */
   remove(state: ConnectivityState): void {
-    this.#counts.set(state, (this.#counts.get(state) ?? 0) - 1);
+    this.#counts[state]--;
   }
 
   /** Forgets every child. */
   clear(): void {
-    this.#counts.clear();
+    this.#counts.fill(0);
   }
 
   /** The aggregate: the first of {@linkcode WINNERS} any child is in. */
   aggregate(): ConnectivityState {
     for (const state of WINNERS) {
-      if ((this.#counts.get(state) ?? 0) > 0) return state;
+      if (this.#counts[state] > 0) return state;
     }
     return ConnectivityState.TRANSIENT_FAILURE;
   }

@@ -44,7 +44,10 @@ function trace(text: string): void {
   experimental.trace(LogVerbosity.DEBUG, TRACER, text);
 }
 
-/** What one endpoint's pick_first child last reported. */
+/**
+ * One endpoint's pick_first child as its parent sees it: what it last
+ * reported. An entry always shows its child's latest report.
+ */
 export interface ChildState {
   /** The endpoint this child connects to. */
   readonly endpoint: experimental.Endpoint;
@@ -66,80 +69,83 @@ export interface ChildState {
  * @param state The children's states aggregated: READY if any is READY,
  *   else CONNECTING if any is, else IDLE if any is, else TRANSIENT_FAILURE.
  * @param children One entry per endpoint, in the order of the latest update.
- *   The list is the block's own and changes after the call returns: keep
- *   the entries, or a copy, not the list.
+ *   The list and its entries are the block's own, and go on showing the
+ *   children's latest reports after the call returns: read them during the
+ *   call, and keep what you need of them (a picker), not them.
  */
 export type ChildStatesListener = (
   state: ConnectivityState,
   children: readonly ChildState[],
 ) => void;
 
+/** What a child tells its parent, and the helper it creates through. */
+interface Owner {
+  readonly helper: experimental.ChannelControlHelper;
+  /** After each state change; `previous` is the state before it. */
+  report(child: Child, previous: ConnectivityState): void;
+}
+
 /**
  * One endpoint's pick_first child, behind the calls the sharding layer makes
  * (as grpc-go's `endpointState`): it makes the child's subchannels, health
  * checked when asked, keeps the child connected, and reports each change.
+ *
+ * To keep a child to one small object, it is also the helper its pick_first
+ * sees, and the entry the parent's listener reads, which shows its latest
+ * report.
  */
-class Child {
+class Child implements experimental.ChannelControlHelper, ChildState {
+  /** Its endpoint's {@linkcode endpointKey}, for traces. */
+  readonly #key: string;
   /** The child policy; only this wrapper calls it. */
   readonly #balancer: experimental.LeafLoadBalancer;
-  readonly #helper: experimental.ChannelControlHelper;
+  readonly #owner: Owner;
   /**
    * The health-check service its subchannels watch, or `null`. Fixed for
    * the child's life: a change of service replaces the child.
    */
   readonly #healthCheckService: string | null;
-  readonly #onReport: (child: Child) => void;
-  /** Where its entry sits in the parent's list of children. */
-  #slot = 0;
-  /** The child's latest error message, kept past reports without one. */
-  #lastError: string | null = null;
-  /** Whether the child's last report was READY. */
-  #ready = false;
   /** Set by destroy, after which the child reports nothing. */
   #destroyed = false;
-  /** The latest subchannel per address, so that backoff can be reset. */
-  readonly #subchannels = new Map<string, experimental.SubchannelInterface>();
+  /** The state it last reported. */
+  #state: ConnectivityState = ConnectivityState.IDLE;
+  /** The child's latest error message, kept past reports without one. */
+  #lastError: string | null = null;
+  /**
+   * The latest subchannel per address, so that backoff can be reset: the
+   * one subchannel of a one-address endpoint, or a Map by
+   * {@linkcode addressKey} for an endpoint of several.
+   */
+  #subchannels:
+    | experimental.SubchannelInterface
+    | Map<string, experimental.SubchannelInterface>
+    | null = null;
 
   /**
    * Makes the child and starts it connecting.
    *
-   * @param onReport Called with the child after every state change it
-   *   reports.
+   * @param key The endpoint's {@linkcode endpointKey}.
    */
   constructor(
+    key: string,
     endpoint: experimental.Endpoint,
-    helper: experimental.ChannelControlHelper,
+    owner: Owner,
     options: ChannelOptions,
     resolutionNote: string,
     healthCheckService: string | null,
-    onReport: (child: Child) => void,
   ) {
-    this.#helper = helper;
+    this.#key = key;
+    this.#owner = owner;
     this.#healthCheckService = healthCheckService;
-    this.#onReport = onReport;
-    const childHelper = experimental.createChildChannelControlHelper(helper, {
-      createSubchannel: (address, options) =>
-        this.#createSubchannel(address, options),
-      updateState: (state, _picker, errorMessage) =>
-        this.#onState(state, errorMessage),
-    });
+    // A kept child's endpoint keeps its addresses, so this holds for life.
+    if (endpoint.addresses.length > 1) this.#subchannels = new Map();
     this.#balancer = new experimental.LeafLoadBalancer(
       endpoint,
-      childHelper,
+      this,
       options,
       resolutionNote,
     );
     this.#balancer.startConnecting();
-  }
-
-  /** Where its entry sits in the parent's list of children. */
-  get slot(): number {
-    return this.#slot;
-  }
-
-  /** Moves its entry to `slot` of the parent's list. */
-  set slot(slot: number) {
-    this.#slot = slot;
   }
 
   /** The health-check service its subchannels watch, or `null`. */
@@ -152,17 +158,22 @@ class Child {
     return this.#balancer.getEndpoint();
   }
 
-  /** What it last reported, with a picker that returns the parent's subchannels. */
-  snapshot(): ChildState {
+  /** The state it last reported. */
+  get state(): ConnectivityState {
+    return this.#state;
+  }
+
+  /** Its picker, which returns the subchannels the parent's helper made. */
+  get picker(): experimental.Picker {
     const picker = this.#balancer.getPicker();
-    return {
-      endpoint: this.endpoint,
-      state: this.#balancer.getConnectivityState(),
-      picker: this.#healthCheckService === null
-        ? picker
-        : new HealthCheckedPicker(picker),
-      lastError: this.#lastError,
-    };
+    return this.#healthCheckService === null
+      ? picker
+      : new HealthCheckedPicker(picker);
+  }
+
+  /** Its latest error message, or `null`. */
+  get lastError(): string | null {
+    return this.#lastError;
   }
 
   /** Takes the endpoint's new addresses and the channel's new options. */
@@ -175,66 +186,94 @@ class Child {
   }
 
   resetBackoff(): void {
-    for (const subchannel of this.#subchannels.values()) {
-      subchannel.getRealSubchannel().resetBackoff();
+    const subchannels = this.#subchannels;
+    const all = subchannels instanceof Map
+      ? [...subchannels.values()]
+      : [subchannels];
+    for (const subchannel of all) {
+      subchannel?.getRealSubchannel().resetBackoff();
     }
   }
 
   destroy(): void {
     this.#destroyed = true;
-    this.#subchannels.clear();
+    this.#subchannels = this.#subchannels instanceof Map ? new Map() : null;
     this.#balancer.destroy();
   }
 
-  #createSubchannel(
+  /** Makes a subchannel for pick_first, through the parent's helper. */
+  createSubchannel(
     address: experimental.SubchannelAddress,
     options: ChannelOptions,
   ): experimental.SubchannelInterface {
-    const key = experimental.subchannelAddressToString(address);
-    const serverName = options[SERVER_NAMES]?.[key];
-    const real = this.#helper.createSubchannel(
+    const names = options[SERVER_NAMES];
+    const serverName = names === undefined
+      ? undefined
+      : names[experimental.subchannelAddressToString(address)];
+    const real = this.#owner.helper.createSubchannel(
       address,
       typeof serverName === "string"
         ? { ...options, "grpc.ssl_target_name_override": serverName }
         : options,
     );
+    const subchannels = this.#subchannels;
+    const key = subchannels instanceof Map ? addressKey(address) : "";
+    const known = subchannels instanceof Map
+      ? subchannels.get(key)
+      : subchannels;
     const serviceName = this.#healthCheckService;
-    if (serviceName === null) {
-      this.#subchannels.set(key, real);
-      return real;
-    }
     // pick_first asks for new subchannels on every resolver update; the
     // same wrapper keeps one health stream per connection, not one each.
-    const known = this.#subchannels.get(key);
-    if (
-      known instanceof HealthCheckingSubchannel && !known.released &&
-      known.realSubchannelEquals(real)
-    ) {
-      return known;
-    }
-    const wrapped = new HealthCheckingSubchannel(real, serviceName);
-    this.#subchannels.set(key, wrapped);
-    return wrapped;
+    const made = serviceName === null
+      ? real
+      : known instanceof HealthCheckingSubchannel && !known.released &&
+          known.realSubchannelEquals(real)
+      ? known
+      : new HealthCheckingSubchannel(real, serviceName);
+    if (subchannels instanceof Map) subchannels.set(key, made);
+    else this.#subchannels = made;
+    return made;
   }
 
-  #onState(state: ConnectivityState, errorMessage: string | null): void {
+  /** What pick_first reports: its state, and why it failed. */
+  updateState(
+    state: ConnectivityState,
+    _picker: experimental.Picker,
+    errorMessage: string | null,
+  ): void {
     if (this.#destroyed) return;
     if (errorMessage) this.#lastError = errorMessage;
-    trace(
-      `child ${experimental.endpointToString(this.endpoint)} reported ${
-        ConnectivityState[state]
-      }`,
-    );
+    trace(`child ${this.#key} reported ${ConnectivityState[state]}`);
+    const previous = this.#state;
+    this.#state = state;
     // pick_first does not ask for re-resolution, and a lost backend is the
     // sign that the resolver's answer may be stale.
-    if (this.#ready && state !== ConnectivityState.READY) {
-      this.#helper.requestReresolution();
+    if (
+      previous === ConnectivityState.READY && state !== ConnectivityState.READY
+    ) {
+      this.#owner.helper.requestReresolution();
     }
-    this.#ready = state === ConnectivityState.READY;
     if (state === ConnectivityState.IDLE) this.#balancer.exitIdle();
-    this.#onReport(this);
+    this.#owner.report(this, previous);
+  }
+
+  requestReresolution(): void {
+    this.#owner.helper.requestReresolution();
+  }
+
+  addChannelzChild(child: ChannelzRef): void {
+    this.#owner.helper.addChannelzChild(child);
+  }
+
+  removeChannelzChild(child: ChannelzRef): void {
+    this.#owner.helper.removeChannelzChild(child);
   }
 }
+
+/** What a helper's channelz calls take. */
+type ChannelzRef = Parameters<
+  experimental.ChannelControlHelper["addChannelzChild"]
+>[0];
 
 /**
  * Keeps one pick_first child per endpoint and hands their states and pickers
@@ -297,15 +336,17 @@ class Child {
  * ```
  */
 export class EndpointSharding {
-  readonly #helper: experimental.ChannelControlHelper;
   readonly #onUpdate: ChildStatesListener;
-  /** Children in the order of the latest endpoint list. */
-  #children: Child[] = [];
-  /** The same children by {@linkcode endpointKey}. */
-  #byKey = new Map<string, Child>();
-  /** What each child last reported, in the children's order. */
-  readonly #states: ChildState[] = [];
-  /** How many of {@linkcode #states} are in each state. */
+  /** What the children tell this layer, and the helper they use. */
+  readonly #owner: Owner;
+  /**
+   * The children by {@linkcode endpointKey}, in the order of the latest
+   * endpoint list (a Map keeps the order of insertion).
+   */
+  #children = new Map<string, Child>();
+  /** The same children in a list, what the listener gets. */
+  #list: Child[] = [];
+  /** How many children are in each state. */
   readonly #counts = new StateCounts();
   #updating = false;
   /** Whether a child changed since the listener last ran. */
@@ -324,13 +365,16 @@ export class EndpointSharding {
     helper: experimental.ChannelControlHelper,
     onUpdate: ChildStatesListener,
   ) {
-    this.#helper = helper;
     this.#onUpdate = onUpdate;
+    this.#owner = {
+      helper,
+      report: (child, previous) => this.#onChildReport(child, previous),
+    };
   }
 
   /** How many children there are: one per distinct endpoint. */
   get size(): number {
-    return this.#children.length;
+    return this.#children.size;
   }
 
   /**
@@ -348,8 +392,9 @@ export class EndpointSharding {
   ): void {
     trace(`update to ${endpoints.length} endpoints`);
     const healthCheckService = healthCheckServiceNameOf(options);
-    const previous = this.#byKey;
+    const previous = this.#children;
     const next = new Map<string, Child>();
+    const list: Child[] = [];
     this.#updating = true;
     for (const endpoint of endpoints) {
       const key = endpointKey(endpoint);
@@ -362,66 +407,53 @@ export class EndpointSharding {
         child.update(endpoint, options);
       } else {
         child = new Child(
+          key,
           endpoint,
-          this.#helper,
+          this.#owner,
           options,
           resolutionNote,
           healthCheckService,
-          (child) => this.#onChildReport(child),
         );
       }
       next.set(key, child);
+      list.push(child);
     }
     for (const [key, removed] of previous) {
       trace(`remove child ${key}`);
       removed.destroy();
     }
-    this.#byKey = next;
-    this.#children = [...next.values()];
+    this.#children = next;
+    this.#list = list;
     this.#updating = false;
-    this.#takeStates();
+    this.#counts.clear();
+    for (const child of this.#list) this.#counts.add(child.state);
     this.#report();
   }
 
   /** Tells every child to leave IDLE and connect. */
   exitIdle(): void {
-    for (const child of this.#children) child.exitIdle();
+    for (const child of this.#list) child.exitIdle();
   }
 
   /** Resets the reconnect backoff of every child's subchannels. */
   resetBackoff(): void {
-    for (const child of this.#children) child.resetBackoff();
+    for (const child of this.#list) child.resetBackoff();
   }
 
   /** Destroys every child; no report follows. */
   destroy(): void {
-    for (const child of this.#children) child.destroy();
-    this.#children = [];
-    this.#byKey = new Map();
-    this.#states.length = 0;
+    for (const child of this.#list) child.destroy();
+    this.#children = new Map();
+    this.#list = [];
     this.#counts.clear();
     this.#changed = false;
   }
 
-  /** Reads every child's state afresh, after an update. */
-  #takeStates(): void {
-    this.#states.length = this.#children.length;
-    this.#counts.clear();
-    this.#children.forEach((child, slot) => {
-      child.slot = slot;
-      const state = child.snapshot();
-      this.#states[slot] = state;
-      this.#counts.add(state.state);
-    });
-  }
-
   /** One child's change: O(1), and one listener run for a turn's changes. */
-  #onChildReport(child: Child): void {
+  #onChildReport(child: Child, previous: ConnectivityState): void {
     if (this.#updating) return;
-    const state = child.snapshot();
-    this.#counts.remove(this.#states[child.slot].state);
-    this.#counts.add(state.state);
-    this.#states[child.slot] = state;
+    this.#counts.remove(previous);
+    this.#counts.add(child.state);
     this.#changed = true;
     if (this.#queued) return;
     this.#queued = true;
@@ -433,7 +465,7 @@ export class EndpointSharding {
 
   #report(): void {
     this.#changed = false;
-    this.#onUpdate(this.#counts.aggregate(), this.#states);
+    this.#onUpdate(this.#counts.aggregate(), this.#list);
   }
 }
 
@@ -442,8 +474,19 @@ export class EndpointSharding {
  * the same for the same addresses in any order.
  */
 function endpointKey(endpoint: experimental.Endpoint): string {
-  const addresses = endpoint.addresses.map(
-    experimental.subchannelAddressToString,
-  );
-  return addresses.length === 1 ? addresses[0] : addresses.sort().join(" ");
+  const { addresses } = endpoint;
+  return addresses.length === 1
+    ? addressKey(addresses[0])
+    : addresses.map(addressKey).sort().join(" ");
+}
+
+/**
+ * An address as `subchannelAddressToString` writes it (`[::1]:50051` for
+ * IPv6), without its IPv6 check, a regular expression that costs more than
+ * the rest of a child's bookkeeping: a host with a colon is IPv6.
+ */
+function addressKey(address: experimental.SubchannelAddress): string {
+  if ("path" in address) return address.path;
+  const { host, port } = address;
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }

@@ -24,13 +24,22 @@ const [A, B, C] = [2001, 2002, 2003];
 // connecting, and its destroy() does not clear it: these tests leave it.
 const LEAVES_PICK_FIRST_TIMER = { sanitizeOps: false };
 
-/** Sharding over a fake helper, recording every report. */
+/** Sharding over a fake helper, recording every report as it was. */
 function newSharding() {
   const helper = new FakeHelper();
   const reports: { state: ConnectivityState; children: ChildState[] }[] = [];
   const sharding = new EndpointSharding(
     helper,
-    (state, children) => reports.push({ state, children: [...children] }),
+    (state, children) =>
+      reports.push({
+        state,
+        children: children.map(({ endpoint, state, picker, lastError }) => ({
+          endpoint,
+          state,
+          picker,
+          lastError,
+        })),
+      }),
   );
   const update = (ports: number[]) =>
     sharding.updateEndpoints(ports.map(endpoint), {}, "");

@@ -1,0 +1,111 @@
+/**
+ * `sharded_round_robin`, a small policy on {@linkcode EndpointSharding} for
+ * measuring the block at scale: it takes turns over its READY children, as
+ * grpc-js's `round_robin` does over its own, so the two can be set side by
+ * side.
+ *
+ * @module
+ */
+import {
+  type ChannelOptions,
+  connectivityState as ConnectivityState,
+  experimental,
+} from "@grpc/grpc-js";
+import { type ChildState, EndpointSharding } from "../balancer/mod.ts";
+
+/** The policy's name in a service config. */
+export const SHARDED_ROUND_ROBIN = "sharded_round_robin";
+
+/** Takes turns over the READY children's pickers. */
+class TurnsPicker implements experimental.Picker {
+  readonly #pickers: experimental.Picker[];
+  #next = 0;
+
+  constructor(pickers: experimental.Picker[]) {
+    this.#pickers = pickers;
+  }
+
+  pick(args: experimental.PickArgs): experimental.PickResult {
+    const picker = this.#pickers[this.#next];
+    this.#next = (this.#next + 1) % this.#pickers.length;
+    return picker.pick(args);
+  }
+}
+
+/** The policy: the children's READY pickers in turn, else the aggregate. */
+export class ShardedRoundRobin implements experimental.LoadBalancer {
+  readonly #helper: experimental.ChannelControlHelper;
+  readonly #sharding: EndpointSharding;
+
+  constructor(helper: experimental.ChannelControlHelper) {
+    this.#helper = helper;
+    this.#sharding = new EndpointSharding(
+      helper,
+      (state, children) => this.#onChildren(state, children),
+    );
+  }
+
+  updateAddressList(
+    endpoints: experimental.StatusOr<experimental.Endpoint[]>,
+    _config: experimental.TypedLoadBalancingConfig,
+    options: ChannelOptions,
+    resolutionNote: string,
+  ): boolean {
+    if (!endpoints.ok) return false;
+    this.#sharding.updateEndpoints(endpoints.value, options, resolutionNote);
+    return true;
+  }
+
+  exitIdle(): void {
+    this.#sharding.exitIdle();
+  }
+
+  resetBackoff(): void {
+    this.#sharding.resetBackoff();
+  }
+
+  destroy(): void {
+    this.#sharding.destroy();
+  }
+
+  getTypeName(): string {
+    return SHARDED_ROUND_ROBIN;
+  }
+
+  #onChildren(state: ConnectivityState, children: readonly ChildState[]) {
+    const ready = children.filter((child) =>
+      child.state === ConnectivityState.READY
+    ).map((child) => child.picker);
+    const picker = ready.length > 0
+      ? new TurnsPicker(ready)
+      : state === ConnectivityState.TRANSIENT_FAILURE
+      ? new experimental.UnavailablePicker({ details: "no endpoint is up" })
+      : new experimental.QueuePicker(this);
+    this.#helper.updateState(
+      ready.length > 0 ? ConnectivityState.READY : state,
+      picker,
+      null,
+    );
+  }
+}
+
+class Config implements experimental.TypedLoadBalancingConfig {
+  getLoadBalancerName(): string {
+    return SHARDED_ROUND_ROBIN;
+  }
+  toJsonObject(): object {
+    return { [SHARDED_ROUND_ROBIN]: {} };
+  }
+  static createFromJson(): Config {
+    return new Config();
+  }
+}
+
+/** Registers the policy with grpc-js. */
+export function registerShardedRoundRobin(): void {
+  experimental.registerLoadBalancerType(
+    SHARDED_ROUND_ROBIN,
+    ShardedRoundRobin,
+    Config,
+  );
+}
