@@ -98,14 +98,17 @@ const loggedUnimplemented = new Set<string>();
  * ```ts
  * import { experimental } from "@grpc/grpc-js";
  *
- * declare const parent: experimental.ChannelControlHelper;
- * const helper = experimental.createChildChannelControlHelper(parent, {
- *   createSubchannel: (address, options) =>
- *     new HealthCheckingSubchannel(
- *       parent.createSubchannel(address, options),
- *       "grpc.examples.echo.Echo",
- *     ),
- * });
+ * function healthChecked(
+ *   parent: experimental.ChannelControlHelper,
+ * ): experimental.ChannelControlHelper {
+ *   return experimental.createChildChannelControlHelper(parent, {
+ *     createSubchannel: (address, options) =>
+ *       new HealthCheckingSubchannel(
+ *         parent.createSubchannel(address, options),
+ *         "grpc.examples.echo.Echo",
+ *       ),
+ *   });
+ * }
  * ```
  */
 export class HealthCheckingSubchannel
@@ -320,8 +323,9 @@ export class HealthCheckingSubchannel
  * ```ts
  * import { experimental } from "@grpc/grpc-js";
  *
- * declare const child: experimental.LeafLoadBalancer;
- * const picker = new HealthCheckedPicker(child.getPicker());
+ * function pickerOf(child: experimental.LeafLoadBalancer): experimental.Picker {
+ *   return new HealthCheckedPicker(child.getPicker());
+ * }
  * ```
  */
 export class HealthCheckedPicker implements grpc.experimental.Picker {

@@ -47,12 +47,15 @@ export interface RegistrationOptions {
  *
  * @example Registering two servers, and deregistering them
  * ```ts
- * const registration = await EtcdRegistration.start({
- *   endpoints: ["http://127.0.0.1:2379"],
- *   prefix: "services/echo",
- *   addresses: ["10.0.0.7:50050", "10.0.0.7:50051"],
- * });
- * await registration.stop();
+ * async function serve(): Promise<void> {
+ *   const registration = await EtcdRegistration.start({
+ *     endpoints: ["http://127.0.0.1:2379"],
+ *     prefix: "services/echo",
+ *     addresses: ["10.0.0.7:50050", "10.0.0.7:50051"],
+ *   });
+ *   // ... serve until asked to stop ...
+ *   await registration.stop();
+ * }
  * ```
  */
 export class EtcdRegistration {

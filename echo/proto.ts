@@ -73,18 +73,27 @@ export const echoService =
 /**
  * The Echo client class.
  *
- * @example One UnaryEcho
+ * @example One UnaryEcho, to an echo server on a free port
  * ```ts
+ * import assert from "node:assert/strict";
  * import * as grpc from "@grpc/grpc-js";
+ * import { startEchoServer, stopEchoServers } from "./mod.ts";
  *
+ * const server = await startEchoServer("localhost:0");
  * const client = new EchoClient(
- *   "localhost:50050",
+ *   server.address,
  *   grpc.credentials.createInsecure(),
  * );
- * client.UnaryEcho({ message: "hi" }, {}, (error, reply) => {
- *   console.log(error ?? reply?.message);
- *   client.close();
- * });
+ * const reply = await new Promise<string>((resolve, reject) =>
+ *   client.UnaryEcho(
+ *     { message: "hi" },
+ *     {},
+ *     (error, reply) => error ? reject(error) : resolve(reply!.message),
+ *   )
+ * );
+ * assert.equal(reply, `hi (from ${server.address})`);
+ * client.close();
+ * await stopEchoServers([server], { drainMs: 0 });
  * ```
  */
 export const EchoClient =

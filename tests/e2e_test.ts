@@ -302,41 +302,43 @@ Deno.test("e2e: plain `deno test` stops at once and says to add -P", async () =>
   );
 });
 
-Deno.test("e2e: server --fail-percent 25 --fail-code internal fails exactly every fourth UnaryEcho, and its Health still says SERVING", async () => {
-  const server = await startServerTask(["localhost:0"], [
-    "--fail-percent",
-    "25",
-    "--fail-code",
-    "internal",
-  ]);
-  let client: Finished | undefined;
-  try {
-    // chooseSecond 0: every RPC to the one server; health checking (the
-    // client's default) lets none through unless it answers SERVING.
-    client = await runTask([
-      "client",
-      "--addrs",
-      `${server.addresses[0]},localhost:1`,
-      "--choose-second",
-      "0",
-      "--count",
-      "200",
+for (const [percent, failed] of [[25, 50], [100, 200]]) {
+  Deno.test(`e2e: server --fail-percent ${percent} --fail-code internal fails exactly ${failed} of 200 UnaryEcho, evenly, and its Health still says SERVING`, async () => {
+    const server = await startServerTask(["localhost:0"], [
+      "--fail-percent",
+      String(percent),
+      "--fail-code",
+      "internal",
     ]);
-  } finally {
-    await server.stop();
-  }
-  assert.equal(client.code, 1);
-  assert.equal(client.stdout.at(-1), "failed: 50 of 200 RPCs");
-  assert.equal(client.stderr.length, 50, client.stderr.join("\n"));
-  for (const line of client.stderr) {
-    assert.equal(
-      line,
-      `failed: INTERNAL: ${
-        server.addresses[0]
-      } failed this RPC (--fail-percent 25)`,
-    );
-  }
-});
+    let client: Finished | undefined;
+    try {
+      // chooseSecond 0: every RPC to the one server; health checking (the
+      // client's default) lets none through unless it answers SERVING.
+      client = await runTask([
+        "client",
+        "--addrs",
+        `${server.addresses[0]},localhost:1`,
+        "--choose-second",
+        "0",
+        "--count",
+        "200",
+      ]);
+    } finally {
+      await server.stop();
+    }
+    assert.equal(client.code, 1);
+    assert.equal(client.stdout.at(-1), `failed: ${failed} of 200 RPCs`);
+    assert.equal(client.stderr.length, failed, client.stderr.join("\n"));
+    for (const line of client.stderr) {
+      assert.equal(
+        line,
+        `failed: INTERNAL: ${
+          server.addresses[0]
+        } failed this RPC (--fail-percent ${percent})`,
+      );
+    }
+  });
+}
 
 Deno.test("e2e: with etcd unreachable, the client and a registering server each exit 1 with one line naming etcd", async () => {
   const etcd = `http://127.0.0.1:${freePort()}`;

@@ -166,7 +166,7 @@ Deno.test(
   "endpoint sharding: a repeated endpoint shares one child",
   LEAVES_PICK_FIRST_TIMER,
   async () => {
-    const { sharding, reports, update } = newSharding();
+    const { helper, sharding, reports, update } = newSharding();
     update([A, A, B]);
     await tick();
     assert.equal(sharding.size, 2);
@@ -175,6 +175,10 @@ Deno.test(
       [A, B].map(endpoint),
     );
     sharding.destroy();
+    // A second child for A would hold a reference that destroy never drops.
+    for (const port of [A, B]) {
+      assert.equal(helper.subchannel(port).refs, 0, `${port} released`);
+    }
   },
 );
 

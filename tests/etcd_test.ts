@@ -14,7 +14,9 @@ import {
   CLIENT_CHANNEL_OPTIONS,
   clientServiceConfig,
 } from "../cli/client_config.ts";
-import { EchoClient } from "../echo/mod.ts";
+import { EchoClient, startEchoServer, stopEchoServers } from "../echo/mod.ts";
+import { etcdEndpointValue } from "../balancer/etcd_naming.ts";
+import { untilPattern } from "../testing/rpcs.ts";
 import { failures, type Sent, startLoad } from "../testing/steady_load.ts";
 import { logged, sleep, until } from "../testing/wait.ts";
 import {
@@ -57,7 +59,6 @@ function register(
   ], "registered ");
 }
 
-/** The client's channel to `etcd:///prefix`. */
 /**
  * The client's channel to `etcd:///prefix`; with `healthChecked` false,
  * without health checking, so that only etcd moves RPCs.
@@ -221,6 +222,39 @@ Deno.test({
           'etcd_resolver: skipping malformed/a: value is not JSON: "not JSON"',
           'etcd_resolver: skipping malformed/b: "Addr" is not HOST:PORT in {"Addr": 50051}',
         ]);
+      },
+    );
+
+    await t.step(
+      "endpoints go in key order, whichever registered first",
+      async () => {
+        const servers = [
+          await startEchoServer("localhost:0"),
+          await startEchoServer("localhost:0"),
+        ];
+        const [first, second] = servers.map(({ address }) => address);
+        const client = connect(cluster, "order", false);
+        const channel = client.getChannel();
+        try {
+          // The watch is up once the empty prefix has failed the channel;
+          // then the higher key arrives first, and the lower one after it.
+          channel.getConnectivityState(true);
+          await until(
+            "the empty prefix fails the channel",
+            () =>
+              channel.getConnectivityState(false) ===
+                grpc.connectivityState.TRANSIENT_FAILURE,
+            CHANGE_MS,
+          );
+          await logged(async () => {
+            await cluster.put("order/b", etcdEndpointValue(second));
+            await cluster.put("order/a", etcdEndpointValue(first));
+            await untilPattern(client, first, second, CHANGE_MS);
+          });
+        } finally {
+          client.close();
+          await stopEchoServers(servers, { drainMs: 0 });
+        }
       },
     );
 

@@ -80,11 +80,15 @@ Deno.test("service config: a method timeout in JSON form becomes grpc-js's secon
     methodConfig: [
       { name: [{ service: "a" }], timeout: "1.5s" },
       { name: [{ service: "b" }], timeout: "2s" },
+      { name: [{ service: "c" }], timeout: "1.25s" },
+      { name: [{ service: "d" }], timeout: "0.001s" },
     ],
   });
   assert.deepEqual(config.methodConfig.map((method) => method.timeout), [
     { seconds: 1, nanos: 500_000_000 },
     { seconds: 2, nanos: 0 },
+    { seconds: 1, nanos: 250_000_000 },
+    { seconds: 0, nanos: 1_000_000 },
   ]);
 });
 
