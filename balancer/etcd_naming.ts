@@ -132,6 +132,15 @@ export function etcdValueAddress(value: string): string {
 }
 
 /**
+ * How the etcd resolver makes its client: {@linkcode connectEtcd}, unless
+ * replaced. The tests replace it to wrap the client, as to put a change
+ * between the resolver's read of a prefix and its watch.
+ */
+export const etcdConnector: {
+  connect: (endpoints: readonly string[]) => Promise<Etcd3>;
+} = { connect: (endpoints) => connectEtcd(endpoints) };
+
+/**
  * An etcd client for `endpoints`, tuned to find a member that is back in
  * about a second: reconnection backoff from 100 ms to 1 s (grpc-js: up to
  * 120 s; the etcd3 package's watch: up to 30 s), and no per-member circuit

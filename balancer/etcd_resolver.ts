@@ -24,8 +24,8 @@ import {
 import type { Etcd3, IKeyValue, Watcher } from "etcd3";
 import { resolveEndpoint, serverNames } from "./_addresses.ts";
 import {
-  connectEtcd,
   DEFAULT_ETCD_ENDPOINTS,
+  etcdConnector,
   etcdKeyPrefix,
   etcdValueAddress,
   parseEtcdEndpoints,
@@ -129,7 +129,7 @@ class EtcdResolver implements experimental.Resolver {
   /** Reads every key under the prefix, then watches from the next revision. */
   async #start(endpoints: readonly string[]): Promise<void> {
     if (this.#client === null) {
-      const client = await connectEtcd(endpoints);
+      const client = await etcdConnector.connect(endpoints);
       // Destroyed while the etcd3 package loaded: it never saw this client.
       if (this.#destroyed) return client.close();
       this.#client = client;

@@ -15,7 +15,7 @@ import {
   clientServiceConfig,
 } from "../cli/client_config.ts";
 import { EchoClient, startEchoServer, stopEchoServers } from "../echo/mod.ts";
-import { etcdEndpointValue } from "../balancer/etcd_naming.ts";
+import { etcdConnector, etcdEndpointValue } from "../balancer/etcd_naming.ts";
 import { untilPattern } from "../testing/rpcs.ts";
 import { failures, type Sent, startLoad } from "../testing/steady_load.ts";
 import { logged, sleep, until } from "../testing/wait.ts";
@@ -80,6 +80,26 @@ function connect(
       [ETCD_ENDPOINTS]: cluster.endpoints.join(","),
     },
   );
+}
+
+/**
+ * Waits until `client`'s RPCs go first, first, second, … through `first`
+ * and `second`; RPCs that fail meanwhile (fewer than two endpoints) are
+ * tried again.
+ */
+function untilOrdered(
+  client: EchoClient,
+  first: string,
+  second: string,
+): Promise<void> {
+  return until("first, first, second", async () => {
+    try {
+      await untilPattern(client, first, second, 1_000);
+      return true;
+    } catch {
+      return false;
+    }
+  }, CHANGE_MS);
 }
 
 /** RPCs of `sent` that `server` answered. */
@@ -249,9 +269,46 @@ Deno.test({
           await logged(async () => {
             await cluster.put("order/b", etcdEndpointValue(second));
             await cluster.put("order/a", etcdEndpointValue(first));
-            await untilPattern(client, first, second, CHANGE_MS);
+            await untilOrdered(client, first, second);
           });
         } finally {
+          client.close();
+          await stopEchoServers(servers, { drainMs: 0 });
+        }
+      },
+    );
+
+    await t.step(
+      "a change between the resolver's read and its watch is not lost",
+      async () => {
+        const servers = [
+          await startEchoServer("localhost:0"),
+          await startEchoServer("localhost:0"),
+        ];
+        const [first, second] = servers.map(({ address }) => address);
+        await cluster.put("gap/a", etcdEndpointValue(first));
+        const connectEtcd = etcdConnector.connect;
+        // The second key lands after the resolver's read, before its watch.
+        etcdConnector.connect = async (endpoints) => {
+          const etcd = await connectEtcd(endpoints);
+          const getAll = etcd.getAll.bind(etcd);
+          etcd.getAll = () => {
+            const builder = getAll();
+            const exec = builder.exec.bind(builder);
+            builder.exec = async () => {
+              const read = await exec();
+              await cluster.put("gap/b", etcdEndpointValue(second));
+              return read;
+            };
+            return builder;
+          };
+          return etcd;
+        };
+        const client = connect(cluster, "gap", false);
+        try {
+          await logged(() => untilOrdered(client, first, second));
+        } finally {
+          etcdConnector.connect = connectEtcd;
           client.close();
           await stopEchoServers(servers, { drainMs: 0 });
         }
