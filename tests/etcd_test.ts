@@ -476,5 +476,30 @@ Deno.test({
         );
       },
     );
+
+    await t.step(
+      "all of etcd down longer than the lease: back, the server registers again",
+      async () => {
+        const server = await register(cluster, "relet", ["--etcd-ttl", "1"]);
+        const key = `relet/${server.addresses[0]}`;
+        assert.deepEqual(await cluster.keys("relet"), [key]);
+        await Promise.all([0, 1, 2].map((i) => cluster.kill(i)));
+        // Five TTLs: the server's lease is lost, and so would be its key.
+        await sleep(5000);
+        await Promise.all([0, 1, 2].map((i) => cluster.start(i)));
+        // The lease etcd kept expires one TTL after its restart; a key of a
+        // new lease is there after that, and stays.
+        await sleep(3000);
+        await until(
+          "the key registered again",
+          async () => (await cluster.keys("relet")).includes(key),
+          CHANGE_MS,
+        );
+        await sleep(2000);
+        assert.deepEqual(await cluster.keys("relet"), [key]);
+        const stopped = await server.stop();
+        assert.equal(stopped.code, 0, stopped.stderr.join("\n"));
+      },
+    );
   });
 });
