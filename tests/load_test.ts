@@ -1,10 +1,13 @@
 /**
  * What the client's UnaryEcho sends once more: only calls whose connection
- * was lost in a way grpc-js's retry policy does not cover.
+ * was lost in a way grpc-js's retry policy does not cover; and a real one,
+ * from a server that dies after a call's headers.
  */
 import assert from "node:assert/strict";
-import { status } from "@grpc/grpc-js";
-import { connectionLost } from "../cli/load.ts";
+import { credentials, status } from "@grpc/grpc-js";
+import { connectionLost, unaryEcho, withResend } from "../cli/load.ts";
+import { EchoClient } from "../echo/mod.ts";
+import { denoRunArgs, lineReader } from "../testing/processes.ts";
 
 Deno.test("load: a call is resent only if its connection was lost where the retry policy cannot help", () => {
   const cases: [status, string, boolean, boolean][] = [
@@ -30,5 +33,35 @@ Deno.test("load: a call is resent only if its connection was lost where the retr
       resent,
       `${status[code]} "${details}", answered: ${answered}`,
     );
+  }
+});
+
+Deno.test("load: unaryEcho records that the reply had started, so a call cut after its headers is resent", async () => {
+  const server = new Deno.Command("deno", {
+    args: denoRunArgs("testing/programs/headers_then_exit.ts", "127.0.0.1"),
+    cwd: new URL("..", import.meta.url),
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const lines = lineReader(server.stdout);
+  const { value: port } = await lines.next();
+  const client = new EchoClient(
+    `127.0.0.1:${port}`,
+    credentials.createInsecure(),
+  );
+  let sends = 0;
+  const send = withResend((deadline) => {
+    sends++;
+    return unaryEcho(client, deadline);
+  });
+  try {
+    // The first call gets headers, then the server dies; the resend finds
+    // no server.
+    await assert.rejects(send(new Date(Date.now() + 10_000)));
+    assert.equal(sends, 2, "sent once more");
+  } finally {
+    client.close();
+    for await (const _ of lines);
+    await server.status;
   }
 });
