@@ -2,10 +2,12 @@
  * Throughput and latency of UnaryEcho through `custom_round_robin` and the
  * layers a user puts around it, next to grpc-js's bare `round_robin` and
  * `pick_first`: the two echo servers run in a separate process, and this
- * process holds one channel per contender. The layers, each added to the one
- * before: health checking, `outlier_detection` above, the client's retry
- * policy. Last, `custom_round_robin` again over TLS, to a second pair of
- * servers serving TLS with certificates made for the run.
+ * process holds one channel per contender. `custom_round_robin` alone, then
+ * the layers, each row adding one to the row above: health checking,
+ * `outlier_detection` above, the client's retry policy. Last,
+ * `custom_round_robin` alone on server pairs of its own: one in plaintext,
+ * one serving TLS with certificates made for the run, so that TLS is set
+ * beside plaintext in the same setting.
  *
  * Three rounds; in each, every contender sends 10,000 RPCs at concurrency 1
  * and 25,000 at concurrency 64, the contenders taking turns, in a rotating
@@ -14,7 +16,8 @@
  * The table shows medians of the rounds and each figure's ratio to
  * round_robin's. The last lines give the throughput ratio of each layer to
  * round_robin, the retry policy's own cost (its contender's throughput over
- * the one below it), and TLS against plaintext.
+ * the one below it), servers of its own against shared ones, and TLS against
+ * plaintext on servers of their own.
  *
  * ```sh
  * deno task bench:rpc
@@ -34,21 +37,25 @@ import { makeCerts } from "../testing/certs.ts";
 import { startServerTask } from "../testing/processes.ts";
 import { median, quantile } from "./stats.ts";
 
+// Each layer row adds exactly one layer to the row above it: the policy
+// alone, then health checking, then outlier_detection, then the retry policy.
 const { methodConfig: RETRY, ...WITH_HEALTH } = clientServiceConfig(
   3,
   ECHO_SERVICE_NAME,
 );
+const { methodConfig: _retry, ...POLICY_ALONE } = clientServiceConfig(3, null);
 const WITH_OUTLIER_DETECTION = underOutlierDetection(WITH_HEALTH);
 
 /** Each contender's service config. */
 const CONFIGS = {
   "round_robin": { loadBalancingConfig: [{ round_robin: {} }] },
   "pick_first": { loadBalancingConfig: [{ pick_first: {} }] },
-  "custom_round_robin": clientServiceConfig(3, null),
+  "custom_round_robin": POLICY_ALONE,
   "+ health": WITH_HEALTH,
   "+ outlier_detection": WITH_OUTLIER_DETECTION,
   "+ retry": { ...WITH_OUTLIER_DETECTION, methodConfig: RETRY },
-  "custom_round_robin, TLS": clientServiceConfig(3, null),
+  "custom_round_robin, own servers": POLICY_ALONE,
+  "custom_round_robin, TLS": POLICY_ALONE,
 } as const;
 type Policy = keyof typeof CONFIGS;
 const POLICIES = Object.keys(CONFIGS) as Policy[];
@@ -121,18 +128,24 @@ function scheme(policy: Policy): string {
 }
 
 const TLS: Policy = "custom_round_robin, TLS";
+/**
+ * Plaintext, with a server pair of its own as the TLS contender has: the
+ * pair TLS is set beside.
+ */
+const OWN: Policy = "custom_round_robin, own servers";
 
 /**
- * A manual resolver per contender, handing out `plain`, or `tls` to the TLS
- * contender.
+ * A manual resolver per contender, handing out `plain`, or `own` and `tls`
+ * to the contenders with servers of their own.
  */
 function registerResolvers(
   plain: readonly string[],
+  own: readonly string[],
   tls: readonly string[],
 ): void {
   for (const policy of POLICIES) {
     new ManualResolver(scheme(policy), {
-      endpoints: policy === TLS ? tls : plain,
+      endpoints: policy === TLS ? tls : policy === OWN ? own : plain,
       serviceConfig: CONFIGS[policy],
     }).register();
   }
@@ -167,6 +180,7 @@ function rotated<T>(list: readonly T[], by: number): T[] {
 // Both pairs by name, as TLS verifies names: the same addresses either way.
 const certs = await makeCerts();
 const servers = await startServerTask(["localhost:0", "localhost:0"]);
+const ownServers = await startServerTask(["localhost:0", "localhost:0"]);
 const tlsServers = await startServerTask(["localhost:0", "localhost:0"], [
   "--tls-cert",
   certs.server.cert,
@@ -174,7 +188,11 @@ const tlsServers = await startServerTask(["localhost:0", "localhost:0"], [
   certs.server.key,
 ]);
 registerCustomRoundRobin();
-registerResolvers(servers.addresses, tlsServers.addresses);
+registerResolvers(
+  servers.addresses,
+  ownServers.addresses,
+  tlsServers.addresses,
+);
 const clients = new Map(POLICIES.map((policy) => [policy, channel(policy)]));
 try {
   for (const client of clients.values()) {
@@ -225,7 +243,7 @@ try {
   const fmt = (value: number, digits: number, width: number) =>
     value.toFixed(digits).padStart(width);
   const rows: string[] = [];
-  const header = `${"policy".padEnd(25)}${"c".padStart(4)}${
+  const header = `${"policy".padEnd(33)}${"c".padStart(4)}${
     "RPC/s".padStart(9)
   }${"p50 ms".padStart(8)}${"p99 ms".padStart(8)}${
     "first RPC ms".padStart(14)
@@ -237,7 +255,7 @@ try {
       const m = at(policy, concurrency);
       const first = median(firstRpc.get(policy)!);
       rows.push(
-        `${policy.padEnd(25)}${String(concurrency).padStart(4)}${
+        `${policy.padEnd(33)}${String(concurrency).padStart(4)}${
           fmt(m.rps, 0, 9)
         }${fmt(m.p50, 3, 8)}${fmt(m.p99, 3, 8)}${fmt(first, 1, 14)}   ${
           [
@@ -270,20 +288,26 @@ try {
       both("+ retry", "+ outlier_detection")
     }`,
   );
+  console.log(
+    `servers of its own/shared servers, custom_round_robin throughput: ${
+      both(OWN, "custom_round_robin")
+    }`,
+  );
   for (const { concurrency } of RUNS) {
     const tls = at(TLS, concurrency);
-    const plain = at("custom_round_robin", concurrency);
+    const plain = at(OWN, concurrency);
     console.log(
-      `TLS/plaintext, custom_round_robin, c=${concurrency}: RPC/s ${
+      `TLS/plaintext, custom_round_robin, servers of their own, c=${concurrency}: RPC/s ${
         (tls.rps / plain.rps).toFixed(2)
       }, p99 ${(tls.p99 / plain.p99).toFixed(2)}, first RPC ${
         (median(firstRpc.get(TLS)!) /
-          median(firstRpc.get("custom_round_robin")!)).toFixed(2)
+          median(firstRpc.get(OWN)!)).toFixed(2)
       }`,
     );
   }
 } finally {
   await servers.stop();
+  await ownServers.stop();
   await tlsServers.stop();
   await certs.remove();
   // Closed after the servers stop, as clients outlive a rolled-out backend;
