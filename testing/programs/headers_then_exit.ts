@@ -9,11 +9,11 @@
  *
  * @module
  */
-import { createServer } from "node:http2";
+import { createServer, type ServerHttp2Stream } from "node:http2";
 import type { AddressInfo } from "node:net";
 
 const server = createServer();
-server.on("stream", (stream) => {
+server.on("stream", (stream: ServerHttp2Stream) => {
   stream.respond({ ":status": 200, "content-type": "application/grpc" });
   // An empty write's callback runs once what comes before it, the headers,
   // is handed to the socket: then the process dies, before any message or
