@@ -41,12 +41,3 @@ export class StateCounts {
     return ConnectivityState.TRANSIENT_FAILURE;
   }
 }
-
-/** Aggregates child states: READY > CONNECTING > IDLE > TRANSIENT_FAILURE. */
-export function aggregateState(
-  children: readonly { readonly state: ConnectivityState }[],
-): ConnectivityState {
-  const counts = new StateCounts();
-  for (const child of children) counts.add(child.state);
-  return counts.aggregate();
-}

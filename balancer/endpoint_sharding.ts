@@ -197,7 +197,8 @@ class Child implements experimental.ChannelControlHelper, ChildState {
 
   destroy(): void {
     this.#destroyed = true;
-    this.#subchannels = this.#subchannels instanceof Map ? new Map() : null;
+    if (this.#subchannels instanceof Map) this.#subchannels.clear();
+    else this.#subchannels = null;
     this.#balancer.destroy();
   }
 

@@ -13,6 +13,7 @@ import {
 } from "../balancer/mod.ts";
 import { ECHO_SERVICE_NAME } from "../echo/mod.ts";
 import {
+  type ParsedFlags,
   parseFlags,
   readAddresses,
   readFlag,
@@ -111,7 +112,7 @@ const OPTIONS = {
   help: { type: "boolean", default: false },
 } as const;
 
-type Parsed = ReturnType<typeof parseFlags<typeof OPTIONS>>;
+type Parsed = ParsedFlags<typeof OPTIONS>;
 
 /**
  * Reads the client's command line; `null` for `--help`.

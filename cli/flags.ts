@@ -13,6 +13,11 @@ export class UsageError extends Error {}
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
+/** What {@linkcode parseFlags} reads from `options`' flags. */
+export type ParsedFlags<T extends Options> = ReturnType<
+  typeof parseArgs<{ options: T; strict: true }>
+>["values"];
+
 /**
  * Parses `args` strictly against `options`.
  *
@@ -25,7 +30,7 @@ type Options = NonNullable<ParseArgsConfig["options"]>;
 export function parseFlags<T extends Options>(
   args: readonly string[],
   options: T,
-): ReturnType<typeof parseArgs<{ options: T; strict: true }>>["values"] {
+): ParsedFlags<T> {
   const joined: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const name = args[i].startsWith("--") ? args[i].slice(2) : "";

@@ -19,6 +19,7 @@ import {
 } from "../echo/mod.ts";
 import { DEFAULT_ETCD_TTL_SECONDS } from "./etcd_registration.ts";
 import {
+  type ParsedFlags,
   parseFlags,
   readAddresses,
   readFlag,
@@ -104,7 +105,7 @@ const OPTIONS = {
   help: { type: "boolean", default: false },
 } as const;
 
-type Parsed = ReturnType<typeof parseFlags<typeof OPTIONS>>;
+type Parsed = ParsedFlags<typeof OPTIONS>;
 
 /**
  * Reads the server's command line; `null` for `--help`.
