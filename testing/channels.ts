@@ -13,6 +13,7 @@ import {
   startEchoServer,
   stopEchoServers,
 } from "../echo/mod.ts";
+import { ANY_PORT } from "./ports.ts";
 
 registerCustomRoundRobin();
 
@@ -59,8 +60,8 @@ export async function setup(
   options: SetupOptions = {},
 ): Promise<Setup> {
   const servers = [
-    await startEchoServer("localhost:0", options.server),
-    await startEchoServer("localhost:0", options.server),
+    await startEchoServer(ANY_PORT, options.server),
+    await startEchoServer(ANY_PORT, options.server),
   ];
   const { resolver, client } = connect(
     servers.map(({ address }) => address),

@@ -280,7 +280,10 @@ async function set(
 
 // pick_first arms a 250 ms Happy Eyeballs timer (unref'd) while a child is
 // connecting, and its destroy() does not clear it: those tests leave it.
-const LEAVES_PICK_FIRST_TIMER = { sanitizeOps: false };
+const LEAVES_PICK_FIRST_TIMER = {
+  sanitizeOps: false,
+  sanitizeResources: false,
+};
 
 Deno.test(
   "policy: a new policy connects both children and queues picks",

@@ -8,7 +8,7 @@ import {
   startEchoServer,
   stopEchoServers,
 } from "../echo/mod.ts";
-import { freePort } from "../testing/ports.ts";
+import { ANY_PORT, freePort } from "../testing/ports.ts";
 import { assertOneInThree, servedBy } from "../testing/windows.ts";
 import {
   type Finished,
@@ -253,7 +253,7 @@ for (const [program, args, message] of BAD_FLAGS) {
 }
 
 Deno.test("e2e: an address already in use makes the server exit 1 with one line", async () => {
-  const busy: EchoServer = await startEchoServer("localhost:0");
+  const busy: EchoServer = await startEchoServer(ANY_PORT);
   try {
     const finished = await runTask([
       "server",

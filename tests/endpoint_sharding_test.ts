@@ -22,7 +22,10 @@ const [A, B, C] = [2001, 2002, 2003];
 
 // pick_first arms a 250 ms Happy Eyeballs timer (unref'd) while a child is
 // connecting, and its destroy() does not clear it: these tests leave it.
-const LEAVES_PICK_FIRST_TIMER = { sanitizeOps: false };
+const LEAVES_PICK_FIRST_TIMER = {
+  sanitizeOps: false,
+  sanitizeResources: false,
+};
 
 /** Sharding over a fake helper, recording every report as it was. */
 function newSharding() {

@@ -30,6 +30,7 @@ import {
   type ServerTask,
   startServerTask,
 } from "../testing/processes.ts";
+import { ANY_PORT } from "../testing/ports.ts";
 
 const reason = await etcdUnavailable();
 if (reason !== null) console.log(`etcd test skipped: ${reason}`);
@@ -249,8 +250,8 @@ Deno.test({
       "endpoints go in key order, whichever registered first",
       async () => {
         const servers = [
-          await startEchoServer("localhost:0"),
-          await startEchoServer("localhost:0"),
+          await startEchoServer(ANY_PORT),
+          await startEchoServer(ANY_PORT),
         ];
         const [first, second] = servers.map(({ address }) => address);
         const client = connect(cluster, "order", false);
@@ -282,8 +283,8 @@ Deno.test({
       "a change between the resolver's read and its watch is not lost",
       async () => {
         const servers = [
-          await startEchoServer("localhost:0"),
-          await startEchoServer("localhost:0"),
+          await startEchoServer(ANY_PORT),
+          await startEchoServer(ANY_PORT),
         ];
         const [first, second] = servers.map(({ address }) => address);
         await cluster.put("gap/a", etcdEndpointValue(first));

@@ -27,7 +27,7 @@ import {
   untilServes,
 } from "../testing/rpcs.ts";
 import { failures, startLoad, untilSent } from "../testing/steady_load.ts";
-import { listen } from "../testing/ports.ts";
+import { ANY_PORT, listen } from "../testing/ports.ts";
 import { logged, until } from "../testing/wait.ts";
 import { startServerTask } from "../testing/processes.ts";
 
@@ -61,8 +61,8 @@ async function peerCountingServer(): Promise<
 Deno.test("failure: swapping the second endpoint under load fails no RPC, moves the pattern, keeps the first connection", async () => {
   const first = await peerCountingServer();
   const servers: EchoServer[] = [
-    await startEchoServer("localhost:0"),
-    await startEchoServer("localhost:0"),
+    await startEchoServer(ANY_PORT),
+    await startEchoServer(ANY_PORT),
   ];
   const [second, third] = servers.map(({ address }) => address);
   const config = clientServiceConfig(3, null);
@@ -154,7 +154,7 @@ Deno.test("failure: an invalid service config at start puts the channel in TRANS
 
 Deno.test("failure: updates with 1 or 3 endpoints after a good one are logged and the good ones kept", async () => {
   const s = await setup(policyConfig(3));
-  const third = await startEchoServer("localhost:0");
+  const third = await startEchoServer(ANY_PORT);
   try {
     await untilSecondServes(s);
     for (

@@ -28,6 +28,7 @@ import {
 import { failures, startLoad, untilSent } from "../testing/steady_load.ts";
 import { logged, sleep } from "../testing/wait.ts";
 import { policyConfig, setup } from "../testing/channels.ts";
+import { ANY_PORT } from "../testing/ports.ts";
 
 function serverStreaming(client: EchoClient): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -184,8 +185,8 @@ Deno.test("integration: the client refuses an invalid chooseSecond with the poli
 
 Deno.test("integration: the client proves the ratio against real servers", async () => {
   const servers = [
-    await startEchoServer("localhost:0"),
-    await startEchoServer("localhost:0"),
+    await startEchoServer(ANY_PORT),
+    await startEchoServer(ANY_PORT),
   ];
   const output: string[] = [];
   const log = console.log;
@@ -208,7 +209,7 @@ Deno.test("integration: the client proves the ratio against real servers", async
 
 Deno.test("integration: a resolver update swapping the second endpoint moves the pattern", async () => {
   const s = await setup(policyConfig(3));
-  const third = await startEchoServer("localhost:0");
+  const third = await startEchoServer(ANY_PORT);
   try {
     await untilSecondServes(s);
     s.resolver.update({
@@ -224,7 +225,7 @@ Deno.test("integration: a resolver update swapping the second endpoint moves the
 
 Deno.test("integration: a rolling update's answer of three under load keeps the previous two, 0 failed; the next answer of two moves the second", async () => {
   const s = await setup(policyConfig(3));
-  const third = await startEchoServer("localhost:0");
+  const third = await startEchoServer(ANY_PORT);
   try {
     await untilSecondServes(s);
     const load = startLoad(s.client, 4);
@@ -267,7 +268,7 @@ Deno.test("integration: a rolling update's answer of three under load keeps the 
 
 Deno.test("integration: 3 endpoints at start fail RPCs at once with UNAVAILABLE and the reason", async () => {
   const s = await setup(policyConfig(3));
-  const third = await startEchoServer("localhost:0");
+  const third = await startEchoServer(ANY_PORT);
   s.resolver.update({
     endpoints: [s.first, s.second, third.address],
     serviceConfig: policyConfig(3),

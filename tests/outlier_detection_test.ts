@@ -33,6 +33,7 @@ import {
   pickMany,
   tick,
 } from "../testing/fakes.ts";
+import { ANY_PORT } from "../testing/ports.ts";
 
 const INTERVAL_MS = 1_000;
 const BASE_EJECTION_MS = 2_000;
@@ -67,8 +68,8 @@ const end = (rpc: Sent) => rpc.at + rpc.ms;
 for (const health of [true, false]) {
   const name = health ? "with" : "without";
   Deno.test(`outlier detection ${name} health checking: a failing backend is ejected, then 0 RPCs fail; healthy again, it takes its 1 in 3 after base_ejection_time`, async () => {
-    const first = await startEchoServer("localhost:0");
-    let second: EchoServer = await startEchoServer("localhost:0", {
+    const first = await startEchoServer(ANY_PORT);
+    let second: EchoServer = await startEchoServer(ANY_PORT, {
       failures: { percent: 100, code: grpc.status.INTERNAL },
     });
     const { client } = connect(
