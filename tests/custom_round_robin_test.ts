@@ -27,6 +27,7 @@ import {
   pickOne,
   tick,
 } from "../testing/fakes.ts";
+import { LEAVES_PICK_FIRST_TIMER } from "../testing/sanitizers.ts";
 
 type PickResult = experimental.PickResult;
 const { READY, CONNECTING, IDLE, TRANSIENT_FAILURE } = ConnectivityState;
@@ -277,13 +278,6 @@ async function set(
   helper.subchannel(SECOND).setState(second, `second failed`);
   await tick();
 }
-
-// pick_first arms a 250 ms Happy Eyeballs timer (unref'd) while a child is
-// connecting, and its destroy() does not clear it: those tests leave it.
-const LEAVES_PICK_FIRST_TIMER = {
-  sanitizeOps: false,
-  sanitizeResources: false,
-};
 
 Deno.test(
   "policy: a new policy connects both children and queues picks",

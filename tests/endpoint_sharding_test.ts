@@ -16,16 +16,10 @@ import {
 import { StateCounts } from "../balancer/_aggregate_state.ts";
 import { HEALTH_CHECK_SERVICE_NAME } from "../balancer/health_check.ts";
 import { endpoint, endpointOf, FakeHelper, tick } from "../testing/fakes.ts";
+import { LEAVES_PICK_FIRST_TIMER } from "../testing/sanitizers.ts";
 
 const { READY, CONNECTING, IDLE, TRANSIENT_FAILURE } = ConnectivityState;
 const [A, B, C] = [2001, 2002, 2003];
-
-// pick_first arms a 250 ms Happy Eyeballs timer (unref'd) while a child is
-// connecting, and its destroy() does not clear it: these tests leave it.
-const LEAVES_PICK_FIRST_TIMER = {
-  sanitizeOps: false,
-  sanitizeResources: false,
-};
 
 /** Sharding over a fake helper, recording every report as it was. */
 function newSharding() {

@@ -8,6 +8,7 @@ import { credentials, status } from "@grpc/grpc-js";
 import { connectionLost, unaryEcho, withResend } from "../cli/load.ts";
 import { EchoClient } from "../echo/mod.ts";
 import { denoRunArgs, lineReader } from "../testing/processes.ts";
+import { LEAVES_SUBCHANNEL_BACKOFF_TIMER } from "../testing/sanitizers.ts";
 
 Deno.test("load: a call is resent only if its connection was lost where the retry policy cannot help", () => {
   const cases: [status, string, boolean, boolean][] = [
@@ -36,32 +37,36 @@ Deno.test("load: a call is resent only if its connection was lost where the retr
   }
 });
 
-Deno.test("load: unaryEcho records that the reply had started, so a call cut after its headers is resent", async () => {
-  const server = new Deno.Command("deno", {
-    args: denoRunArgs("testing/programs/headers_then_exit.ts", "127.0.0.1"),
-    cwd: new URL("..", import.meta.url),
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const lines = lineReader(server.stdout);
-  const { value: port } = await lines.next();
-  const client = new EchoClient(
-    `127.0.0.1:${port}`,
-    credentials.createInsecure(),
-  );
-  let sends = 0;
-  const send = withResend((deadline) => {
-    sends++;
-    return unaryEcho(client, deadline);
-  });
-  try {
-    // The first call gets headers, then the server dies; the resend finds
-    // no server.
-    await assert.rejects(send(new Date(Date.now() + 10_000)));
-    assert.equal(sends, 2, "sent once more");
-  } finally {
-    client.close();
-    for await (const _ of lines);
-    await server.status;
-  }
-});
+Deno.test(
+  "load: unaryEcho records that the reply had started, so a call cut after its headers is resent",
+  LEAVES_SUBCHANNEL_BACKOFF_TIMER, // the subchannel to the server that exited
+  async () => {
+    const server = new Deno.Command("deno", {
+      args: denoRunArgs("testing/programs/headers_then_exit.ts", "127.0.0.1"),
+      cwd: new URL("..", import.meta.url),
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    const lines = lineReader(server.stdout);
+    const { value: port } = await lines.next();
+    const client = new EchoClient(
+      `127.0.0.1:${port}`,
+      credentials.createInsecure(),
+    );
+    let sends = 0;
+    const send = withResend((deadline) => {
+      sends++;
+      return unaryEcho(client, deadline);
+    });
+    try {
+      // The first call gets headers, then the server dies; the resend finds
+      // no server.
+      await assert.rejects(send(new Date(Date.now() + 10_000)));
+      assert.equal(sends, 2, "sent once more");
+    } finally {
+      client.close();
+      for await (const _ of lines);
+      await server.status;
+    }
+  },
+);

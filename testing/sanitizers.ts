@@ -1,0 +1,30 @@
+/**
+ * The sanitizer opt-outs a test may take, one per handle that outlives a test
+ * by grpc-js's design rather than by a bug of ours. `deno.json` turns Deno's
+ * ops and resources sanitizers on for the whole suite; a test that takes one
+ * of these turns both off (Deno counts a timer under both).
+ *
+ * @module
+ */
+
+/**
+ * pick_first arms a 250 ms Happy Eyeballs timer (unref'd) while its
+ * subchannel connects; reaching READY clears it, but `destroy()` does not.
+ * A test whose child is still connecting, or connected but not yet healthy,
+ * when it ends leaves that timer running.
+ */
+export const LEAVES_PICK_FIRST_TIMER = {
+  sanitizeOps: false,
+  sanitizeResources: false,
+} as const;
+
+/**
+ * A subchannel that failed to connect runs a backoff timer (unref'd, 1 s and
+ * up), which closing its channel does not stop: grpc-js only moves CONNECTING
+ * and READY subchannels to IDLE when their last reference goes. A test that
+ * ends after an RPC to a stopped server leaves that timer running.
+ */
+export const LEAVES_SUBCHANNEL_BACKOFF_TIMER = {
+  sanitizeOps: false,
+  sanitizeResources: false,
+} as const;
