@@ -22,9 +22,10 @@ export const LEAVES_PICK_FIRST_TIMER = {
  * A subchannel that failed to connect runs a backoff timer (unref'd, 1 s and
  * up), which closing its channel does not stop: grpc-js only moves CONNECTING
  * and READY subchannels to IDLE when their last reference goes. A test that
- * ends after an RPC to a stopped server leaves that timer running.
+ * stops a server its channel was connected to leaves that timer running, and
+ * often pick_first's, armed as the child reconnects.
  */
-export const LEAVES_SUBCHANNEL_BACKOFF_TIMER = {
+export const LEAVES_RECONNECT_TIMERS = {
   sanitizeOps: false,
   sanitizeResources: false,
 } as const;

@@ -8,7 +8,7 @@ import { credentials, status } from "@grpc/grpc-js";
 import { connectionLost, unaryEcho, withResend } from "../cli/load.ts";
 import { EchoClient } from "../echo/mod.ts";
 import { denoRunArgs, lineReader } from "../testing/processes.ts";
-import { LEAVES_SUBCHANNEL_BACKOFF_TIMER } from "../testing/sanitizers.ts";
+import { LEAVES_RECONNECT_TIMERS } from "../testing/sanitizers.ts";
 
 Deno.test("load: a call is resent only if its connection was lost where the retry policy cannot help", () => {
   const cases: [status, string, boolean, boolean][] = [
@@ -39,7 +39,7 @@ Deno.test("load: a call is resent only if its connection was lost where the retr
 
 Deno.test(
   "load: unaryEcho records that the reply had started, so a call cut after its headers is resent",
-  LEAVES_SUBCHANNEL_BACKOFF_TIMER, // the subchannel to the server that exited
+  LEAVES_RECONNECT_TIMERS, // the subchannel to the server that exited
   async () => {
     const server = new Deno.Command("deno", {
       args: denoRunArgs("testing/programs/headers_then_exit.ts", "127.0.0.1"),

@@ -10,7 +10,7 @@ import {
   startEchoServer,
   stopEchoServers,
 } from "../echo/mod.ts";
-import { LEAVES_SUBCHANNEL_BACKOFF_TIMER } from "../testing/sanitizers.ts";
+import { LEAVES_RECONNECT_TIMERS } from "../testing/sanitizers.ts";
 
 const check = healthService.Check;
 
@@ -32,7 +32,7 @@ function healthOf(address: string, service: string): Promise<string> {
 
 Deno.test(
   "server: a stopping server reports NOT_SERVING for the whole drain, still answering, then stops",
-  LEAVES_SUBCHANNEL_BACKOFF_TIMER, // the last check's, to the stopped server
+  LEAVES_RECONNECT_TIMERS, // the last check's, to the stopped server
   async () => {
     const server = await startEchoServer("127.0.0.1:0");
     assert.equal(await healthOf(server.address, ECHO_SERVICE_NAME), "SERVING");

@@ -20,6 +20,7 @@ import {
   type ServerTask,
   startServerTask,
 } from "../testing/processes.ts";
+import { LEAVES_RECONNECT_TIMERS } from "../testing/sanitizers.ts";
 
 const reason = await opensslUnavailable();
 if (reason !== null) console.log(`TLS tests skipped: ${reason}`);
@@ -45,12 +46,17 @@ async function twoServers(flags: string[]): Promise<ServerTask[]> {
 
 /**
  * Runs `body` with fresh certificates, removing them after; skipped without
- * openssl.
+ * openssl. `sanitizers` turns sanitizers off, as `testing/sanitizers.ts` says.
  */
-function tlsTest(name: string, body: (certs: Certs) => Promise<void>) {
+function tlsTest(
+  name: string,
+  body: (certs: Certs) => Promise<void>,
+  sanitizers: Partial<typeof LEAVES_RECONNECT_TIMERS> = {},
+) {
   Deno.test({
     name: `tls: ${name}`,
     ignore: reason !== null,
+    ...sanitizers,
     async fn() {
       const certs = await makeCerts();
       try {
@@ -179,6 +185,7 @@ tlsTest(
       client.close();
     }
   },
+  LEAVES_RECONNECT_TIMERS,
 );
 
 /** One failure: server flags, client flags, the line the client must print. */
