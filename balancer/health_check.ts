@@ -223,7 +223,7 @@ export class HealthCheckingSubchannel
     // channel, and closing it would close that channel. The call is
     // cancelled instead (#stop).
     const client = new grpc.Client("", grpc.credentials.createInsecure(), {
-      channelOverride: this.child.getChannel(),
+      channelOverride: failingToStatus(this.child.getChannel()),
     });
     const call = client.makeServerStreamRequest(
       WATCH_METHOD,
@@ -307,6 +307,46 @@ export class HealthCheckingSubchannel
       `${this.getAddress()} ${text}`,
     );
   }
+}
+
+/**
+ * `channel`, whose calls end with UNAVAILABLE when they fail to start,
+ * instead of throwing where nothing can catch it. A subchannel's channel
+ * starts a call in an async function that does not catch an error from
+ * `session.request`, which throws when the connection went down before
+ * grpc-js saw it go: the rejection was unhandled and ended the process
+ * (docs/known_issues.md). A health stream re-opened the moment the last one
+ * broke is the call that meets that moment.
+ */
+function failingToStatus(
+  channel: grpc.ChannelInterface,
+): grpc.ChannelInterface {
+  return {
+    close: () => channel.close(),
+    getTarget: () => channel.getTarget(),
+    getConnectivityState: (tryToConnect) =>
+      channel.getConnectivityState(tryToConnect),
+    watchConnectivityState: (state, deadline, callback) =>
+      channel.watchConnectivityState(state, deadline, callback),
+    getChannelzRef: () => channel.getChannelzRef(),
+    createCall: (...args) => {
+      const call = channel.createCall(...args);
+      const start = call.start.bind(call);
+      call.start = (metadata, listener) => {
+        // Typed void, but an async function's promise in grpc-js.
+        const started: unknown = start(metadata, listener);
+        if (!(started instanceof Promise)) return;
+        started.catch((error: Error) =>
+          listener.onReceiveStatus({
+            code: grpc.status.UNAVAILABLE,
+            details: `the call could not start: ${error.message}`,
+            metadata: new grpc.Metadata(),
+          })
+        );
+      };
+      return call;
+    },
+  };
 }
 
 /**

@@ -6,7 +6,7 @@
  * @module
  */
 import {
-  type Channel,
+  type ChannelInterface,
   connectivityState as ConnectivityState,
   experimental,
   Metadata,
@@ -30,7 +30,7 @@ export class FakeSubchannel implements SubchannelInterface {
    * @param channel What {@linkcode FakeSubchannel.getChannel} returns, for
    *   a health-checking wrapper to run its stream on.
    */
-  constructor(readonly address: string, readonly channel?: Channel) {}
+  constructor(readonly address: string, readonly channel?: ChannelInterface) {}
 
   /** Moves to `state`, telling every listener, as a real subchannel does. */
   setState(state: ConnectivityState, error?: string): void {
@@ -87,7 +87,7 @@ export class FakeSubchannel implements SubchannelInterface {
   getCallCredentials(): never {
     throw new Error("not used by the policy");
   }
-  getChannel(): Channel {
+  getChannel(): ChannelInterface {
     if (!this.channel) throw new Error("not used by the policy");
     return this.channel;
   }
@@ -107,7 +107,7 @@ export class FakeHelper implements experimental.ChannelControlHelper {
   reresolutions = 0;
 
   /** @param channel Every subchannel's {@linkcode FakeSubchannel.channel}. */
-  constructor(readonly channel?: Channel) {}
+  constructor(readonly channel?: ChannelInterface) {}
 
   createSubchannel(address: experimental.SubchannelAddress): FakeSubchannel {
     const key = experimental.subchannelAddressToString(address);

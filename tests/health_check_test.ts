@@ -293,7 +293,9 @@ Deno.test("health: healthCheckConfig is checked with the service config", () => 
  * server, and a health-checking wrapper over a fake subchannel whose stream
  * runs on a real channel to it.
  */
-async function wrapperOverFake() {
+async function wrapperOverFake(
+  channelOf: (channel: grpc.Channel) => grpc.ChannelInterface = (c) => c,
+) {
   const server = new grpc.Server();
   const watches: grpc.ServerWritableStream<unknown, unknown>[] = [];
   const cancelled: number[] = [];
@@ -313,7 +315,7 @@ async function wrapperOverFake() {
     grpc.credentials.createInsecure(),
     {},
   );
-  const fake = new FakeSubchannel(address, channel);
+  const fake = new FakeSubchannel(address, channelOf(channel));
   const wrapper = new HealthCheckingSubchannel(fake, ECHO_SERVICE_NAME);
   return {
     fake,
@@ -399,6 +401,44 @@ Deno.test("health wrapper: a stream that fails before any answer is reopened aft
     assert.ok(ms >= 750, `reopened after ${ms} ms`);
     assert.equal(t.wrapper.getConnectivityState(), READY);
     assert.equal(t.wrapper.isHealthy(), false);
+  } finally {
+    t.wrapper.unref();
+    await t.close();
+  }
+});
+
+/**
+ * `channel`, whose first call fails to start as a grpc-js subchannel's
+ * channel fails one on a connection that went down before grpc-js saw it go:
+ * its async `start` rejects with the error `session.request` threw.
+ */
+function firstStartRejects(channel: grpc.Channel): grpc.ChannelInterface {
+  let calls = 0;
+  return Object.assign(Object.create(channel), {
+    createCall(...args: Parameters<grpc.Channel["createCall"]>) {
+      const call = channel.createCall(...args);
+      if (calls++ === 0) {
+        call.start = (async () => {
+          await Promise.resolve();
+          throw new Error("The session has been destroyed");
+        }) as typeof call.start;
+      }
+      return call;
+    },
+  });
+}
+
+Deno.test("health wrapper: a Watch that fails to start, on a connection gone before grpc-js saw it, fails as UNAVAILABLE and is retried, with nothing left unhandled", async () => {
+  const t = await wrapperOverFake(firstStartRejects);
+  try {
+    t.fake.setState(READY);
+    t.wrapper.ref();
+    // The first Watch never reaches the server; the retry after the
+    // backoff (1 s, 20% jitter) does.
+    await until("the retried Watch", () => t.watches.length === 1, 3000);
+    assert.equal(t.wrapper.isHealthy(), false);
+    t.answer(0, "SERVING");
+    await until("healthy", () => t.wrapper.isHealthy());
   } finally {
     t.wrapper.unref();
     await t.close();
