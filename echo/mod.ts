@@ -8,7 +8,7 @@
  * ```ts
  * import { startEchoServers, stopEchoServers } from "./mod.ts";
  *
- * const servers = await startEchoServers(["localhost:0", "localhost:0"]);
+ * const servers = await startEchoServers(["127.0.0.1:0", "127.0.0.1:0"]);
  * await stopEchoServers(servers, { drainMs: 0 });
  * ```
  *

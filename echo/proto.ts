@@ -79,7 +79,7 @@ export const echoService =
  * import * as grpc from "@grpc/grpc-js";
  * import { startEchoServer, stopEchoServers } from "./mod.ts";
  *
- * const server = await startEchoServer("localhost:0");
+ * const server = await startEchoServer("127.0.0.1:0");
  * const client = new EchoClient(
  *   server.address,
  *   grpc.credentials.createInsecure(),
