@@ -15,6 +15,7 @@ import {
   ETCD_ENDPOINTS,
   ManualResolver,
   registerCustomRoundRobin,
+  registerEtcdResolver,
 } from "./balancer/mod.ts";
 import { EchoClient } from "./echo/mod.ts";
 import {
@@ -33,6 +34,7 @@ import { type Send, sendCount, unaryEcho, withResend } from "./cli/load.ts";
 import { runMain } from "./cli/main.ts";
 import { checkRatio } from "./cli/ratio_proof.ts";
 import { clientCredentials, explainConnectFailure } from "./cli/tls.ts";
+import { explainEtcdFailure } from "./cli/etcd_access.ts";
 
 /**
  * Runs the client with command-line `args`; resolves to the exit code.
@@ -46,8 +48,10 @@ export async function runClient(args: readonly string[]): Promise<number> {
     console.log(CLIENT_USAGE);
     return 0;
   }
-  // 1. The policy is registered before any channel exists.
+  // 1. The policy is registered before any channel exists, and the etcd
+  // resolver again if etcd wants TLS or a user.
   registerCustomRoundRobin();
+  if (flags.etcd !== null) registerEtcdResolver(flags.etcd.access);
   // 2. The service config names it, and is checked: grpc-js would quietly
   // fall back to pick_first otherwise.
   const serviceConfig = checkedServiceConfig(flags);
@@ -61,6 +65,8 @@ export async function runClient(args: readonly string[]): Promise<number> {
     return flags.count === null
       ? await proveRatio(send, flags, endpointOf)
       : await countRpcs(send, flags.count, flags, endpointOf);
+  } catch (error) {
+    throw await explained(error as Error, flags);
   } finally {
     client.close();
   }
@@ -128,45 +134,37 @@ function makeChannel(
   return { client, endpointOf };
 }
 
-/**
- * Sends windows of RPCs until they prove the ratio; a failure that is a
- * connection never made is explained, naming the backend, when a handshake
- * of the client's own finds why.
- */
+/** Sends windows of RPCs until they prove the ratio. */
 async function proveRatio(
   send: Send,
   flags: ClientFlags,
   endpointOf: EndpointOf,
 ): Promise<number> {
-  try {
-    await checkRatio(send, {
-      from: flags.target ?? flags.addrs.join(","),
-      chooseSecond: flags.chooseSecond,
-      timeoutSeconds: flags.timeout,
-      quiet: flags.quiet,
-      isSecond: flags.target === undefined
-        ? (peer) => endpointOf(peer) === 1
-        : null,
-    });
-    return 0;
-  } catch (error) {
-    throw await explainConnectFailure(
-      error as Error,
-      backendsOf(flags),
-      flags.tls,
-    );
-  }
+  await checkRatio(send, {
+    from: flags.target ?? flags.addrs.join(","),
+    chooseSecond: flags.chooseSecond,
+    timeoutSeconds: flags.timeout,
+    quiet: flags.quiet,
+    isSecond: flags.target === undefined
+      ? (peer) => endpointOf(peer) === 1
+      : null,
+  });
+  return 0;
 }
 
 /**
- * The backends a handshake can try: `--addrs`, or the target's own
- * `host:port` when it names one (an etcd target names none, and its
- * connection errors are etcd's).
+ * `error`, or, when it is a connection never made, why, naming the backend
+ * (or the etcd member of an etcd target) that a handshake of the client's
+ * own finds at fault.
  */
-function backendsOf(flags: ClientFlags): readonly string[] {
-  if (flags.target === undefined) return flags.addrs;
-  if (flags.target.startsWith("etcd:")) return [];
-  return [flags.target.replace(/^[a-z0-9+.-]+:(\/\/[^/]*\/)?/i, "")];
+function explained(error: Error, flags: ClientFlags): Promise<Error> {
+  if (flags.etcd !== null) {
+    return explainEtcdFailure(error, flags.etcdEndpoints, flags.etcd);
+  }
+  const backends = flags.target === undefined
+    ? flags.addrs
+    : [flags.target.replace(/^[a-z0-9+.-]+:(\/\/[^/]*\/)?/i, "")];
+  return explainConnectFailure(error, backends, flags.tls);
 }
 
 /** Sends `--count` RPCs and prints how many each backend served. */

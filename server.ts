@@ -16,6 +16,7 @@ import {
 } from "./echo/mod.ts";
 import { releaseWarning } from "./cli/deno_release.ts";
 import { EtcdRegistration } from "./cli/etcd_registration.ts";
+import { explainEtcdFailure } from "./cli/etcd_access.ts";
 import { runMain, withoutGrpcLog } from "./cli/main.ts";
 import {
   type EtcdFlags,
@@ -62,11 +63,16 @@ async function register(
   try {
     registration = await EtcdRegistration.start({
       ...etcd,
+      access: etcd.settings.access,
       addresses: servers.map(({ address }) => address),
     });
   } catch (error) {
     for (const { server } of servers) server.forceShutdown();
-    throw error;
+    throw await explainEtcdFailure(
+      error as Error,
+      etcd.endpoints,
+      etcd.settings,
+    );
   }
   for (const key of registration.keys) console.log(`registered ${key}`);
   return registration;

@@ -6,8 +6,10 @@
  *
  * @module
  */
+import { isIP } from "node:net";
 import { experimental } from "@grpc/grpc-js";
-import type { Etcd3 } from "etcd3";
+import { Buffer } from "node:buffer";
+import type { Etcd3, IOptions } from "etcd3";
 
 /**
  * The etcd cluster when the channel gives none: etcd's own
@@ -21,7 +23,9 @@ import type { Etcd3 } from "etcd3";
 export const DEFAULT_ETCD_ENDPOINTS = "http://127.0.0.1:2379";
 
 /**
- * Reads comma-separated etcd client URLs, each `http://host:port`.
+ * Reads comma-separated etcd client URLs: all `http://host:port`, or all
+ * `https://host:port` (TLS) with a host name, which etcd's certificate is
+ * verified for: Deno cannot verify a certificate for an IP address.
  *
  * @example Two members
  * ```ts
@@ -31,12 +35,17 @@ export const DEFAULT_ETCD_ENDPOINTS = "http://127.0.0.1:2379";
  *   parseEtcdEndpoints("http://10.0.0.1:2379, http://10.0.0.2:2379"),
  *   ["http://10.0.0.1:2379", "http://10.0.0.2:2379"],
  * );
+ * assert.throws(
+ *   () => parseEtcdEndpoints("https://etcd-0:2379,http://etcd-1:2379"),
+ *   /mix http:\/\/ and https:\/\//,
+ * );
  * ```
  *
- * @throws {Error} naming the first URL that is not `http://host:port`.
+ * @throws {Error} naming the first URL that is not `http://host:port` or
+ *   `https://name:port`, or saying that the URLs mix the two.
  */
 export function parseEtcdEndpoints(text: string): string[] {
-  return text.split(",").map((given) => {
+  const urls = text.split(",").map((given) => {
     const url = given.trim();
     let parsed: URL | null = null;
     try {
@@ -45,15 +54,38 @@ export function parseEtcdEndpoints(text: string): string[] {
       // Reported below.
     }
     if (
-      parsed?.protocol !== "http:" || parsed.port === "" ||
-      parsed.pathname !== "/" || `${parsed.origin}` !== url
+      (parsed?.protocol !== "http:" && parsed?.protocol !== "https:") ||
+      parsed.port === "" || parsed.pathname !== "/" ||
+      `${parsed.origin}` !== url
     ) {
       throw new Error(
-        `etcd endpoints must be http://HOST:PORT URLs, got "${given}"`,
+        `etcd endpoints must be http://HOST:PORT or https://HOST:PORT URLs, got "${given}"`,
+      );
+    }
+    if (
+      parsed.protocol === "https:" &&
+      isIP(parsed.hostname.replace(/^\[|\]$/g, "")) !== 0
+    ) {
+      throw new Error(
+        `etcd endpoint ${url}: over TLS etcd is verified by the host name it is given by, and Deno cannot verify an IP address: give a name its certificate holds`,
       );
     }
     return url;
   });
+  const schemes = new Set(urls.map((url) => new URL(url).protocol));
+  if (schemes.size > 1) {
+    throw new Error(
+      `etcd endpoints mix http:// and https:// URLs (${
+        urls.join(",")
+      }): give one scheme for all`,
+    );
+  }
+  return urls;
+}
+
+/** Whether `endpoints` (as {@linkcode parseEtcdEndpoints} gives) are TLS. */
+export function etcdEndpointsUseTls(endpoints: readonly string[]): boolean {
+  return endpoints[0]?.startsWith("https:") ?? false;
 }
 
 /**
@@ -132,24 +164,98 @@ export function etcdValueAddress(value: string): string {
 }
 
 /**
+ * How a client proves itself to etcd, beside the URLs: TLS files' contents,
+ * and an etcd user for a cluster with auth enabled.
+ */
+export interface EtcdAccess {
+  /** TLS, for `https://` URLs only. */
+  readonly tls?: {
+    /** The CA etcd's certificate is verified against (PEM); the system's CAs without it. */
+    readonly ca?: Uint8Array;
+    /** A client certificate chain (PEM), for etcd's `--client-cert-auth`. */
+    readonly cert?: Uint8Array;
+    /** Its private key (PEM). */
+    readonly key?: Uint8Array;
+  };
+  /** The etcd user the client authenticates as; its token is renewed when it expires. */
+  readonly user?: { readonly name: string; readonly password: string };
+}
+
+/**
+ * What etcd refused, in a few words naming the user, for an error of the
+ * etcd3 package; its own message for any other.
+ *
+ * @param user The user the client authenticated as, if any.
+ * @param what What was asked, as `read services/echo/`.
+ *
+ * @example A user without the permission
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(
+ *   etcdRefusal(
+ *     new Error("7 PERMISSION_DENIED: etcdserver: permission denied"),
+ *     { name: "reader", password: "" },
+ *     "write services/echo/10.0.0.7:50051",
+ *   ),
+ *   'etcd user "reader" may not write services/echo/10.0.0.7:50051',
+ * );
+ * ```
+ */
+export function etcdRefusal(
+  error: Error,
+  user: EtcdAccess["user"],
+  what: string,
+): string {
+  if (/etcdserver: authentication failed/.test(error.message)) {
+    return `etcd refused user "${user?.name}": wrong user name or password`;
+  }
+  if (/etcdserver: permission denied/.test(error.message)) {
+    return user === undefined
+      ? `etcd refused to ${what} without a user: its auth is enabled`
+      : `etcd user "${user.name}" may not ${what}`;
+  }
+  return error.message;
+}
+
+/**
  * How the etcd resolver makes its client: {@linkcode connectEtcd}, unless
  * replaced. The tests replace it to wrap the client, as to put a change
  * between the resolver's read of a prefix and its watch.
  */
 export const etcdConnector: {
-  connect: (endpoints: readonly string[]) => Promise<Etcd3>;
-} = { connect: (endpoints) => connectEtcd(endpoints) };
+  connect: (
+    endpoints: readonly string[],
+    access?: EtcdAccess,
+  ) => Promise<Etcd3>;
+} = { connect: (endpoints, access) => connectEtcd(endpoints, access) };
 
 /**
  * An etcd client for `endpoints`, tuned to find a member that is back in
  * about a second: reconnection backoff from 100 ms to 1 s (grpc-js: up to
  * 120 s; the etcd3 package's watch: up to 30 s), and no per-member circuit
  * breaker, which would leave a restarted member unused for 5 s. A failed
- * call is tried on another member, up to 3 times.
+ * call is tried on another member, up to 3 times. The etcd3 package asks
+ * for a new token when etcd says that the user's has expired.
+ *
+ * @throws {Error} for TLS settings with `http://` URLs, or a certificate
+ *   without its key.
  */
 export async function connectEtcd(
   endpoints: readonly string[],
+  access: EtcdAccess = {},
 ): Promise<Etcd3> {
+  const { tls, user } = access;
+  if (tls !== undefined && !etcdEndpointsUseTls(endpoints)) {
+    throw new Error(
+      `etcd TLS settings need https:// URLs, got ${endpoints.join(",")}`,
+    );
+  }
+  if ((tls?.cert === undefined) !== (tls?.key === undefined)) {
+    throw new Error(
+      "an etcd client certificate needs its key, and the reverse",
+    );
+  }
   // Loaded on first use: a program without etcd never reads its protos.
   const [{ Etcd3 }, { ExponentialBackoff, noop }] = await Promise.all([
     import("etcd3"),
@@ -157,6 +263,14 @@ export async function connectEtcd(
   ]);
   return new Etcd3({
     hosts: [...endpoints],
+    // With https:// URLs and no settings, the package verifies etcd against
+    // the system's CAs.
+    credentials: tls === undefined ? undefined : {
+      rootCertificate: tls.ca && Buffer.from(tls.ca),
+      privateKey: tls.key && Buffer.from(tls.key),
+      certChain: tls.cert && Buffer.from(tls.cert),
+    } as IOptions["credentials"],
+    auth: user && { username: user.name, password: user.password },
     grpcOptions: {
       "grpc.initial_reconnect_backoff_ms": 100,
       "grpc.max_reconnect_backoff_ms": 1_000,

@@ -25,8 +25,10 @@ import type { Etcd3, IKeyValue, Watcher } from "etcd3";
 import { resolveEndpoint, serverNames } from "./_addresses.ts";
 import {
   DEFAULT_ETCD_ENDPOINTS,
+  type EtcdAccess,
   etcdConnector,
   etcdKeyPrefix,
+  etcdRefusal,
   etcdValueAddress,
   parseEtcdEndpoints,
 } from "./etcd_naming.ts";
@@ -78,11 +80,15 @@ class EtcdResolver implements experimental.Resolver {
   #generation = 0;
   #destroyed = false;
 
+  readonly #access: EtcdAccess;
+
   constructor(
     target: experimental.GrpcUri,
     listener: ResolverListener,
     options: ChannelOptions,
+    access: EtcdAccess = {},
   ) {
+    this.#access = access;
     this.#listener = listener;
     this.#prefix = etcdKeyPrefix(target.path);
     this.#endpoints = checkedTarget(target, options);
@@ -102,7 +108,9 @@ class EtcdResolver implements experimental.Resolver {
     this.#starting = true;
     this.#start(endpoints).catch((error) =>
       this.#fail(
-        `etcd resolver: cannot read ${this.#prefix} from etcd at ${endpoints}: ${error.message}`,
+        `etcd resolver: cannot read ${this.#prefix} from etcd at ${endpoints}: ${
+          etcdRefusal(error, this.#access.user, `read ${this.#prefix}`)
+        }`,
       )
     ).finally(() => this.#starting = false);
   }
@@ -129,7 +137,7 @@ class EtcdResolver implements experimental.Resolver {
   /** Reads every key under the prefix, then watches from the next revision. */
   async #start(endpoints: readonly string[]): Promise<void> {
     if (this.#client === null) {
-      const client = await etcdConnector.connect(endpoints);
+      const client = await etcdConnector.connect(endpoints, this.#access);
       // Destroyed while the etcd3 package loaded: it never saw this client.
       if (this.#destroyed) return client.close();
       this.#client = client;
@@ -259,7 +267,10 @@ function checkedTarget(
 /**
  * Registers the `etcd` scheme with grpc-js; channels created afterwards can
  * use `etcd:///PREFIX` targets. {@linkcode registerCustomRoundRobin} calls
- * it.
+ * it without `access`; call it again to reach an etcd that wants TLS or a
+ * user. The `access` holds for every `etcd:` channel created afterwards.
+ *
+ * @param access How the resolvers' etcd clients prove themselves to etcd.
  *
  * @example A channel to the endpoints under `services/echo`
  * ```ts
@@ -273,7 +284,34 @@ function checkedTarget(
  * );
  * client.close();
  * ```
+ *
+ * @example Over TLS, as an etcd user
+ * ```ts
+ * import * as grpc from "@grpc/grpc-js";
+ *
+ * registerEtcdResolver({
+ *   tls: { ca: new TextEncoder().encode("-----BEGIN CERTIFICATE-----...") },
+ *   user: { name: "reader", password: "from a secret store" },
+ * });
+ * const client = new grpc.Client(
+ *   "etcd:///services/echo",
+ *   grpc.credentials.createInsecure(),
+ *   { [ETCD_ENDPOINTS]: "https://etcd-0.example:2379" },
+ * );
+ * client.close();
+ * ```
  */
-export function registerEtcdResolver(): void {
-  experimental.registerResolver("etcd", EtcdResolver);
+export function registerEtcdResolver(access: EtcdAccess = {}): void {
+  experimental.registerResolver(
+    "etcd",
+    class extends EtcdResolver {
+      constructor(
+        target: experimental.GrpcUri,
+        listener: ResolverListener,
+        options: ChannelOptions,
+      ) {
+        super(target, listener, options, access);
+      }
+    },
+  );
 }

@@ -60,7 +60,11 @@ export {
   type ChildStatesListener,
   EndpointSharding,
 } from "./endpoint_sharding.ts";
-export { DEFAULT_ETCD_ENDPOINTS, parseEtcdEndpoints } from "./etcd_naming.ts";
+export {
+  DEFAULT_ETCD_ENDPOINTS,
+  type EtcdAccess,
+  parseEtcdEndpoints,
+} from "./etcd_naming.ts";
 export { ETCD_ENDPOINTS, registerEtcdResolver } from "./etcd_resolver.ts";
 export {
   HealthCheckedPicker,

@@ -21,11 +21,13 @@ import {
   UsageError,
 } from "./flags.ts";
 import { assertNamedForTls, type TlsFiles } from "./tls.ts";
+import { type EtcdSettings, readEtcdSettings } from "./etcd_access.ts";
 
 /** The client's usage message: its flags and what it does. */
 export const CLIENT_USAGE =
   `usage: client.ts [--addrs A,B | --target URI] [--choose-second N]
-                 [--etcd-endpoints URLS]
+                 [--etcd-endpoints URLS [--etcd-ca FILE]
+                  [--etcd-cert FILE --etcd-key FILE]]
                  [--health-service NAME] [--outlier-detection]
                  [--tls-ca FILE] [--tls-cert FILE --tls-key FILE]
                  [--timeout SECONDS]
@@ -42,6 +44,12 @@ Sends UnaryEcho RPCs through the ${CUSTOM_ROUND_ROBIN} policy.
   --etcd-endpoints URLS        with an etcd: target, the etcd cluster's
                                client URLs, comma-separated
                                (default ${DEFAULT_ETCD_ENDPOINTS})
+  --etcd-ca FILE               with https:// etcd URLs, the CA etcd's
+                               certificate is verified against
+                               (default: the system's CAs)
+  --etcd-cert FILE, --etcd-key FILE
+                               a client certificate for an etcd that asks
+                               for one (--client-cert-auth)
   --choose-second N            every N-th RPC goes to the second backend;
                                0 means never (default ${DEFAULT_CHOOSE_SECOND})
   --health-service NAME        watch each backend's health for this service
@@ -66,7 +74,9 @@ Sends UnaryEcho RPCs through the ${CUSTOM_ROUND_ROBIN} policy.
   --help                       show this help
 
 Without --count, RPCs go out in windows of N; three windows in a row with
-exactly one RPC on the second backend each prove the ratio (exit 0).`;
+exactly one RPC on the second backend each prove the ratio (exit 0).
+With an etcd: target and ETCD_USERNAME and ETCD_PASSWORD set, the client
+reads etcd as that user, who needs read permission on PREFIX/.`;
 
 /** The client's command line, checked. */
 export interface ClientFlags {
@@ -75,6 +85,8 @@ export interface ClientFlags {
   readonly target: string | undefined;
   /** The etcd cluster of an `etcd:` target. */
   readonly etcdEndpoints: string[];
+  /** TLS and the user for etcd, with an `etcd:` target; else `null`. */
+  readonly etcd: EtcdSettings | null;
   readonly chooseSecond: number;
   readonly healthService: string | null;
   readonly outlierDetection: boolean;
@@ -98,6 +110,9 @@ const OPTIONS = {
   addrs: { type: "string" },
   target: { type: "string" },
   "etcd-endpoints": { type: "string" },
+  "etcd-ca": { type: "string" },
+  "etcd-cert": { type: "string" },
+  "etcd-key": { type: "string" },
   "choose-second": { type: "string", default: String(DEFAULT_CHOOSE_SECOND) },
   timeout: { type: "string", default: "10" },
   count: { type: "string" },
@@ -128,10 +143,14 @@ export function readClientFlags(args: readonly string[]): ClientFlags | null {
   const addrs = readTwoAddresses(flags.addrs);
   const tls = readTls(flags);
   if (tls !== null && flags.target === undefined) assertNamedForTls(addrs);
+  const etcdEndpoints = readEtcdEndpoints(flags);
   return {
     addrs,
     target: flags.target,
-    etcdEndpoints: readEtcdEndpoints(flags),
+    etcdEndpoints,
+    etcd: flags.target?.startsWith("etcd:")
+      ? readEtcdSettings(flags, etcdEndpoints)
+      : null,
     chooseSecond: readChooseSecond(flags["choose-second"]),
     healthService: flags["health-service"] === ""
       ? null
@@ -169,11 +188,20 @@ function readTls(flags: Parsed): TlsFiles | null {
   return Object.values(tls).some((file) => file !== undefined) ? tls : null;
 }
 
-/** Reads `--etcd-endpoints`, which only an `etcd:` target takes. */
+/**
+ * Reads `--etcd-endpoints`, which only an `etcd:` target takes, as it takes
+ * the other `--etcd-*` flags.
+ */
 function readEtcdEndpoints(flags: Parsed): string[] {
   const etcd = flags["etcd-endpoints"];
-  if (etcd !== undefined && !flags.target?.startsWith("etcd:")) {
-    throw new UsageError("--etcd-endpoints works with an etcd: --target only");
+  if (!flags.target?.startsWith("etcd:")) {
+    for (
+      const flag of ["etcd-endpoints", "etcd-ca", "etcd-cert", "etcd-key"]
+    ) {
+      if (flags[flag as keyof Parsed] !== undefined) {
+        throw new UsageError(`--${flag} works with an etcd: --target only`);
+      }
+    }
   }
   return readFlag(
     "etcd-endpoints",

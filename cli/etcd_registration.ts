@@ -10,8 +10,10 @@ import * as grpc from "@grpc/grpc-js";
 import type { Etcd3, Lease } from "etcd3";
 import {
   connectEtcd,
+  type EtcdAccess,
   etcdEndpointValue,
   etcdKey,
+  etcdRefusal,
 } from "../balancer/etcd_naming.ts";
 
 const TRACER = "etcd_registration";
@@ -38,6 +40,8 @@ export interface RegistrationOptions {
   readonly addresses: readonly string[];
   /** The lease's time to live (default {@linkcode DEFAULT_ETCD_TTL_SECONDS}). */
   readonly ttlSeconds?: number;
+  /** TLS and the etcd user, who needs readwrite on the prefix. */
+  readonly access?: EtcdAccess;
 }
 
 /**
@@ -73,11 +77,12 @@ export class EtcdRegistration {
   /**
    * Registers `addresses`; resolves once every key is in etcd.
    *
-   * @throws {Error} naming the cluster if etcd cannot be reached for 5 s.
+   * @throws {Error} naming the cluster if etcd cannot be reached for 5 s,
+   *   or at once if etcd refuses the user or its permission.
    */
   static async start(options: RegistrationOptions): Promise<EtcdRegistration> {
     const registration = new EtcdRegistration(
-      await connectEtcd(options.endpoints),
+      await connectEtcd(options.endpoints, options.access),
       options,
     );
     const end = Date.now() + START_MS;
@@ -87,7 +92,9 @@ export class EtcdRegistration {
           await registration.#register();
           break;
         } catch (error) {
-          if (Date.now() > end) throw error;
+          if (Date.now() > end || registration.#refusal(error) !== null) {
+            throw error;
+          }
           await new Promise((resolve) => setTimeout(resolve, 250));
         }
       }
@@ -95,7 +102,7 @@ export class EtcdRegistration {
       registration.#client.close();
       throw new Error(
         `cannot register in etcd at ${options.endpoints}: ${
-          (error as Error).message
+          registration.#refusal(error) ?? (error as Error).message
         }`,
         { cause: error },
       );
@@ -127,6 +134,17 @@ export class EtcdRegistration {
     } finally {
       this.#client.close();
     }
+  }
+
+  /** What etcd refused, if `error` is a refusal, which no retry mends. */
+  #refusal(error: unknown): string | null {
+    const { message } = error as Error;
+    const said = etcdRefusal(
+      error as Error,
+      this.#options.access?.user,
+      `write ${this.keys[0]}`,
+    );
+    return said === message ? null : said;
   }
 
   async #register(): Promise<void> {

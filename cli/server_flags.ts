@@ -27,13 +27,15 @@ import {
   UsageError,
 } from "./flags.ts";
 import type { TlsFiles } from "./tls.ts";
+import { type EtcdSettings, readEtcdSettings } from "./etcd_access.ts";
 
 /** The server's usage message: its flags and what it does. */
 export const SERVER_USAGE =
   `usage: server.ts [--addrs HOST:PORT,...] [--listen-anywhere] [--drain-ms MS]
                  [--fail-percent P [--fail-code NAME]]
                  [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]
-                 [--register PREFIX [--etcd-endpoints URLS] [--etcd-ttl S]]
+                 [--register PREFIX [--etcd-endpoints URLS] [--etcd-ttl S]
+                  [--etcd-ca FILE] [--etcd-cert FILE --etcd-key FILE]]
                  [--help]
 
 Starts one echo server per address; port 0 picks a free port.
@@ -62,13 +64,20 @@ Starts one echo server per address; port 0 picks a free port.
   --etcd-ttl         the registration lease's time to live: a server killed
                      without deregistering stays registered this long
                      (default ${DEFAULT_ETCD_TTL_SECONDS} s)
+  --etcd-ca          with https:// etcd URLs, the CA etcd's certificate is
+                     verified against (default: the system's CAs)
+  --etcd-cert, --etcd-key
+                     a client certificate for an etcd that asks for one
+                     (--client-cert-auth)
   --help             show this help
 
 Each server prints "serving on HOST:PORT", tags every reply
 "(from HOST:PORT)" and serves grpc.health.v1.Health (SERVING for "" and
 "${ECHO_SERVICE_NAME}"). SIGINT or SIGTERM reports NOT_SERVING, keeps serving
 for --drain-ms, stops accepting connections, lets RPCs in flight finish (at
-most ${GRACE_MS / 1000} s), then exits 0.`;
+most ${GRACE_MS / 1000} s), then exits 0. With ETCD_USERNAME and
+ETCD_PASSWORD set, it registers as that etcd user, who needs readwrite on
+PREFIX/.`;
 
 /** The server's command line, checked. */
 export interface ServerFlags {
@@ -88,6 +97,8 @@ export interface EtcdFlags {
   readonly prefix: string;
   readonly endpoints: string[];
   readonly ttlSeconds: number;
+  /** TLS and the user, from the `--etcd-*` flags and the environment. */
+  readonly settings: EtcdSettings;
 }
 
 const OPTIONS = {
@@ -102,6 +113,9 @@ const OPTIONS = {
   register: { type: "string" },
   "etcd-endpoints": { type: "string" },
   "etcd-ttl": { type: "string" },
+  "etcd-ca": { type: "string" },
+  "etcd-cert": { type: "string" },
+  "etcd-key": { type: "string" },
   help: { type: "boolean", default: false },
 } as const;
 
@@ -157,7 +171,15 @@ function readEtcd(
   addresses: readonly string[],
 ): EtcdFlags | null {
   if (flags.register === undefined) {
-    for (const flag of ["etcd-endpoints", "etcd-ttl"] as const) {
+    for (
+      const flag of [
+        "etcd-endpoints",
+        "etcd-ttl",
+        "etcd-ca",
+        "etcd-cert",
+        "etcd-key",
+      ] as const
+    ) {
       if (flags[flag] !== undefined) {
         throw new UsageError(`--${flag} works with --register only`);
       }
@@ -188,7 +210,8 @@ function readEtcd(
       `--register: ${local} is a loopback address, which hosts other than this one cannot dial, and etcd at ${remote} serves other hosts; serve on an address they can reach (--listen-anywhere)`,
     );
   }
-  return { prefix, endpoints, ttlSeconds };
+  const settings = readEtcdSettings(flags, endpoints);
+  return { prefix, endpoints, ttlSeconds, settings };
 }
 
 /** Reads `--fail-percent`: a number from 0 to 100. */

@@ -113,6 +113,26 @@ export function clientCredentials(
 /** How long a diagnosis waits for a handshake. */
 const HANDSHAKE_MS = 2_000;
 
+/** The words of a diagnosis: the flags, and what to do about TLS. */
+export interface TlsWords {
+  /** The flag of the CA, as `--tls-ca`. */
+  readonly ca: string;
+  /** The flags of a client certificate, as `--tls-cert, --tls-key`. */
+  readonly clientCert: string;
+  /** What a plaintext client should do about a TLS server. */
+  readonly speakTls: string;
+  /** What a TLS client should ask of a plaintext server. */
+  readonly serveTls: string;
+}
+
+/** The words for the echo servers and the client's `--tls-*` flags. */
+export const GRPC_TLS_WORDS: TlsWords = {
+  ca: "--tls-ca",
+  clientCert: "--tls-cert, --tls-key",
+  speakTls: "give --tls-ca",
+  serveTls: "is it started with --tls-cert and --tls-key?",
+};
+
 /**
  * Why a client could not connect to `address` (`host:port`), verifying its
  * certificate for `serverName`, in a few words, or `null` if a handshake of
@@ -122,11 +142,13 @@ const HANDSHAKE_MS = 2_000;
  * looks at the certificate itself.
  *
  * @param tls The client's TLS files, or `null` for a plaintext client.
+ * @param words The flags and advice the diagnosis names.
  */
 export function diagnose(
   address: string,
   serverName: string,
   tls: TlsFiles | null,
+  words: TlsWords = GRPC_TLS_WORDS,
 ): Promise<string | null> {
   const { host, port } = grpc.experimental.splitHostPort(address) ?? {};
   return new Promise((resolve) => {
@@ -141,13 +163,18 @@ export function diagnose(
       ALPNProtocols: ["h2"],
     }, () => {
       const found = tls === null
-        ? "it speaks TLS, and this client does not: give --tls-ca"
-        : certificateProblem(socket.getPeerCertificate(), serverName, socket);
+        ? `it speaks TLS, and this client does not: ${words.speakTls}`
+        : certificateProblem(
+          socket.getPeerCertificate(),
+          serverName,
+          socket,
+          words,
+        );
       socket.destroy();
       resolve(
         found ??
           (tls?.cert === undefined
-            ? "its certificate is fine, but it refused this client: it may want a client certificate (mutual TLS: --tls-cert, --tls-key)"
+            ? `its certificate is fine, but it refused this client: it may want a client certificate (mutual TLS: ${words.clientCert})`
             : null),
       );
     });
@@ -157,14 +184,25 @@ export function diagnose(
     });
     socket.on("error", (error: Error) => {
       socket.destroy();
-      resolve(
-        tls !== null &&
-          /wrong version number|WRONG_VERSION/i.test(error.message)
-          ? "it does not speak TLS: is it started with --tls-cert and --tls-key?"
-          : null,
-      );
+      resolve(tls === null ? null : notTls(error, words));
     });
   });
+}
+
+/**
+ * Why a handshake failed, if as with a server that does not speak TLS: a
+ * gRPC server answers the TLS hello with HTTP/2 bytes ("wrong version
+ * number"); etcd, which tells its protocols apart by the first bytes,
+ * closes the connection.
+ */
+function notTls(error: Error, words: TlsWords): string | null {
+  if (/wrong version number|WRONG_VERSION/i.test(error.message)) {
+    return `it does not speak TLS: ${words.serveTls}`;
+  }
+  if (/disconnected before secure TLS connection/.test(error.message)) {
+    return `it closed the connection at the TLS handshake, as a server that does not speak TLS does: ${words.serveTls}`;
+  }
+  return null;
 }
 
 /** What is wrong with a server's certificate, or `null`. */
@@ -172,6 +210,7 @@ function certificateProblem(
   certificate: PeerCertificate,
   serverName: string,
   socket: { authorized: boolean },
+  words: TlsWords,
 ): string | null {
   const now = Date.now();
   if (now > Date.parse(certificate.valid_to)) {
@@ -188,7 +227,7 @@ function certificateProblem(
     }, not ${serverName}`;
   }
   if (!socket.authorized) {
-    return `its certificate is not signed by the CA of --tls-ca (its issuer: ${
+    return `its certificate is not signed by the CA of ${words.ca} (its issuer: ${
       Object.entries(certificate.issuer ?? {}).map(([k, v]) => `${k}=${v}`)
         .join(", ")
     })`;
