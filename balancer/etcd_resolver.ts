@@ -171,12 +171,17 @@ class EtcdResolver implements experimental.Resolver {
       (error) => trace(`${this.#prefix}: watch lost: ${error.message}`),
     );
     watcher.on("connected", () => trace(`${this.#prefix}: watch resumed`));
-    // Cancelled by etcd, as when its revision was compacted away: read the
-    // whole prefix again.
+    // Cancelled by etcd, as when its revision was compacted away, or when
+    // it no longer knows the user's token (it expired, or etcd restarted):
+    // read the whole prefix again, on a new client. The etcd3 package opens
+    // every watch of a client on one stream, which keeps the token it was
+    // opened with, so a watch made again on it is cancelled again.
     watcher.on("error", (error) => {
       trace(`${this.#prefix}: watch cancelled: ${error.message}`);
       if (this.#watcher !== watcher) return;
       this.#watcher = null;
+      this.#client?.close();
+      this.#client = null;
       this.updateResolution();
     });
     await this.#handOn();

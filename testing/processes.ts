@@ -42,12 +42,18 @@ function withoutTaskLine(text: string): string[] {
   return lines(text).filter((line) => !line.startsWith("Task "));
 }
 
-/** `deno task <args>` with piped output, not started. */
-export function task(args: string[]): Deno.Command {
+/**
+ * `deno task <args>` with piped output, not started; `env` adds variables,
+ * as an etcd user's.
+ */
+export function task(
+  args: string[],
+  env: Record<string, string> = {},
+): Deno.Command {
   return new Deno.Command("deno", {
     args: ["task", ...args],
     cwd: ROOT,
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...env },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -59,7 +65,11 @@ export function task(args: string[]): Deno.Command {
  * run without `deno task` in between: then a signal such as SIGKILL reaches
  * the program itself.
  */
-function taskCommand(name: string, args: readonly string[]): Deno.Command {
+function taskCommand(
+  name: string,
+  args: readonly string[],
+  env: Record<string, string>,
+): Deno.Command {
   const config = JSON.parse(
     Deno.readTextFileSync(new URL("deno.json", ROOT)),
   );
@@ -69,7 +79,7 @@ function taskCommand(name: string, args: readonly string[]): Deno.Command {
   return new Deno.Command("deno", {
     args: [...words.slice(1), ...args],
     cwd: ROOT,
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...env },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -111,8 +121,11 @@ export function assertRatioProved(client: Finished): void {
 }
 
 /** Runs `deno task <args>` to its end. */
-export async function runTask(args: string[]): Promise<Finished> {
-  const { code, stdout, stderr } = await task(args).output();
+export async function runTask(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<Finished> {
+  const { code, stdout, stderr } = await task(args, env).output();
   const decoder = new TextDecoder();
   return {
     code,
@@ -146,12 +159,13 @@ export async function startServerTask(
   addresses: readonly string[] = ["localhost:0", "localhost:0"],
   args: readonly string[] = [],
   ready = "serving on ",
+  env: Record<string, string> = {},
 ): Promise<ServerTask> {
   const child = taskCommand("server", [
     "--addrs",
     addresses.join(","),
     ...args,
-  ]).spawn();
+  ], env).spawn();
   const stdout = lineReader(child.stdout);
   const stderr = new Response(child.stderr).text();
   const seen: string[] = [];
