@@ -155,7 +155,8 @@ export function diagnose(
     const socket = connect({
       host,
       port,
-      servername: serverName,
+      // TLS sends no IP address as a server name.
+      servername: isIP(serverName) === 0 ? serverName : undefined,
       ca: read("tls-ca", tls?.ca) ?? undefined,
       cert: read("tls-cert", tls?.cert) ?? undefined,
       key: read("tls-key", tls?.key) ?? undefined,

@@ -188,7 +188,38 @@ const BAD_FLAGS: [string, string[], RegExp][] = [
   [
     "client",
     ["--target", "etcd:///echo", "--etcd-endpoints", "127.0.0.1:2379"],
-    /^client: --etcd-endpoints: etcd endpoints must be http:\/\/HOST:PORT URLs, got "127\.0\.0\.1:2379"$/,
+    /^client: --etcd-endpoints: etcd endpoints must be http:\/\/HOST:PORT or https:\/\/HOST:PORT URLs, got "127\.0\.0\.1:2379"$/,
+  ],
+  [
+    "client",
+    ["--target", "etcd:///echo", "--etcd-ca", "certs/ca.pem"],
+    /^client: --etcd-ca, --etcd-cert and --etcd-key need https:\/\/ --etcd-endpoints$/,
+  ],
+  [
+    "client",
+    [
+      ...["--target", "etcd:///echo", "--etcd-endpoints"],
+      ...["https://localhost:2379", "--etcd-cert", "certs/client.pem"],
+    ],
+    /^client: --etcd-cert and --etcd-key go together$/,
+  ],
+  [
+    "client",
+    [
+      ...["--target", "etcd:///echo", "--etcd-endpoints"],
+      "https://localhost:2379,http://localhost:2380",
+    ],
+    /^client: --etcd-endpoints: etcd endpoints mix http:\/\/ and https:\/\/ URLs \(https:\/\/localhost:2379,http:\/\/localhost:2380\): give one scheme for all$/,
+  ],
+  [
+    "client",
+    ["--etcd-ca", "certs/ca.pem"],
+    /^client: --etcd-ca works with an etcd: --target only$/,
+  ],
+  [
+    "server",
+    ["--etcd-key", "certs/client.key"],
+    /^server: --etcd-key works with --register only$/,
   ],
   ["server", ["--bogus"], /^server: Unknown option '--bogus'/],
   [
@@ -376,4 +407,20 @@ Deno.test("e2e: with etcd unreachable, the client and a registering server each 
     server.stderr[0],
     new RegExp(`^server: cannot register in etcd at ${etcd}: `),
   );
+});
+
+Deno.test("e2e: an etcd user name without its password exits 2 naming both variables", async () => {
+  for (const program of ["client", "server"]) {
+    const args = program === "client"
+      ? ["--target", "etcd:///echo"]
+      : ["--addrs", "localhost:0", "--register", "echo"];
+    const finished = await runTask([program, ...args], {
+      ETCD_USERNAME: "reader",
+    });
+    assert.equal(finished.code, 2, finished.stderr.join("\n"));
+    assert.equal(
+      finished.stderr[0],
+      `${program}: ETCD_USERNAME and ETCD_PASSWORD go together`,
+    );
+  }
 });
