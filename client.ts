@@ -16,6 +16,7 @@ import {
   ManualResolver,
   registerCustomRoundRobin,
   registerEtcdResolver,
+  registerXds,
 } from "./balancer/mod.ts";
 import { EchoClient } from "./echo/mod.ts";
 import {
@@ -31,7 +32,7 @@ import {
 } from "./cli/client_flags.ts";
 import { UsageError } from "./cli/flags.ts";
 import { type Send, sendCount, unaryEcho, withResend } from "./cli/load.ts";
-import { runMain } from "./cli/main.ts";
+import { runMain, withoutDeprecationWarnings } from "./cli/main.ts";
 import { checkRatio } from "./cli/ratio_proof.ts";
 import { clientCredentials, explainConnectFailure } from "./cli/tls.ts";
 import { explainEtcdFailure } from "./cli/etcd_access.ts";
@@ -48,10 +49,13 @@ export async function runClient(args: readonly string[]): Promise<number> {
     console.log(CLIENT_USAGE);
     return 0;
   }
-  // 1. The policy is registered before any channel exists, and the etcd
-  // resolver again if etcd wants TLS or a user.
+  // 1. The policy is registered before any channel exists; so are the etcd
+  // resolver again if etcd wants TLS or a user, and xDS for an xds: target.
   registerCustomRoundRobin();
   if (flags.etcd !== null) registerEtcdResolver(flags.etcd.access);
+  if (flags.target?.startsWith("xds:")) {
+    await withoutDeprecationWarnings(registerXds);
+  }
   // 2. The service config names it, and is checked: grpc-js would quietly
   // fall back to pick_first otherwise.
   const serviceConfig = checkedServiceConfig(flags);

@@ -66,6 +66,7 @@ export {
   parseEtcdEndpoints,
 } from "./etcd_naming.ts";
 export { ETCD_ENDPOINTS, registerEtcdResolver } from "./etcd_resolver.ts";
+export { registerXds } from "./xds.ts";
 export {
   HealthCheckedPicker,
   HealthCheckingSubchannel,

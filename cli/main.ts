@@ -4,6 +4,7 @@
  *
  * @module
  */
+import process from "node:process";
 import * as grpc from "@grpc/grpc-js";
 import { UsageError } from "./flags.ts";
 
@@ -46,5 +47,23 @@ export async function withoutGrpcLog<T>(body: () => Promise<T>): Promise<T> {
     return await body();
   } finally {
     grpc.setLogVerbosity(grpc.logVerbosity.ERROR);
+  }
+}
+
+/**
+ * Runs `body`, a load of npm packages, without Node's deprecation warnings:
+ * `@grpc/grpc-js-xds` loads node-fetch 2 (through google-auth-library),
+ * whose URL parser requires Node's deprecated `punycode`, and Deno prints
+ * DEP0040 for it. That is no concern of the program's user.
+ */
+export async function withoutDeprecationWarnings<T>(
+  body: () => Promise<T>,
+): Promise<T> {
+  const before = process.noDeprecation;
+  process.noDeprecation = true;
+  try {
+    return await body();
+  } finally {
+    process.noDeprecation = before;
   }
 }
