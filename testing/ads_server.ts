@@ -39,7 +39,10 @@ export interface Reply {
 }
 
 const DEPS = fileURLToPath(
-  import.meta.resolve("@grpc/grpc-js-xds").replace(/build\/src\/index\.js$/, "deps/"),
+  import.meta.resolve("@grpc/grpc-js-xds").replace(
+    /build\/src\/index\.js$/,
+    "deps/",
+  ),
 );
 
 function loadAds(): grpc.GrpcObject {

@@ -29,3 +29,13 @@ export const LEAVES_RECONNECT_TIMERS = {
   sanitizeOps: false,
   sanitizeResources: false,
 } as const;
+
+/**
+ * grpc-js-xds's client outlives the channels it serves: closing them leaves
+ * its ADS stream's backoff timer, the idle timers of its own channel to the
+ * control plane, and the global subchannel pool's cleanup interval.
+ */
+export const LEAVES_XDS_CLIENT = {
+  sanitizeOps: false,
+  sanitizeResources: false,
+} as const;
