@@ -57,7 +57,13 @@ const manifest = {
   types: "./esm/mod.d.ts",
   files: ["esm", "README.md", "LICENSE"],
   engines: { node: ">=18" },
-  peerDependencies: { "@grpc/grpc-js": GRPC_JS_RANGE },
+  peerDependencies: {
+    "@grpc/grpc-js": GRPC_JS_RANGE,
+    "@grpc/grpc-js-xds": "^1.14.1",
+  },
+  // Only registerXds loads it, for xds: targets; it needs @grpc/grpc-js
+  // ~1.14.5.
+  peerDependenciesMeta: { "@grpc/grpc-js-xds": { optional: true } },
   dependencies: {
     "cockatiel": "^3.1.1",
     "etcd3": "^1.1.2",

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import * as mod from "../balancer/mod.ts";
 
-Deno.test("mod: exports the policy's registration and constants, the manual and etcd resolvers, the config check and the building blocks, nothing else", () => {
+Deno.test("mod: exports the policy's registration and constants, the manual and etcd resolvers, xDS, the config check and the building blocks, nothing else", () => {
   assert.deepEqual(Object.keys(mod).sort(), [
     "CUSTOM_ROUND_ROBIN",
     "DEFAULT_CHOOSE_SECOND",
@@ -20,6 +20,7 @@ Deno.test("mod: exports the policy's registration and constants, the manual and 
     "parseEtcdEndpoints",
     "registerCustomRoundRobin",
     "registerEtcdResolver",
+    "registerXds",
   ]);
   assert.equal(mod.CUSTOM_ROUND_ROBIN, "custom_round_robin");
   assert.equal(mod.DEFAULT_CHOOSE_SECOND, 3);
