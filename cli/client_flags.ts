@@ -40,7 +40,9 @@ Sends UnaryEcho RPCs through the ${CUSTOM_ROUND_ROBIN} policy.
   --target URI                 any grpc-js target instead of --addrs,
                                e.g. dns:///backends.internal:50051, or
                                etcd:///PREFIX for the backends registered
-                               in etcd under PREFIX/ (docs/etcd.md)
+                               in etcd under PREFIX/ (docs/etcd.md), or
+                               xds:///NAME, its bootstrap in
+                               GRPC_XDS_BOOTSTRAP(_CONFIG) (docs/xds.md)
   --etcd-endpoints URLS        with an etcd: target, the etcd cluster's
                                client URLs, comma-separated
                                (default ${DEFAULT_ETCD_ENDPOINTS})
