@@ -254,8 +254,10 @@ class Child implements experimental.ChannelControlHelper, ChildState {
     ) {
       this.#owner.helper.requestReresolution();
     }
-    if (state === ConnectivityState.IDLE) this.#balancer.exitIdle();
+    // Reported first: exitIdle makes pick_first report CONNECTING from
+    // within it, and that report's previous state must be this one.
     this.#owner.report(this, previous);
+    if (state === ConnectivityState.IDLE) this.#balancer.exitIdle();
   }
 
   requestReresolution(): void {

@@ -203,6 +203,33 @@ Deno.test(
 );
 
 Deno.test(
+  "endpoint sharding: a child that goes IDLE and reports CONNECTING from within its exitIdle is counted once: all failed is TRANSIENT_FAILURE",
+  LEAVES_PICK_FIRST_TIMER,
+  async () => {
+    const { helper, sharding, reports, update } = newSharding();
+    update([A, B]);
+    await tick();
+    helper.subchannel(A).setState(READY);
+    helper.subchannel(B).setState(READY);
+    await tick();
+    // pick_first reports IDLE, and CONNECTING again inside the exitIdle
+    // that IDLE calls.
+    helper.subchannel(A).setState(IDLE);
+    helper.subchannel(B).setState(IDLE);
+    await tick();
+    helper.subchannel(A).setState(TRANSIENT_FAILURE, "refused");
+    helper.subchannel(B).setState(TRANSIENT_FAILURE, "refused");
+    await tick();
+    assert.deepEqual(
+      reports.at(-1)!.children.map(({ state }) => state),
+      [TRANSIENT_FAILURE, TRANSIENT_FAILURE],
+    );
+    assert.equal(reports.at(-1)!.state, TRANSIENT_FAILURE);
+    sharding.destroy();
+  },
+);
+
+Deno.test(
   "endpoint sharding: a child whose connection goes asks for re-resolution, which pick_first does not",
   LEAVES_PICK_FIRST_TIMER,
   async () => {

@@ -12,6 +12,7 @@ import { registerCustomRoundRobin, registerXds } from "../balancer/mod.ts";
 import {
   EchoClient,
   type EchoServer,
+  type EchoServerOptions,
   startEchoServer,
   stopEchoServers,
 } from "../echo/mod.ts";
@@ -19,7 +20,7 @@ import { AdsServer, TYPE } from "../testing/ads_server.ts";
 import * as xds from "../testing/xds_resources.ts";
 import { ANY_PORT } from "../testing/ports.ts";
 import { assertRatioProved, runTask } from "../testing/processes.ts";
-import { sequence, unary, untilPattern } from "../testing/rpcs.ts";
+import { repeated, sequence, unary, untilPattern } from "../testing/rpcs.ts";
 import { failures, type Load, startLoad } from "../testing/steady_load.ts";
 import { logged, until } from "../testing/wait.ts";
 import { LEAVES_XDS_CLIENT } from "../testing/sanitizers.ts";
@@ -57,9 +58,12 @@ interface Mesh {
 async function mesh(
   policies: readonly xds.Policy[],
   count = 2,
+  options: (i: number) => EchoServerOptions = () => ({}),
 ): Promise<Mesh> {
   const servers: EchoServer[] = [];
-  for (let i = 0; i < count; i++) servers.push(await startEchoServer(ANY_PORT));
+  for (let i = 0; i < count; i++) {
+    servers.push(await startEchoServer(ANY_PORT, options(i)));
+  }
   const addresses = servers.map(({ address }) => address);
   const ads = new AdsServer();
   await ads.start();
@@ -295,6 +299,75 @@ Deno.test(
       // chooseSecond 2: every other RPC to the second.
       await untilAlternating(client, first, second);
       await assertNoneFailed(load);
+    } finally {
+      await m.close();
+    }
+  },
+);
+
+Deno.test(
+  "xds: priorities: all of priority 0 down, priority 1's two serve 1:2; priority 0 back, it serves again",
+  LEAVES_XDS_CLIENT,
+  async () => {
+    const m = await mesh([xds.customRoundRobin(3)], 4);
+    try {
+      const client = m.channel();
+      const [a, b, c, d] = m.addresses;
+      m.endpoints([[a, b], [c, d]]);
+      await untilPattern(client, a, b);
+      await stopEchoServers(m.servers.slice(0, 2), { drainMs: 0 });
+      // Both children of priority 0 fail to connect at once: no failover
+      // timer to wait out.
+      await untilPattern(client, c, d, 15_000);
+      m.servers.splice(
+        0,
+        2,
+        await startEchoServer(a),
+        await startEchoServer(b),
+      );
+      // Back within the reconnection backoff: 1 s, then 1.6 s, jittered.
+      await untilPattern(client, a, b, 15_000);
+    } finally {
+      await m.close();
+    }
+  },
+);
+
+Deno.test(
+  "xds: the Cluster's outlier_detection ejects a backend that fails every RPC, under custom_round_robin: then every RPC goes to the other, 0 failed",
+  LEAVES_XDS_CLIENT,
+  async () => {
+    const failing = { percent: 100, code: grpc.status.UNAVAILABLE };
+    const m = await mesh(
+      [xds.customRoundRobin(3)],
+      2,
+      (i) => i === 1 ? { failures: failing } : {},
+    );
+    try {
+      m.ads.set(
+        CLUSTER,
+        xds.cluster(CLUSTER, [xds.customRoundRobin(3)], {
+          outlier_detection: {
+            interval: { seconds: 1 },
+            base_ejection_time: { seconds: 30 },
+            max_ejection_percent: { value: 50 },
+            enforcing_success_rate: { value: 0 },
+            failure_percentage_threshold: { value: 50 },
+            enforcing_failure_percentage: { value: 100 },
+            failure_percentage_minimum_hosts: { value: 2 },
+            failure_percentage_request_volume: { value: 5 },
+          },
+        }),
+      );
+      const client = m.channel();
+      const [first] = m.addresses;
+      const served = () => unary(client).catch(() => "failed");
+      // Ejected at the first interval with 5 RPCs on the second: about 1 s.
+      await until("every RPC to the first", async () => {
+        const last = await sequence(12, served);
+        return last.every((server) => server === first);
+      }, 10_000);
+      assert.deepEqual(await sequence(30, served), repeated([first], 30));
     } finally {
       await m.close();
     }
