@@ -10,8 +10,10 @@
  * the one-line error; a NOT_SERVING backend getting no RPC and its share
  * back on SERVING; under `outlier_detection` with health checking, a backend
  * that fails every RPC ejected; both backends down failing with UNAVAILABLE
- * naming both; and, where etcd is installed, the 1:2 pattern through an
- * `etcd:///` target, the backends registered in a one-member etcd.
+ * naming both; the 1:2 pattern through an `xds:///` target, a test fixture
+ * ADS server choosing the policy; and, where etcd is installed, the 1:2
+ * pattern through an `etcd:///` target, the backends registered in a
+ * one-member etcd.
  * Last, it runs README's module as written against servers on
  * localhost:50050 and :50051.
  *
@@ -39,6 +41,8 @@ import {
   stopEchoServers,
 } from "../echo/mod.ts";
 import { etcdEndpointValue } from "../balancer/etcd_naming.ts";
+import { AdsServer } from "../testing/ads_server.ts";
+import * as xds from "../testing/xds_resources.ts";
 import { withoutGrpcLog } from "../cli/main.ts";
 import {
   type EtcdCluster,
@@ -146,6 +150,37 @@ async function etcdPattern(
 }
 
 /**
+ * The 1:2 pattern through `xds:///echo`, a control plane (the test fixture
+ * ADS server) choosing custom_round_robin for a cluster of both servers.
+ */
+async function xdsPattern(
+  client: LineClient,
+  servers: EchoServer[],
+): Promise<string | null> {
+  const [a, b] = servers.map(({ address }) => address);
+  const ads = new AdsServer();
+  await ads.start();
+  try {
+    ads.set("echo", xds.listener("echo", "echo-cluster"));
+    ads.set(
+      "echo-cluster",
+      xds.cluster("echo-cluster", [xds.customRoundRobin(3)]),
+    );
+    ads.set("echo-cluster", xds.endpoints("echo-cluster", [[a, b]]));
+    const { servers: got, error } = await client.ask(
+      `xds ${ads.bootstrap()} ${b} 9`,
+    );
+    if (error) return String(error);
+    const expected = [a, a, b, a, a, b, a, a, b];
+    return JSON.stringify(got) === JSON.stringify(expected)
+      ? null
+      : `got ${JSON.stringify(got)}`;
+  } finally {
+    ads.stop();
+  }
+}
+
+/**
  * An echo server on README's fixed `address`, once it is free: the port is
  * in the range the kernel hands out to outgoing connections, and one of the
  * checks' may hold it for a while after it closed (TIME_WAIT, 60 s).
@@ -215,6 +250,11 @@ async function runChecks(etcd: EtcdCluster | null): Promise<void> {
           await etcdPattern(client, servers, etcd).catch(String),
         );
       }
+      report(
+        runtime,
+        "xds:/// target: the control plane's custom_round_robin, 1:2",
+        await xdsPattern(client, servers).catch(String),
+      );
       for (const [name, check] of CHECKS) {
         report(runtime, name, await check(client, servers).catch(String));
       }

@@ -13,6 +13,9 @@
 //   fail                     one RPC on it that should fail: {"code", "details"}
 //   etcd PREFIX URL SECOND N a channel to etcd:///PREFIX at etcd URL; once
 //                            SECOND answered, N more RPCs: {"servers": [...]}
+//   xds BOOTSTRAP SECOND N   a channel to xds:///echo, its bootstrap the JSON
+//                            BOOTSTRAP (no spaces); once SECOND answered, N
+//                            more RPCs: {"servers": [...]}
 //   eject                    a channel with health checking under
 //                            outlier_detection to the first and the failing
 //                            backend, RPCs until 50 in a row succeed (at most
@@ -30,6 +33,7 @@ const {
   ETCD_ENDPOINTS,
   ManualResolver,
   registerCustomRoundRobin,
+  registerXds,
 } = await import(modulePath);
 
 registerCustomRoundRobin();
@@ -101,6 +105,19 @@ async function send(client, n) {
 }
 
 let kept = null;
+// Once `secondAddress` answered on `client`, the servers of `n` more RPCs;
+// the channel is closed either way.
+async function patternOn(client, secondAddress, n) {
+  try {
+    if (!await until(client, secondAddress)) {
+      return { error: "the second backend did not answer within 5 s" };
+    }
+    return { servers: await send(client, n) };
+  } finally {
+    client.close();
+  }
+}
+
 const commands = {
   async pattern(chooseSecond, n) {
     const client = channel(Number(chooseSecond), false);
@@ -121,6 +138,16 @@ const commands = {
       return { error: error.message };
     }
   },
+  async xds(bootstrap, secondAddress, n) {
+    await registerXds();
+    const client = new grpc.Client(
+      "xds:///echo",
+      grpc.credentials.createInsecure(),
+      // grpc-js-xds's per-channel bootstrap, meant for tests.
+      { "grpc.TEST_ONLY_DO_NOT_USE_IN_PROD.xds_bootstrap_config": bootstrap },
+    );
+    return await patternOn(client, secondAddress, Number(n));
+  },
   async etcd(prefix, url, secondAddress, n) {
     const client = new grpc.Client(
       `etcd:///${prefix}`,
@@ -132,14 +159,7 @@ const commands = {
         }),
       },
     );
-    try {
-      if (!await until(client, secondAddress)) {
-        return { error: "the second backend did not answer within 5 s" };
-      }
-      return { servers: await send(client, Number(n)) };
-    } finally {
-      client.close();
-    }
+    return await patternOn(client, secondAddress, Number(n));
   },
   async open() {
     kept = channel(3, true);

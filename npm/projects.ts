@@ -106,6 +106,8 @@ async function makeNpmProject(grpcJs: string): Promise<string> {
     "--ignore-scripts",
     new URL(tarball, ROOT).pathname,
     `@grpc/grpc-js@${grpcJs}`,
+    // The optional peer that registerXds loads, for the xds:/// check.
+    "@grpc/grpc-js-xds@1.14.1",
   ], project);
   return project;
 }
@@ -152,7 +154,8 @@ function denoRuntime(project: string): Runtime {
           // A dynamic import of the balancer needs to read it.
           `--allow-read=.,${new URL("balancer", ROOT).pathname}`,
           "--allow-sys=uid,gid",
-          "--allow-env=GRPC_*,grpc_proxy,https_proxy,http_proxy,no_grpc_proxy,no_proxy",
+          // grpc-js-xds's HTTP client reads the upper-case proxy variables.
+          "--allow-env=GRPC_*,grpc_proxy,https_proxy,http_proxy,no_grpc_proxy,no_proxy,HTTPS_PROXY,HTTP_PROXY",
           module,
           ...args,
         ],
