@@ -141,7 +141,7 @@ async function untilAlternating(
   }, ms);
 }
 
-Deno.test("xds: the client task proves 1:2 through xds:///echo, its bootstrap in GRPC_XDS_BOOTSTRAP_CONFIG; every resource ACKed", async () => {
+Deno.test("xds: the client task proves 1:2 through xds:///echo, and counts RPCs on both, its bootstrap in GRPC_XDS_BOOTSTRAP_CONFIG; every resource ACKed", async () => {
   const m = await mesh([xds.customRoundRobin(3)]);
   try {
     const client = await runTask(
@@ -154,6 +154,22 @@ Deno.test("xds: the client task proves 1:2 through xds:///echo, its bootstrap in
       m.ads.replies.map(({ typeUrl, error }) => [typeUrl, error]),
       [TYPE.listener, TYPE.cluster, TYPE.endpoints].map((t) => [t, null]),
     );
+    const counted = await runTask(
+      ["client", "--target", "xds:///echo", "--count", "30", "--quiet"],
+      { GRPC_XDS_BOOTSTRAP_CONFIG: m.ads.bootstrap() },
+    );
+    assert.equal(counted.code, 0, counted.stderr.join("\n"));
+    // Before the second is READY the first takes every RPC, so the split
+    // is 1:2 only once both serve; each serves some, and none fails.
+    assert.equal(counted.stdout.at(-1), "failed: 0 of 30 RPCs");
+    for (const address of m.addresses) {
+      assert.ok(
+        counted.stdout.some((line) =>
+          new RegExp(`^${address}: [1-9]\\d* RPCs$`).test(line)
+        ),
+        counted.stdout.join("\n"),
+      );
+    }
   } finally {
     await m.close();
   }
