@@ -227,6 +227,33 @@ const report = (runtime: Runtime, check: string, problem: string | null) => {
   );
 };
 
+/** README's module as written, on `runtime`, against README's servers. */
+async function readmeCheck(runtime: Runtime): Promise<void> {
+  const readmeServers = [
+    await startWhenFree("localhost:50050"),
+    await startWhenFree("localhost:50051"),
+  ];
+  try {
+    const module = `${runtime.project}/readme.mjs`;
+    await Deno.writeTextFile(module, snippet);
+    const { code, stdout, stderr } = await runtime.command(
+      module,
+      [],
+      "null",
+    ).output();
+    const out = decoder.decode(stdout).trim();
+    report(
+      runtime,
+      "README's module as written",
+      code === 0 && out === "ready"
+        ? null
+        : `exit ${code}: ${out} ${decoder.decode(stderr).trim()}`,
+    );
+  } finally {
+    await stopEchoServers(readmeServers, { drainMs: 0, graceMs: 500 });
+  }
+}
+
 /** Every check on every runtime; the etcd one only with `etcd`. */
 async function runChecks(etcd: EtcdCluster | null): Promise<void> {
   for (const runtime of runtimes) {
@@ -266,29 +293,7 @@ async function runChecks(etcd: EtcdCluster | null): Promise<void> {
       });
     }
 
-    const readmeServers = [
-      await startWhenFree("localhost:50050"),
-      await startWhenFree("localhost:50051"),
-    ];
-    try {
-      const module = `${runtime.project}/readme.mjs`;
-      await Deno.writeTextFile(module, snippet);
-      const { code, stdout, stderr } = await runtime.command(
-        module,
-        [],
-        "null",
-      ).output();
-      const out = decoder.decode(stdout).trim();
-      report(
-        runtime,
-        "README's module as written",
-        code === 0 && out === "ready"
-          ? null
-          : `exit ${code}: ${out} ${decoder.decode(stderr).trim()}`,
-      );
-    } finally {
-      await stopEchoServers(readmeServers, { drainMs: 0, graceMs: 500 });
-    }
+    await readmeCheck(runtime);
   }
 }
 
