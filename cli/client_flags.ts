@@ -21,7 +21,12 @@ import {
   UsageError,
 } from "./flags.ts";
 import { assertNamedForTls, type TlsFiles } from "./tls.ts";
-import { type EtcdSettings, readEtcdSettings } from "./etcd_access.ts";
+import {
+  ETCD_TLS_FLAGS,
+  ETCD_TLS_OPTIONS,
+  type EtcdSettings,
+  readEtcdSettings,
+} from "./etcd_access.ts";
 
 /** The client's usage message: its flags and what it does. */
 export const CLIENT_USAGE =
@@ -112,9 +117,7 @@ const OPTIONS = {
   addrs: { type: "string" },
   target: { type: "string" },
   "etcd-endpoints": { type: "string" },
-  "etcd-ca": { type: "string" },
-  "etcd-cert": { type: "string" },
-  "etcd-key": { type: "string" },
+  ...ETCD_TLS_OPTIONS,
   "choose-second": { type: "string", default: String(DEFAULT_CHOOSE_SECOND) },
   timeout: { type: "string", default: "10" },
   count: { type: "string" },
@@ -197,10 +200,8 @@ function readTls(flags: Parsed): TlsFiles | null {
 function readEtcdEndpoints(flags: Parsed): string[] {
   const etcd = flags["etcd-endpoints"];
   if (!flags.target?.startsWith("etcd:")) {
-    for (
-      const flag of ["etcd-endpoints", "etcd-ca", "etcd-cert", "etcd-key"]
-    ) {
-      if (flags[flag as keyof Parsed] !== undefined) {
+    for (const flag of ["etcd-endpoints", ...ETCD_TLS_FLAGS] as const) {
+      if (flags[flag] !== undefined) {
         throw new UsageError(`--${flag} works with an etcd: --target only`);
       }
     }

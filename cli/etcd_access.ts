@@ -11,12 +11,20 @@ import { etcdEndpointsUseTls } from "../balancer/etcd_naming.ts";
 import { readFlagFile, UsageError } from "./flags.ts";
 import { diagnose, type TlsFiles, type TlsWords } from "./tls.ts";
 
+/** The etcd TLS flags, as both programs' option tables declare them. */
+export const ETCD_TLS_OPTIONS = {
+  "etcd-ca": { type: "string" },
+  "etcd-cert": { type: "string" },
+  "etcd-key": { type: "string" },
+} as const;
+
+/** Their names, for a program that refuses them where etcd is not used. */
+export const ETCD_TLS_FLAGS = Object.keys(ETCD_TLS_OPTIONS) as EtcdTlsFlag[];
+
+type EtcdTlsFlag = keyof typeof ETCD_TLS_OPTIONS;
+
 /** The etcd TLS flags' files, as given. */
-export interface EtcdTlsFlags {
-  readonly "etcd-ca"?: string;
-  readonly "etcd-cert"?: string;
-  readonly "etcd-key"?: string;
-}
+export type EtcdTlsFlags = { readonly [F in EtcdTlsFlag]?: string };
 
 /** What the programs hand the etcd client, and the files, to explain with. */
 export interface EtcdSettings {
@@ -59,7 +67,7 @@ export function readEtcdSettings(
   if ((files.cert === undefined) !== (files.key === undefined)) {
     throw new UsageError("--etcd-cert and --etcd-key go together");
   }
-  const read = (flag: keyof EtcdTlsFlags) => {
+  const read = (flag: EtcdTlsFlag) => {
     const path = flags[flag];
     return path === undefined ? undefined : readFlagFile(flag, path);
   };

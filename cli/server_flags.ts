@@ -27,7 +27,12 @@ import {
   UsageError,
 } from "./flags.ts";
 import type { TlsFiles } from "./tls.ts";
-import { type EtcdSettings, readEtcdSettings } from "./etcd_access.ts";
+import {
+  ETCD_TLS_FLAGS,
+  ETCD_TLS_OPTIONS,
+  type EtcdSettings,
+  readEtcdSettings,
+} from "./etcd_access.ts";
 
 /** The server's usage message: its flags and what it does. */
 export const SERVER_USAGE =
@@ -113,9 +118,7 @@ const OPTIONS = {
   register: { type: "string" },
   "etcd-endpoints": { type: "string" },
   "etcd-ttl": { type: "string" },
-  "etcd-ca": { type: "string" },
-  "etcd-cert": { type: "string" },
-  "etcd-key": { type: "string" },
+  ...ETCD_TLS_OPTIONS,
   help: { type: "boolean", default: false },
 } as const;
 
@@ -172,13 +175,7 @@ function readEtcd(
 ): EtcdFlags | null {
   if (flags.register === undefined) {
     for (
-      const flag of [
-        "etcd-endpoints",
-        "etcd-ttl",
-        "etcd-ca",
-        "etcd-cert",
-        "etcd-key",
-      ] as const
+      const flag of ["etcd-endpoints", "etcd-ttl", ...ETCD_TLS_FLAGS] as const
     ) {
       if (flags[flag] !== undefined) {
         throw new UsageError(`--${flag} works with --register only`);
