@@ -120,3 +120,15 @@ export async function makeCerts(names: readonly string[] = []): Promise<Certs> {
     remove: () => Deno.remove(cwd, { recursive: true }),
   };
 }
+
+/** Runs `body` with a fresh set of certificates, removed afterwards. */
+export async function withCerts(
+  body: (certs: Certs) => Promise<void>,
+): Promise<void> {
+  const certs = await makeCerts();
+  try {
+    await body(certs);
+  } finally {
+    await certs.remove();
+  }
+}

@@ -9,7 +9,7 @@
  * saying why.
  */
 import assert from "node:assert/strict";
-import { type Certs, makeCerts, opensslUnavailable } from "../testing/certs.ts";
+import { type Certs, opensslUnavailable, withCerts } from "../testing/certs.ts";
 import {
   type EtcdCluster,
   etcdUnavailable,
@@ -41,14 +41,7 @@ function secureTest(name: string, body: (certs: Certs) => Promise<void>) {
   Deno.test({
     name: `etcd security: ${name}`,
     ignore: reason !== null,
-    async fn() {
-      const certs = await makeCerts();
-      try {
-        await body(certs);
-      } finally {
-        await certs.remove();
-      }
-    },
+    fn: () => withCerts(body),
   });
 }
 

@@ -52,8 +52,7 @@ function register(
   return startServerTask(["localhost:0"], [
     "--register",
     prefix,
-    "--etcd-endpoints",
-    cluster.endpoints.join(","),
+    ...cluster.flags,
     "--drain-ms",
     String(DRAIN_MS),
     ...args,
@@ -215,8 +214,7 @@ Deno.test({
         "client",
         "--target",
         "etcd:///services/proof",
-        "--etcd-endpoints",
-        cluster.endpoints.join(","),
+        ...cluster.flags,
         "--quiet",
       ]);
       assertRatioProved(client);

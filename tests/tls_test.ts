@@ -9,7 +9,7 @@ import {
   clientServiceConfig,
 } from "../cli/client_config.ts";
 import { clientCredentials } from "../cli/tls.ts";
-import { type Certs, makeCerts, opensslUnavailable } from "../testing/certs.ts";
+import { type Certs, opensslUnavailable, withCerts } from "../testing/certs.ts";
 import { etcdUnavailable, withEtcdCluster } from "../testing/etcd_cluster.ts";
 import { connect } from "../testing/channels.ts";
 import { failures, startLoad, untilSent } from "../testing/steady_load.ts";
@@ -57,14 +57,7 @@ function tlsTest(
     name: `tls: ${name}`,
     ignore: reason !== null,
     ...sanitizers,
-    async fn() {
-      const certs = await makeCerts();
-      try {
-        await body(certs);
-      } finally {
-        await certs.remove();
-      }
-    },
+    fn: () => withCerts(body),
   });
 }
 
@@ -104,16 +97,14 @@ Deno.test({
   name:
     "tls: through etcd:///, each backend is verified by its registered Addr's host name, not the target's",
   ignore: reason !== null || etcdReason !== null,
-}, async () => {
-  const certs = await makeCerts();
-  try {
+}, () =>
+  withCerts(async (certs) => {
     await withEtcdCluster(1, async (cluster) => {
-      const etcd = ["--etcd-endpoints", cluster.endpoints.join(",")];
       // Registered as localhost:PORT, which the certificates hold; the
       // target's authority, "echo", they do not.
       const flags = [
         ...tlsFlags(certs.server),
-        ...["--register", "tls/echo", ...etcd],
+        ...["--register", "tls/echo", ...cluster.flags],
       ];
       const servers = [
         await startServerTask(["localhost:0"], flags, "registered "),
@@ -123,7 +114,7 @@ Deno.test({
         assertRatioProved(
           await runTask([
             "client",
-            ...["--target", "etcd:///tls/echo", ...etcd],
+            ...["--target", "etcd:///tls/echo", ...cluster.flags],
             ...["--tls-ca", certs.ca, "--quiet"],
           ]),
         );
@@ -131,10 +122,7 @@ Deno.test({
         await Promise.all(servers.map((server) => server.stop()));
       }
     });
-  } finally {
-    await certs.remove();
-  }
-});
+  }));
 
 tlsTest(
   "mutual TLS: a client with a certificate the servers' CA signed proves 1:2",
