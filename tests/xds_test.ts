@@ -127,18 +127,35 @@ async function assertNoneFailed(load: Load): Promise<void> {
  * Waits until 6 RPCs in a row alternate between `a` and `b`, as
  * round_robin's, or custom_round_robin's with chooseSecond 2, do.
  */
-async function untilAlternating(
-  client: EchoClient,
-  a: string,
-  b: string,
-  ms?: number,
-) {
+async function untilAlternating(client: EchoClient, a: string, b: string) {
   await until("alternation", async () => {
     const served = await sequence(6, () => unary(client));
     return served.every((server, i) =>
       [a, b].includes(server) && (i === 0 || server !== served[i - 1])
     );
-  }, ms);
+  });
+}
+
+/**
+ * A mesh of `count` servers under `policies`, and a load on a channel of
+ * its own: once `client` shows the 1:2 pattern over the first two, runs
+ * `body`, then asserts that the load failed no RPC.
+ */
+async function underLoad(
+  policies: readonly xds.Policy[],
+  body: (m: Mesh, client: EchoClient) => Promise<void>,
+  count = 2,
+): Promise<void> {
+  const m = await mesh(policies, count);
+  try {
+    const client = m.channel();
+    const load = m.load();
+    await untilPattern(client, m.addresses[0], m.addresses[1]);
+    await body(m, client);
+    await assertNoneFailed(load);
+  } finally {
+    await m.close();
+  }
 }
 
 Deno.test("xds: the client task proves 1:2 through xds:///echo, and counts RPCs on both, its bootstrap in GRPC_XDS_BOOTSTRAP_CONFIG; every resource ACKed", async () => {
@@ -178,22 +195,15 @@ Deno.test("xds: the client task proves 1:2 through xds:///echo, and counts RPCs 
 Deno.test(
   "xds: A52's fallback: an unknown policy first, ours second, is ours and ACKed; a list of none known is NACKed and the client keeps what it had, 0 failed",
   LEAVES_XDS_CLIENT,
-  async () => {
+  () => {
     const unknown = xds.typedStructPolicy("no_such_policy", { x: 1 });
-    const m = await mesh([unknown, xds.customRoundRobin(3)]);
-    try {
-      const client = m.channel();
-      const load = m.load();
-      await untilPattern(client, m.addresses[0], m.addresses[1]);
+    return underLoad([unknown, xds.customRoundRobin(3)], async (m, client) => {
       assert.equal((await untilReply(m.ads)).error, null);
       m.policies([unknown]);
       const nack = await untilReply(m.ads);
       assert.match(nack.error ?? "", /No registered LB policy found in list/);
       await untilPattern(client, m.addresses[0], m.addresses[1]);
-      await assertNoneFailed(load);
-    } finally {
-      await m.close();
-    }
+    });
   },
 );
 
@@ -203,12 +213,8 @@ for (
   Deno.test(
     `xds: chooseSecond ${message} is NACKed in the policy's words, and RPCs go on under the previous config, 0 failed`,
     LEAVES_XDS_CLIENT,
-    async () => {
-      const m = await mesh([xds.customRoundRobin(3)]);
-      try {
-        const client = m.channel();
-        const load = m.load();
-        await untilPattern(client, m.addresses[0], m.addresses[1]);
+    () =>
+      underLoad([xds.customRoundRobin(3)], async (m, client) => {
         m.policies([xds.customRoundRobin(bad)]);
         const nack = await untilReply(m.ads);
         assert.match(
@@ -220,52 +226,32 @@ for (
           ),
         );
         await untilPattern(client, m.addresses[0], m.addresses[1]);
-        await assertNoneFailed(load);
-      } finally {
-        await m.close();
-      }
-    },
+      }),
   );
 }
 
 Deno.test(
   "xds: the cluster's policy switched under load, to round_robin and back: the pattern follows, 0 failed",
   LEAVES_XDS_CLIENT,
-  async () => {
-    const m = await mesh([xds.customRoundRobin(3)]);
-    try {
-      const client = m.channel();
-      const load = m.load();
+  () =>
+    underLoad([xds.customRoundRobin(3)], async (m, client) => {
       const [first, second] = m.addresses;
-      await untilPattern(client, first, second);
       m.policies([xds.roundRobin()]);
       await untilAlternating(client, first, second);
       m.policies([xds.customRoundRobin(3)]);
       await untilPattern(client, first, second);
-      await assertNoneFailed(load);
-    } finally {
-      await m.close();
-    }
-  },
+    }),
 );
 
 Deno.test(
   "xds: EDS replaces the second endpoint under load: 0 failed, and the new one serves",
   LEAVES_XDS_CLIENT,
-  async () => {
-    const m = await mesh([xds.customRoundRobin(3)], 3);
-    try {
-      const client = m.channel();
-      const load = m.load();
-      const [first, second, third] = m.addresses;
-      await untilPattern(client, first, second);
+  () =>
+    underLoad([xds.customRoundRobin(3)], async (m, client) => {
+      const [first, , third] = m.addresses;
       m.endpoints([[first, third]]);
       await untilPattern(client, first, third);
-      await assertNoneFailed(load);
-    } finally {
-      await m.close();
-    }
-  },
+    }, 3),
 );
 
 Deno.test(
@@ -301,24 +287,16 @@ Deno.test(
 Deno.test(
   "xds: the control plane stops: RPCs go on with the last resources, 0 failed; back with a change, the change is applied",
   LEAVES_XDS_CLIENT,
-  async () => {
-    const m = await mesh([xds.customRoundRobin(3)]);
-    try {
-      const client = m.channel();
-      const load = m.load();
+  () =>
+    underLoad([xds.customRoundRobin(3)], async (m, client) => {
       const [first, second] = m.addresses;
-      await untilPattern(client, first, second);
       m.ads.stop();
       await sequence(30, () => unary(client));
       m.policies([xds.customRoundRobin(2)]);
       await m.ads.start();
       // chooseSecond 2: every other RPC to the second.
       await untilAlternating(client, first, second);
-      await assertNoneFailed(load);
-    } finally {
-      await m.close();
-    }
-  },
+    }),
 );
 
 Deno.test(
