@@ -168,7 +168,11 @@ function explained(error: Error, flags: ClientFlags): Promise<Error> {
   const backends = flags.target === undefined
     ? flags.addrs
     : [flags.target.replace(/^[a-z0-9+.-]+:(\/\/[^/]*\/)?/i, "")];
-  return explainConnectFailure(error, backends, flags.tls);
+  return explainConnectFailure(
+    error,
+    backends.map((address) => ({ name: address, address })),
+    flags.tls,
+  );
 }
 
 /** Sends `--count` RPCs and prints how many each backend served. */

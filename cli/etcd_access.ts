@@ -9,7 +9,7 @@
 import type { EtcdAccess } from "../balancer/etcd_naming.ts";
 import { etcdEndpointsUseTls } from "../balancer/etcd_naming.ts";
 import { readFlagFile, UsageError } from "./flags.ts";
-import { diagnose, type TlsFiles, type TlsWords } from "./tls.ts";
+import { explainConnectFailure, type TlsFiles, type TlsWords } from "./tls.ts";
 
 /** The etcd TLS flags, as both programs' option tables declare them. */
 export const ETCD_TLS_OPTIONS = {
@@ -92,23 +92,18 @@ function readEtcdUser(): EtcdAccess["user"] {
  * handshake of the program's own with one of `endpoints` finds why, that
  * reason, naming the etcd URL.
  */
-export async function explainEtcdFailure(
+export function explainEtcdFailure(
   error: Error,
   endpoints: readonly string[],
   settings: EtcdSettings,
 ): Promise<Error> {
-  if (!error.message.includes("No connection established")) return error;
-  for (const endpoint of endpoints) {
-    const { hostname, port } = new URL(endpoint);
-    const problem = await diagnose(
-      `${hostname}:${port}`,
-      hostname,
-      settings.tls ?? (etcdEndpointsUseTls(endpoints) ? {} : null),
-      ETCD_TLS_WORDS,
-    );
-    if (problem !== null) {
-      return new Error(`etcd at ${endpoint}: ${problem}`, { cause: error });
-    }
-  }
-  return error;
+  return explainConnectFailure(
+    error,
+    endpoints.map((endpoint) => ({
+      name: `etcd at ${endpoint}`,
+      address: new URL(endpoint).host,
+    })),
+    settings.tls ?? (etcdEndpointsUseTls(endpoints) ? {} : null),
+    ETCD_TLS_WORDS,
+  );
 }

@@ -126,7 +126,7 @@ export interface TlsWords {
 }
 
 /** The words for the echo servers and the client's `--tls-*` flags. */
-export const GRPC_TLS_WORDS: TlsWords = {
+const GRPC_TLS_WORDS: TlsWords = {
   ca: "--tls-ca",
   clientCert: "--tls-cert, --tls-key",
   speakTls: "give --tls-ca",
@@ -144,7 +144,7 @@ export const GRPC_TLS_WORDS: TlsWords = {
  * @param tls The client's TLS files, or `null` for a plaintext client.
  * @param words The flags and advice the diagnosis names.
  */
-export function diagnose(
+function diagnose(
   address: string,
   serverName: string,
   tls: TlsFiles | null,
@@ -237,24 +237,35 @@ function certificateProblem(
 }
 
 /**
+ * A server a diagnosis may try: how the line names it, and its `host:port`,
+ * whose host its certificate is verified for.
+ */
+export interface Peer {
+  readonly name: string;
+  readonly address: string;
+}
+
+/**
  * `error`, or, if it says that no connection could be made and a handshake
- * of the client's own with one of `backends` (`host:port`) finds why, that
- * reason, naming the backend.
+ * of the program's own with one of `peers` finds why, that reason, naming
+ * the peer.
  *
- * @param tls The client's TLS files, or `null` for a plaintext client.
+ * @param tls The program's TLS files, or `null` for a plaintext client.
+ * @param words The flags and advice the reason names.
  */
 export async function explainConnectFailure(
   error: Error,
-  backends: readonly string[],
+  peers: readonly Peer[],
   tls: TlsFiles | null,
+  words: TlsWords = GRPC_TLS_WORDS,
 ): Promise<Error> {
   if (!error.message.includes("No connection established")) return error;
-  for (const backend of backends) {
-    const { host, port } = grpc.experimental.splitHostPort(backend) ?? {};
+  for (const { name, address } of peers) {
+    const { host, port } = grpc.experimental.splitHostPort(address) ?? {};
     if (host === undefined || port === undefined) continue;
-    const problem = await diagnose(backend, host, tls);
+    const problem = await diagnose(address, host, tls, words);
     if (problem !== null) {
-      return new Error(`${backend}: ${problem}`, { cause: error });
+      return new Error(`${name}: ${problem}`, { cause: error });
     }
   }
   return error;
