@@ -88,6 +88,12 @@ export async function runtimeProjects(): Promise<
   return { runtimes, grpcJs };
 }
 
+/** The import map of the project's `deno.json`. */
+async function projectImports(): Promise<Record<string, string>> {
+  return JSON.parse(await Deno.readTextFile(new URL("deno.json", ROOT)))
+    .imports;
+}
+
 /** An npm project that installs the packed package and `grpcJs`. */
 async function makeNpmProject(grpcJs: string): Promise<string> {
   const tarball = await run("deno", ["task", "-q", "build:npm"], ROOT);
@@ -106,8 +112,9 @@ async function makeNpmProject(grpcJs: string): Promise<string> {
     "--ignore-scripts",
     new URL(tarball, ROOT).pathname,
     `@grpc/grpc-js@${grpcJs}`,
-    // The optional peer that registerXds loads, for the xds:/// check.
-    "@grpc/grpc-js-xds@1.14.1",
+    // The optional peer that registerXds loads, for the xds:/// check: the
+    // release the project's own deno.json pins.
+    (await projectImports())["@grpc/grpc-js-xds"].replace(/^npm:/, ""),
   ], project);
   return project;
 }
@@ -121,9 +128,7 @@ async function makeDenoProject(grpcJs: string): Promise<string> {
     dir: "/tmp",
     prefix: "conformance-deno-",
   });
-  const imports = JSON.parse(
-    await Deno.readTextFile(new URL("deno.json", ROOT)),
-  ).imports;
+  const imports = await projectImports();
   await Deno.writeTextFile(
     `${project}/deno.json`,
     JSON.stringify({
