@@ -32,7 +32,7 @@ import {
 } from "./scale_fakes.ts";
 import { median } from "./stats.ts";
 
-const ROUNDS = 5;
+const ROUNDS = 7;
 const REAL_ENDPOINTS = 1_000;
 const SIZES = Deno.args.length > 0
   ? Deno.args.map(Number)
@@ -45,8 +45,25 @@ const KINDS = [
   ["unchanged", "unchanged"],
 ] as const;
 
-/** Medians of `ROUNDS` rounds of each contender at `n`, taking turns. */
-async function fakeRounds(n: number): Promise<Record<Contender, Costs>> {
+/** Each contender's medians at one size, and the block's ratios to round_robin. */
+interface SizeCosts {
+  readonly medians: Record<Contender, Costs>;
+  /** The median over the rounds of each round's sharding / round_robin. */
+  readonly ratios: Costs;
+}
+
+/** The median of each cost over `rounds`. */
+function medianCosts(rounds: readonly Costs[]): Costs {
+  return Object.fromEntries(
+    Object.keys(rounds[0]).map((key) => [
+      key,
+      median(rounds.map((cost) => cost[key as keyof Costs])),
+    ]),
+  ) as unknown as Costs;
+}
+
+/** `ROUNDS` rounds of each contender at `n`, taking turns. */
+async function fakeRounds(n: number): Promise<SizeCosts> {
   const rounds: Record<Contender, Costs[]> = { sharding: [], round_robin: [] };
   for (let round = 0; round < ROUNDS; round++) {
     const order: Contender[] = round % 2 === 0
@@ -57,16 +74,22 @@ async function fakeRounds(n: number): Promise<Record<Contender, Costs>> {
       rounds[contender].push(await measure(contender, n, skipReady));
     }
   }
-  const medians = (costs: Costs[]) =>
+  // A round's two contenders ran back to back, so their ratio leaves out
+  // the machine's drift from round to round.
+  const ratios = rounds.sharding.map((sharding, round) =>
     Object.fromEntries(
-      Object.keys(costs[0]).map((key) => [
+      Object.entries(sharding).map(([key, value]) => [
         key,
-        median(costs.map((cost) => cost[key as keyof Costs])),
+        value / rounds.round_robin[round][key as keyof Costs],
       ]),
-    ) as unknown as Costs;
+    ) as unknown as Costs
+  );
   return {
-    sharding: medians(rounds.sharding),
-    round_robin: medians(rounds.round_robin),
+    medians: {
+      sharding: medianCosts(rounds.sharding),
+      round_robin: medianCosts(rounds.round_robin),
+    },
+    ratios: medianCosts(ratios),
   };
 }
 
@@ -76,7 +99,7 @@ function ms(value: number): string {
 }
 
 /** The fakes' table: each figure for the block, then round_robin's. */
-async function fakesTable(): Promise<Map<number, Costs>> {
+async function fakesTable(): Promise<Map<number, SizeCosts>> {
   console.log(
     `on fakes, ms, medians of ${ROUNDS} rounds: sharding / round_robin`,
   );
@@ -84,25 +107,40 @@ async function fakesTable(): Promise<Map<number, Costs>> {
     ["endpoints", ...KINDS.map(([, title]) => title), "heap B/endpoint"]
       .map((title) => title.padStart(17)).join(""),
   );
-  const sharding = new Map<number, Costs>();
+  const sizes = new Map<number, SizeCosts>();
   for (const n of SIZES) {
     const costs = await fakeRounds(n);
-    sharding.set(n, costs.sharding);
+    sizes.set(n, costs);
+    const { sharding, round_robin } = costs.medians;
     const cells = [...KINDS.map(([kind]) => kind), "heapPerEndpoint"].map(
       (kind) => {
         const key = kind as keyof Costs;
-        return `${ms(costs.sharding[key])} / ${ms(costs.round_robin[key])}`;
+        return `${ms(sharding[key])} / ${ms(round_robin[key])}`;
       },
     );
     console.log([String(n), ...cells].map((c) => c.padStart(17)).join(""));
   }
-  return sharding;
+  return sizes;
+}
+
+/** The block's cost over round_robin's, per size: medians of the rounds. */
+function ratioLines(sizes: Map<number, SizeCosts>): void {
+  console.log("sharding over round_robin, the median of the rounds' ratios:");
+  for (const [n, { ratios }] of sizes) {
+    const cells = [...KINDS, ["heapPerEndpoint", "heap"] as const].map(
+      ([kind, title]) =>
+        `${title} ${
+          Number.isNaN(ratios[kind]) ? "-" : ratios[kind].toFixed(2)
+        }`,
+    );
+    console.log(`${String(n).padStart(9)}: ${cells.join(", ")}`);
+  }
 }
 
 /** Each update kind's cost at 10,000 over its cost at 1,000, for the block. */
-function growth(sharding: Map<number, Costs>): void {
-  const small = sharding.get(1_000);
-  const large = sharding.get(10_000);
+function growth(sizes: Map<number, SizeCosts>): void {
+  const small = sizes.get(1_000)?.medians.sharding;
+  const large = sizes.get(10_000)?.medians.sharding;
   if (small === undefined || large === undefined) return;
   const ratios = KINDS.map(([kind, title]) =>
     `${title} ${(large[kind] / small[kind]).toFixed(1)}`
@@ -180,12 +218,19 @@ async function realServers(): Promise<void> {
     `${REAL_ENDPOINTS} real endpoints on loopback, a channel's creation to ` +
       `an RPC on each, medians of ${ROUNDS}: sharding ${
         ms(median(times[SHARDED_ROUND_ROBIN]))
-      } ms, round_robin ${ms(median(times.round_robin))} ms`,
+      } ms, round_robin ${ms(median(times.round_robin))} ms, ratio ${
+        median(
+          times.round_robin.map((time, round) =>
+            times[SHARDED_ROUND_ROBIN][round] / time
+          ),
+        ).toFixed(2)
+      }`,
   );
 }
 
-const sharding = await fakesTable();
-growth(sharding);
+const sizes = await fakesTable();
+ratioLines(sizes);
+growth(sizes);
 const heaps = await heapOverUpdates(1_000, 1_000);
 console.log(
   `heap after each 100 of 1,000 updates of 1,000 endpoints, MB: ${
