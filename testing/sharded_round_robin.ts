@@ -19,10 +19,17 @@ export const SHARDED_ROUND_ROBIN = "sharded_round_robin";
 /** Takes turns over the READY children's pickers. */
 class TurnsPicker implements experimental.Picker {
   readonly #pickers: experimental.Picker[];
-  #next = 0;
+  #next: number;
 
-  constructor(pickers: experimental.Picker[]) {
+  /** @param start Where the turns begin: an index, taken modulo the length. */
+  constructor(pickers: experimental.Picker[], start: number) {
     this.#pickers = pickers;
+    this.#next = start % pickers.length;
+  }
+
+  /** Where the next turn falls. */
+  get next(): number {
+    return this.#next;
   }
 
   pick(args: experimental.PickArgs): experimental.PickResult {
@@ -36,6 +43,8 @@ class TurnsPicker implements experimental.Picker {
 export class ShardedRoundRobin implements experimental.LoadBalancer {
   readonly #helper: experimental.ChannelControlHelper;
   readonly #sharding: EndpointSharding;
+  /** The latest picker over READY children, or `null` before the first. */
+  #turns: TurnsPicker | null = null;
 
   constructor(helper: experimental.ChannelControlHelper) {
     this.#helper = helper;
@@ -76,16 +85,18 @@ export class ShardedRoundRobin implements experimental.LoadBalancer {
     const ready = children.filter((child) =>
       child.state === ConnectivityState.READY
     ).map((child) => child.picker);
-    const picker = ready.length > 0
-      ? new TurnsPicker(ready)
-      : state === ConnectivityState.TRANSIENT_FAILURE
+    if (ready.length > 0) {
+      // The turns go on where the last picker left them, as round_robin's
+      // do: each picker starting over would keep sending RPCs to the first
+      // children while the others connect.
+      this.#turns = new TurnsPicker(ready, this.#turns?.next ?? 0);
+      this.#helper.updateState(ConnectivityState.READY, this.#turns, null);
+      return;
+    }
+    const picker = state === ConnectivityState.TRANSIENT_FAILURE
       ? new experimental.UnavailablePicker({ details: "no endpoint is up" })
       : new experimental.QueuePicker(this);
-    this.#helper.updateState(
-      ready.length > 0 ? ConnectivityState.READY : state,
-      picker,
-      null,
-    );
+    this.#helper.updateState(state, picker, null);
   }
 }
 
