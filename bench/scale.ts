@@ -1,6 +1,7 @@
 /**
  * Endpoint sharding at scale, beside grpc-js's `round_robin`, in the same
- * run, the two taking turns, medians of the rounds:
+ * run, the two taking turns: medians of the rounds, and the median of each
+ * round's ratio of the block's figure to round_robin's:
  *
  * - on fakes (`bench/scale_fakes.ts`), for each size: the first update,
  *   every child READY, replacing one endpoint, the same endpoints in a new
