@@ -31,7 +31,7 @@ import {
   heapOverUpdates,
   measure,
 } from "./scale_fakes.ts";
-import { median } from "./stats.ts";
+import { median, medianRatio } from "./stats.ts";
 
 const ROUNDS = 7;
 const REAL_ENDPOINTS = 1_000;
@@ -46,6 +46,9 @@ const KINDS = [
   ["unchanged", "unchanged"],
 ] as const;
 
+/** Every figure of {@linkcode Costs}: the update kinds, then the heap. */
+const FIGURES = [...KINDS.map(([kind]) => kind), "heapPerEndpoint"] as const;
+
 /** Each contender's medians at one size, and the block's ratios to round_robin. */
 interface SizeCosts {
   readonly medians: Record<Contender, Costs>;
@@ -53,13 +56,10 @@ interface SizeCosts {
   readonly ratios: Costs;
 }
 
-/** The median of each cost over `rounds`. */
-function medianCosts(rounds: readonly Costs[]): Costs {
+/** Costs whose every figure is `figure(key)`. */
+function costsBy(figure: (key: keyof Costs) => number): Costs {
   return Object.fromEntries(
-    Object.keys(rounds[0]).map((key) => [
-      key,
-      median(rounds.map((cost) => cost[key as keyof Costs])),
-    ]),
+    FIGURES.map((key) => [key, figure(key)]),
   ) as unknown as Costs;
 }
 
@@ -75,22 +75,16 @@ async function fakeRounds(n: number): Promise<SizeCosts> {
       rounds[contender].push(await measure(contender, n, skipReady));
     }
   }
-  // A round's two contenders ran back to back, so their ratio leaves out
-  // the machine's drift from round to round.
-  const ratios = rounds.sharding.map((sharding, round) =>
-    Object.fromEntries(
-      Object.entries(sharding).map(([key, value]) => [
-        key,
-        value / rounds.round_robin[round][key as keyof Costs],
-      ]),
-    ) as unknown as Costs
-  );
+  const of = (contender: Contender, key: keyof Costs) =>
+    rounds[contender].map((costs) => costs[key]);
   return {
     medians: {
-      sharding: medianCosts(rounds.sharding),
-      round_robin: medianCosts(rounds.round_robin),
+      sharding: costsBy((key) => median(of("sharding", key))),
+      round_robin: costsBy((key) => median(of("round_robin", key))),
     },
-    ratios: medianCosts(ratios),
+    ratios: costsBy((key) =>
+      medianRatio(of("sharding", key), of("round_robin", key))
+    ),
   };
 }
 
@@ -113,11 +107,8 @@ async function fakesTable(): Promise<Map<number, SizeCosts>> {
     const costs = await fakeRounds(n);
     sizes.set(n, costs);
     const { sharding, round_robin } = costs.medians;
-    const cells = [...KINDS.map(([kind]) => kind), "heapPerEndpoint"].map(
-      (kind) => {
-        const key = kind as keyof Costs;
-        return `${ms(sharding[key])} / ${ms(round_robin[key])}`;
-      },
+    const cells = FIGURES.map((key) =>
+      `${ms(sharding[key])} / ${ms(round_robin[key])}`
     );
     console.log([String(n), ...cells].map((c) => c.padStart(17)).join(""));
   }
@@ -220,11 +211,7 @@ async function realServers(): Promise<void> {
       `an RPC on each, medians of ${ROUNDS}: sharding ${
         ms(median(times[SHARDED_ROUND_ROBIN]))
       } ms, round_robin ${ms(median(times.round_robin))} ms, ratio ${
-        median(
-          times.round_robin.map((time, round) =>
-            times[SHARDED_ROUND_ROBIN][round] / time
-          ),
-        ).toFixed(2)
+        medianRatio(times[SHARDED_ROUND_ROBIN], times.round_robin).toFixed(2)
       }`,
   );
 }
