@@ -15,6 +15,7 @@ import {
   ETCD_ENDPOINTS,
   ManualResolver,
   registerCustomRoundRobin,
+  registerDnsHealthCheckConfig,
   registerEtcdResolver,
   registerXds,
 } from "./balancer/mod.ts";
@@ -49,9 +50,11 @@ export async function runClient(args: readonly string[]): Promise<number> {
     console.log(CLIENT_USAGE);
     return 0;
   }
-  // 1. The policy is registered before any channel exists; so are the etcd
-  // resolver again if etcd wants TLS or a user, and xDS for an xds: target.
+  // 1. The policy is registered before any channel exists; so is what the
+  // target's scheme needs beside grpc-js: DNS's health-check config, the
+  // etcd resolver with its access, or xDS.
   registerCustomRoundRobin();
+  if (flags.target?.startsWith("dns:")) registerDnsHealthCheckConfig();
   if (flags.etcd !== null) registerEtcdResolver(flags.etcd.access);
   if (flags.target?.startsWith("xds:")) {
     await withoutDeprecationWarnings(registerXds);

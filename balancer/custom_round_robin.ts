@@ -9,14 +9,14 @@
  * @module
  */
 import {
-  type ChannelOptions,
   connectivityState as ConnectivityState,
   experimental,
-  logVerbosity as LogVerbosity,
 } from "@grpc/grpc-js";
-import { registerDnsResolver } from "./dns_resolver.ts";
-import { registerEtcdResolver } from "./etcd_resolver.ts";
-import { type ChildState, EndpointSharding } from "./endpoint_sharding.ts";
+import {
+  type ChildState,
+  EndpointSharding,
+  type ShardedPolicy,
+} from "./endpoint_sharding.ts";
 
 type Endpoint = experimental.Endpoint;
 type Picker = experimental.Picker;
@@ -57,10 +57,6 @@ export const MAX_CHOOSE_SECOND = 0xffff_ffff;
  * ```
  */
 export const DEFAULT_CHOOSE_SECOND = 3;
-
-function trace(text: string): void {
-  experimental.trace(LogVerbosity.DEBUG, CUSTOM_ROUND_ROBIN, text);
-}
 
 /**
  * The parsed `custom_round_robin` config.
@@ -174,8 +170,7 @@ export class CustomRoundRobinPicker implements Picker {
 }
 
 /**
- * The policy. It needs exactly two endpoints: the resolver's first is
- * "first", its second is "second". How it picks, by the children's states:
+ * How the policy combines its two children, by their states:
  *
  * | children                          | state             | picks go to            |
  * | --------------------------------- | ----------------- | ---------------------- |
@@ -183,133 +178,48 @@ export class CustomRoundRobinPicker implements Picker {
  * | one READY                         | READY             | the READY child        |
  * | none READY, any CONNECTING / IDLE | CONNECTING        | queued                 |
  * | both TRANSIENT_FAILURE            | TRANSIENT_FAILURE | UNAVAILABLE, naming both errors |
+ *
+ * It refuses a list of any length but 2, or of one endpoint twice.
  */
-export class CustomRoundRobinLoadBalancer implements experimental.LoadBalancer {
-  readonly #helper: experimental.ChannelControlHelper;
-  readonly #sharding: EndpointSharding;
-  #config = new CustomRoundRobinConfig();
-  #state: ConnectivityState = ConnectivityState.IDLE;
+const POLICY: ShardedPolicy<CustomRoundRobinConfig> = {
+  name: CUSTOM_ROUND_ROBIN,
+  refuse: endpointListProblem,
+  combine(state, [first, second], config) {
+    if (state === ConnectivityState.READY) {
+      return {
+        state,
+        picker: first.state !== ConnectivityState.READY
+          ? second.picker
+          : second.state !== ConnectivityState.READY
+          ? first.picker
+          : new CustomRoundRobinPicker(
+            config.chooseSecond,
+            first.picker,
+            second.picker,
+          ),
+      };
+    }
+    if (state === ConnectivityState.TRANSIENT_FAILURE) {
+      return {
+        state,
+        errorMessage: `${CUSTOM_ROUND_ROBIN}: both endpoints unreachable: ` +
+          `first ${describe(first)}; second ${describe(second)}`,
+      };
+    }
+    return { state: ConnectivityState.CONNECTING };
+  },
+};
 
+/**
+ * The policy: {@linkcode EndpointSharding} with a pick_first child per
+ * endpoint, combined as {@linkcode POLICY} says. It needs exactly two
+ * endpoints: the resolver's first is "first", its second is "second".
+ */
+export class CustomRoundRobinLoadBalancer
+  extends EndpointSharding<CustomRoundRobinConfig> {
   /** @param helper The channel's helper, passed down to the children. */
   constructor(helper: experimental.ChannelControlHelper) {
-    this.#helper = helper;
-    this.#sharding = new EndpointSharding(
-      helper,
-      (state, children) => this.#onChildren(state, children),
-    );
-  }
-
-  /**
-   * Takes a resolver update. An endpoint list of any length but 2, or of one
-   * endpoint twice, is not used: with children from an earlier good update
-   * the policy keeps serving from them and returns false; without, it fails
-   * RPCs with the reason and asks for re-resolution. It returns true then,
-   * because grpc-js holds RPCs back until an update is accepted, and they
-   * should fail with the reason instead of waiting for their deadline.
-   */
-  updateAddressList(
-    endpoints: experimental.StatusOr<Endpoint[]>,
-    config: experimental.TypedLoadBalancingConfig,
-    options: ChannelOptions,
-    resolutionNote: string,
-  ): boolean {
-    if (!(config instanceof CustomRoundRobinConfig)) return false;
-    if (!endpoints.ok) {
-      if (this.#sharding.size === 0) {
-        this.#updateState(
-          ConnectivityState.TRANSIENT_FAILURE,
-          new experimental.UnavailablePicker(endpoints.error),
-          endpoints.error.details,
-        );
-      }
-      return true;
-    }
-    const problem = endpointListProblem(endpoints.value);
-    if (problem !== null) {
-      if (this.#sharding.size > 0) {
-        experimental.log(
-          LogVerbosity.ERROR,
-          `${problem}; still using the previous endpoints`,
-        );
-        return false;
-      }
-      this.#updateState(
-        ConnectivityState.TRANSIENT_FAILURE,
-        new experimental.UnavailablePicker({ details: problem }),
-        problem,
-      );
-      this.#helper.requestReresolution();
-      return true;
-    }
-    this.#config = config;
-    this.#sharding.updateEndpoints(endpoints.value, options, resolutionNote);
-    return true;
-  }
-
-  /** Tells every child to connect. */
-  exitIdle(): void {
-    this.#sharding.exitIdle();
-  }
-
-  /** Resets every child's reconnect backoff. */
-  resetBackoff(): void {
-    this.#sharding.resetBackoff();
-  }
-
-  /** Destroys every child. */
-  destroy(): void {
-    this.#sharding.destroy();
-  }
-
-  /** {@linkcode CUSTOM_ROUND_ROBIN} */
-  getTypeName(): string {
-    return CUSTOM_ROUND_ROBIN;
-  }
-
-  #onChildren(state: ConnectivityState, children: readonly ChildState[]) {
-    const [first, second] = children;
-    if (state === ConnectivityState.READY) {
-      this.#updateState(
-        ConnectivityState.READY,
-        this.#readyPicker(first, second),
-        null,
-      );
-    } else if (state === ConnectivityState.TRANSIENT_FAILURE) {
-      const message = `${CUSTOM_ROUND_ROBIN}: both endpoints unreachable: ` +
-        `first ${describe(first)}; second ${describe(second)}`;
-      this.#updateState(
-        ConnectivityState.TRANSIENT_FAILURE,
-        new experimental.UnavailablePicker({ details: message }),
-        message,
-      );
-    } else {
-      this.#updateState(
-        ConnectivityState.CONNECTING,
-        new experimental.QueuePicker(this),
-        null,
-      );
-    }
-  }
-
-  /** The picker while at least one child is READY. */
-  #readyPicker(first: ChildState, second: ChildState): Picker {
-    if (first.state !== ConnectivityState.READY) return second.picker;
-    if (second.state !== ConnectivityState.READY) return first.picker;
-    return new CustomRoundRobinPicker(
-      this.#config.chooseSecond,
-      first.picker,
-      second.picker,
-    );
-  }
-
-  #updateState(
-    state: ConnectivityState,
-    picker: Picker,
-    errorMessage: string | null,
-  ): void {
-    trace(`${ConnectivityState[this.#state]} -> ${ConnectivityState[state]}`);
-    this.#state = state;
-    this.#helper.updateState(state, picker, errorMessage);
+    super(helper, POLICY);
   }
 }
 
@@ -334,11 +244,9 @@ function describe(child: ChildState): string {
 }
 
 /**
- * Registers `custom_round_robin` with grpc-js. Call it before creating a
- * channel whose service config names the policy; calling it again is
- * harmless. It also wraps grpc-js's `dns` resolver (see `dns_resolver.ts`),
- * so that a `healthCheckConfig` in a service config published in DNS turns
- * on health checking, which grpc-js alone would drop.
+ * Registers `custom_round_robin` with grpc-js, and nothing else. Call it
+ * before creating a channel whose service config names the policy; calling
+ * it again is harmless. Resolvers are registered by their own functions.
  *
  * @example A channel whose default service config names the policy
  * ```ts
@@ -358,8 +266,6 @@ function describe(child: ChildState): string {
  * ```
  */
 export function registerCustomRoundRobin(): void {
-  registerDnsResolver();
-  registerEtcdResolver();
   experimental.registerLoadBalancerType(
     CUSTOM_ROUND_ROBIN,
     CustomRoundRobinLoadBalancer,

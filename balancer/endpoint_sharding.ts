@@ -1,12 +1,14 @@
 /**
- * Endpoint sharding: one pick_first child per endpoint, the building block of
- * policies that spread RPCs over endpoints (as grpc-go's `endpointsharding`).
+ * Endpoint sharding: a load balancer that keeps one child policy per
+ * endpoint, pick_first by default, and leaves to the policy built on it
+ * only how the children's states combine (as grpc-go's `endpointsharding`).
  *
  * The children do all connection work: Happy Eyeballs across an endpoint's
  * addresses, sticky TRANSIENT_FAILURE and reconnect backoff. When the
  * channel carries a health-check service name, each subchannel they create
- * watches its server's health (see `health_check.ts`). The parent policy
- * only sees each child's state and picker and decides how to combine them.
+ * watches its server's health (see `health_check.ts`). A policy on the block
+ * ({@linkcode ShardedPolicy}) supplies its name, what endpoint lists it
+ * refuses, and how its children's states become a picker.
  *
  * @module
  */
@@ -18,9 +20,9 @@ import {
 } from "@grpc/grpc-js";
 import { StateCounts } from "./_aggregate_state.ts";
 import {
-  HealthCheckedPicker,
   HealthCheckingSubchannel,
-  healthCheckServiceNameOf,
+  healthCheckServiceFromOptions,
+  HealthCheckUnwrappingPicker,
 } from "./health_check.ts";
 
 const TRACER = "endpoint_sharding";
@@ -45,8 +47,8 @@ function trace(text: string): void {
 }
 
 /**
- * One endpoint's pick_first child as its parent sees it: what it last
- * reported. An entry always shows its child's latest report.
+ * One endpoint's child as the policy sees it: what it last reported. An
+ * entry always shows its child's latest report.
  */
 export interface ChildState {
   /** The endpoint this child connects to. */
@@ -60,55 +62,141 @@ export interface ChildState {
 }
 
 /**
- * Receives the children's states: exactly once at the end of every
- * {@linkcode EndpointSharding.updateEndpoints}, and once after the children
- * report changes, however many report in the same turn of the event loop
- * (in a microtask after the first). Each call sees every child's latest
- * state; none follows {@linkcode EndpointSharding.destroy}.
- *
- * @param state The children's states aggregated: READY if any is READY,
- *   else CONNECTING if any is, else IDLE if any is, else TRANSIENT_FAILURE.
- * @param children One entry per endpoint, in the order of the latest update.
- *   The list and its entries are the block's own, and go on showing the
- *   children's latest reports after the call returns: read them during the
- *   call, and keep what you need of them (a picker), not them.
+ * What a policy on the block shows the channel: a state, and the picker
+ * and error message that go with it.
  */
-export type ChildStatesListener = (
-  state: ConnectivityState,
-  children: readonly ChildState[],
-) => void;
+export interface PolicyState {
+  /** The policy's connectivity state. */
+  readonly state: ConnectivityState;
+  /**
+   * The picker. Left out, the block's own for the state: one that fails
+   * RPCs with `errorMessage` in TRANSIENT_FAILURE, one that queues them in
+   * any other state.
+   */
+  readonly picker?: experimental.Picker;
+  /** Why the policy is in TRANSIENT_FAILURE; `null` or left out otherwise. */
+  readonly errorMessage?: string | null;
+}
 
-/** What a child tells its parent, and the helper it creates through. */
+/**
+ * What a policy built on {@linkcode EndpointSharding} supplies: its name,
+ * the endpoint lists it refuses, and how its children's states combine.
+ * Its config is the class registered with it, checked by grpc-js with
+ * `createFromJson`; the block hands the latest one on.
+ *
+ * @typeParam Config The policy's config class.
+ *
+ * @example A policy that sends every RPC to the first READY endpoint
+ * ```ts
+ * import { connectivityState, experimental } from "@grpc/grpc-js";
+ *
+ * const firstReady: ShardedPolicy = {
+ *   name: "first_ready",
+ *   combine: (state, children) => ({
+ *     state,
+ *     picker: children.find((child) =>
+ *       child.state === connectivityState.READY
+ *     )?.picker,
+ *     errorMessage: "every endpoint is down",
+ *   }),
+ * };
+ * ```
+ */
+export interface ShardedPolicy<
+  Config extends experimental.TypedLoadBalancingConfig =
+    experimental.TypedLoadBalancingConfig,
+> {
+  /**
+   * The name the policy is registered and configured under: the block's
+   * `getTypeName`, and the name of the configs it takes.
+   */
+  readonly name: string;
+  /**
+   * Why the policy cannot use `endpoints`, or `null` when it can. A refused
+   * list is logged, asks for re-resolution and is then handled as a
+   * resolver error with this reason (see {@linkcode EndpointSharding}).
+   */
+  refuse?(endpoints: readonly experimental.Endpoint[], config: Config):
+    | string
+    | null;
+  /**
+   * What the channel sees, given the children's states: called once at the
+   * end of every accepted update, and once after the children report
+   * changes, however many report in the same turn of the event loop (in a
+   * microtask after the first). None follows `destroy`.
+   *
+   * @param state The children's states aggregated: READY if any is READY,
+   *   else CONNECTING if any is, else IDLE if any is, else
+   *   TRANSIENT_FAILURE (also for no children).
+   * @param children One entry per endpoint, in the order of the latest
+   *   update. The list and its entries are the block's own, and go on
+   *   showing the children's latest reports after the call returns: read
+   *   them during the call, and keep what you need of them (a picker), not
+   *   them.
+   * @param config The policy's latest config.
+   */
+  combine(
+    state: ConnectivityState,
+    children: readonly ChildState[],
+    config: Config,
+  ): PolicyState;
+}
+
+/** What a child tells the block, and the helper and policy it runs with. */
 interface Owner {
   readonly helper: experimental.ChannelControlHelper;
+  /** The child policy's config, or `null` for pick_first as a leaf. */
+  readonly childPolicy: experimental.TypedLoadBalancingConfig | null;
   /** After each state change; `previous` is the state before it. */
   report(child: Child, previous: ConnectivityState): void;
 }
 
+/** What a child's picker queues with before the child's first report. */
+const QUEUE: experimental.Picker = {
+  pick: () => ({
+    pickResultType: experimental.PickResultType.QUEUE,
+    subchannel: null,
+    status: null,
+    onCallStarted: null,
+    onCallEnded: null,
+  }),
+};
+
 /**
- * One endpoint's pick_first child, behind the calls the sharding layer makes
- * (as grpc-go's `endpointState`): it makes the child's subchannels, health
+ * One endpoint's child policy, behind the calls the block makes (as
+ * grpc-go's `endpointState`): it makes the child's subchannels, health
  * checked when asked, keeps the child connected, and reports each change.
  *
- * To keep a child to one small object, it is also the helper its pick_first
- * sees, and the entry the parent's listener reads, which shows its latest
+ * To keep a child to one small object, it is also the helper its policy
+ * sees, and the entry the policy's `combine` reads, which shows its latest
  * report.
  */
 class Child implements experimental.ChannelControlHelper, ChildState {
   /** Its endpoint's {@linkcode endpointKey}, for traces. */
   readonly #key: string;
-  /** The child policy; only this wrapper calls it. */
-  readonly #balancer: experimental.LeafLoadBalancer;
+  /**
+   * The child policy; only this wrapper calls it. pick_first runs as
+   * grpc-js's `LeafLoadBalancer`, which turns an unhealthy pick into
+   * TRANSIENT_FAILURE; any other policy runs behind a
+   * `ChildLoadBalancerHandler`.
+   */
+  readonly #balancer:
+    | experimental.LeafLoadBalancer
+    | experimental.ChildLoadBalancerHandler;
   readonly #owner: Owner;
   /**
    * The health-check service its subchannels watch, or `null`. Fixed for
    * the child's life: a change of service replaces the child.
    */
   readonly #healthCheckService: string | null;
+  #endpoint: experimental.Endpoint;
+  #resolutionNote: string;
   /** Set by destroy, after which the child reports nothing. */
   #destroyed = false;
   /** The state it last reported. */
   #state: ConnectivityState = ConnectivityState.IDLE;
+  /** The picker it last reported. */
+  #picker: experimental.Picker = QUEUE;
   /** The child's latest error message, kept past reports without one. */
   #lastError: string | null = null;
   /**
@@ -137,15 +225,23 @@ class Child implements experimental.ChannelControlHelper, ChildState {
     this.#key = key;
     this.#owner = owner;
     this.#healthCheckService = healthCheckService;
+    this.#endpoint = endpoint;
+    this.#resolutionNote = resolutionNote;
     // A kept child's endpoint keeps its addresses, so this holds for life.
     if (endpoint.addresses.length > 1) this.#subchannels = new Map();
-    this.#balancer = new experimental.LeafLoadBalancer(
-      endpoint,
-      this,
-      options,
-      resolutionNote,
-    );
-    this.#balancer.startConnecting();
+    if (owner.childPolicy === null) {
+      const leaf = new experimental.LeafLoadBalancer(
+        endpoint,
+        this,
+        options,
+        resolutionNote,
+      );
+      this.#balancer = leaf;
+      leaf.startConnecting();
+    } else {
+      this.#balancer = new experimental.ChildLoadBalancerHandler(this);
+      this.update(endpoint, options);
+    }
   }
 
   /** The health-check service its subchannels watch, or `null`. */
@@ -155,7 +251,7 @@ class Child implements experimental.ChannelControlHelper, ChildState {
 
   /** The endpoint it connects to. */
   get endpoint(): experimental.Endpoint {
-    return this.#balancer.getEndpoint();
+    return this.#endpoint;
   }
 
   /** The state it last reported. */
@@ -165,10 +261,9 @@ class Child implements experimental.ChannelControlHelper, ChildState {
 
   /** Its picker, which returns the subchannels the parent's helper made. */
   get picker(): experimental.Picker {
-    const picker = this.#balancer.getPicker();
     return this.#healthCheckService === null
-      ? picker
-      : new HealthCheckedPicker(picker);
+      ? this.#picker
+      : new HealthCheckUnwrappingPicker(this.#picker);
   }
 
   /** Its latest error message, or `null`. */
@@ -178,7 +273,18 @@ class Child implements experimental.ChannelControlHelper, ChildState {
 
   /** Takes the endpoint's new addresses and the channel's new options. */
   update(endpoint: experimental.Endpoint, options: ChannelOptions): void {
-    this.#balancer.updateEndpoint(endpoint, options);
+    this.#endpoint = endpoint;
+    const balancer = this.#balancer;
+    if (balancer instanceof experimental.LeafLoadBalancer) {
+      balancer.updateEndpoint(endpoint, options);
+      return;
+    }
+    balancer.updateAddressList(
+      experimental.statusOrFromValue([endpoint]),
+      this.#owner.childPolicy!,
+      options,
+      this.#resolutionNote,
+    );
   }
 
   exitIdle(): void {
@@ -202,7 +308,7 @@ class Child implements experimental.ChannelControlHelper, ChildState {
     this.#balancer.destroy();
   }
 
-  /** Makes a subchannel for pick_first, through the parent's helper. */
+  /** Makes a subchannel for the child policy, through the parent's helper. */
   createSubchannel(
     address: experimental.SubchannelAddress,
     options: ChannelOptions,
@@ -236,10 +342,10 @@ class Child implements experimental.ChannelControlHelper, ChildState {
     return made;
   }
 
-  /** What pick_first reports: its state, and why it failed. */
+  /** What the child policy reports: its state, picker, and why it failed. */
   updateState(
     state: ConnectivityState,
-    _picker: experimental.Picker,
+    picker: experimental.Picker,
     errorMessage: string | null,
   ): void {
     if (this.#destroyed) return;
@@ -247,6 +353,7 @@ class Child implements experimental.ChannelControlHelper, ChildState {
     trace(`child ${this.#key} reported ${ConnectivityState[state]}`);
     const previous = this.#state;
     this.#state = state;
+    this.#picker = picker;
     // pick_first does not ask for re-resolution, and a lost backend is the
     // sign that the resolver's answer may be stale.
     if (
@@ -279,98 +386,125 @@ type ChannelzRef = Parameters<
 >[0];
 
 /**
- * Keeps one pick_first child per endpoint and hands their states and pickers
- * to a parent policy.
+ * A load balancer that keeps one child policy per endpoint and shows the
+ * channel what its {@linkcode ShardedPolicy} makes of their states.
  *
  * An update reuses the child of every endpoint that is still present (no
  * reconnect, no failed RPC) and destroys only the children of removed
  * endpoints, and of those whose health-check service changed. A child that
- * goes IDLE is told to exit idle at once, so every endpoint stays connected. A child leaving READY asks the resolver to
- * re-resolve: grpc-js's pick_first does not, and a lost backend is the sign
- * that the resolver's answer may be stale.
+ * goes IDLE is told to exit idle at once, so every endpoint stays
+ * connected. A child leaving READY asks the resolver to re-resolve:
+ * grpc-js's pick_first does not, and a lost backend is the sign that the
+ * resolver's answer may be stale.
  *
- * @example A policy that sends every RPC to the first READY endpoint
+ * A resolver error, and an endpoint list the policy refuses, follow one
+ * rule, grpc-go's: with children, the block keeps serving from them;
+ * without, it reports TRANSIENT_FAILURE with the error, so that RPCs fail
+ * with it instead of waiting. Either way the update is accepted (`true`),
+ * as grpc-js's own policies do, because grpc-js holds RPCs back until one
+ * is.
+ *
+ * A policy on the block is a subclass that hands its
+ * {@linkcode ShardedPolicy} to this constructor, which is what grpc-js's
+ * `registerLoadBalancerType` takes.
+ *
+ * @typeParam Config The policy's config class.
+ *
+ * @example Registering a policy made on the block
  * ```ts
- * import {
- *   type ChannelOptions,
- *   connectivityState,
- *   experimental,
- * } from "@grpc/grpc-js";
+ * import { experimental } from "@grpc/grpc-js";
  *
- * class FirstReady implements experimental.LoadBalancer {
- *   readonly #sharding: EndpointSharding;
- *
- *   constructor(helper: experimental.ChannelControlHelper) {
- *     this.#sharding = new EndpointSharding(helper, (state, children) => {
- *       const ready = children.find((child) =>
- *         child.state === connectivityState.READY
- *       );
- *       const picker = ready?.picker ??
- *         (state === connectivityState.TRANSIENT_FAILURE
- *           ? new experimental.UnavailablePicker({ details: "all down" })
- *           : new experimental.QueuePicker(this));
- *       helper.updateState(state, picker, null);
- *     });
- *   }
- *
- *   updateAddressList(
- *     endpoints: experimental.StatusOr<experimental.Endpoint[]>,
- *     _config: experimental.TypedLoadBalancingConfig,
- *     options: ChannelOptions,
- *     resolutionNote: string,
- *   ): boolean {
- *     if (!endpoints.ok) return false;
- *     this.#sharding.updateEndpoints(endpoints.value, options, resolutionNote);
- *     return true;
- *   }
- *   exitIdle(): void {
- *     this.#sharding.exitIdle();
- *   }
- *   resetBackoff(): void {
- *     this.#sharding.resetBackoff();
- *   }
- *   destroy(): void {
- *     this.#sharding.destroy();
- *   }
- *   getTypeName(): string {
+ * class FirstReadyConfig implements experimental.TypedLoadBalancingConfig {
+ *   getLoadBalancerName(): string {
  *     return "first_ready";
  *   }
+ *   toJsonObject(): object {
+ *     return { first_ready: {} };
+ *   }
+ *   static createFromJson(): FirstReadyConfig {
+ *     return new FirstReadyConfig();
+ *   }
  * }
+ *
+ * class FirstReady extends EndpointSharding {
+ *   constructor(helper: experimental.ChannelControlHelper) {
+ *     super(helper, {
+ *       name: "first_ready",
+ *       combine: (state, children) => ({
+ *         state,
+ *         picker: children.find((child) => child.state === state)?.picker,
+ *       }),
+ *     });
+ *   }
+ * }
+ *
+ * experimental.registerLoadBalancerType(
+ *   "first_ready",
+ *   FirstReady,
+ *   FirstReadyConfig,
+ * );
  * ```
  */
-export class EndpointSharding {
-  readonly #onUpdate: ChildStatesListener;
+export class EndpointSharding<
+  Config extends experimental.TypedLoadBalancingConfig =
+    experimental.TypedLoadBalancingConfig,
+> implements experimental.LoadBalancer {
+  readonly #helper: experimental.ChannelControlHelper;
+  readonly #policy: ShardedPolicy<Config>;
   /** What the children tell this layer, and the helper they use. */
   readonly #owner: Owner;
+  /** The latest config, from the last accepted update. */
+  #config: Config | null = null;
+  /** The state last shown to the channel. */
+  #state: ConnectivityState = ConnectivityState.IDLE;
   /**
    * The children by {@linkcode endpointKey}, in the order of the latest
    * endpoint list (a Map keeps the order of insertion).
    */
   #children = new Map<string, Child>();
-  /** The same children in a list, what the listener gets. */
+  /** The same children in a list, what the policy gets. */
   #list: Child[] = [];
   /** How many children are in each state. */
   readonly #counts = new StateCounts();
   #updating = false;
-  /** Whether a child changed since the listener last ran. */
+  /** Whether a child changed since the policy last combined them. */
   #changed = false;
-  /** Whether a microtask to run the listener is queued. */
+  /** Whether a microtask to combine them is queued. */
   #queued = false;
 
   /**
-   * Starts with no children; the first {@linkcode updateEndpoints} makes them.
+   * Starts with no children; the first update makes them.
    *
-   * @param helper The parent policy's helper: children create subchannels and
-   *   request re-resolution through it.
-   * @param onUpdate Receives the children's aggregated state and their list.
+   * @param helper The channel's helper: children create subchannels and
+   *   request re-resolution through it, and the policy's state goes to it.
+   * @param policy How the children's states combine.
+   * @param childPolicy The policy each endpoint's child runs, as grpc-go's
+   *   `ChildBuilderFunc`: any registered grpc-js policy that takes one
+   *   endpoint, with its parsed config. Left out (`null`), pick_first as
+   *   grpc-js's own policies run it under them, which moves an unhealthy
+   *   endpoint to TRANSIENT_FAILURE; a `pick_first` config given here runs
+   *   as a top-level pick_first, which ignores health (gRFC A61).
+   * @throws {Error} when `childPolicy` names no registered policy.
    */
   constructor(
     helper: experimental.ChannelControlHelper,
-    onUpdate: ChildStatesListener,
+    policy: ShardedPolicy<Config>,
+    childPolicy: experimental.TypedLoadBalancingConfig | null = null,
   ) {
-    this.#onUpdate = onUpdate;
+    const childName = childPolicy?.getLoadBalancerName();
+    if (
+      childName !== undefined &&
+      !experimental.isLoadBalancerNameRegistered(childName)
+    ) {
+      throw new Error(
+        `${policy.name}: child policy ${childName} is not registered`,
+      );
+    }
+    this.#helper = helper;
+    this.#policy = policy;
     this.#owner = {
       helper,
+      childPolicy,
       report: (child, previous) => this.#onChildReport(child, previous),
     };
   }
@@ -381,20 +515,90 @@ export class EndpointSharding {
   }
 
   /**
+   * Takes a resolver update: a config of another policy is not taken
+   * (`false`); an error, or a list the policy refuses, follows the rule
+   * above; any other list becomes the children.
+   */
+  updateAddressList(
+    endpoints: experimental.StatusOr<experimental.Endpoint[]>,
+    config: experimental.TypedLoadBalancingConfig,
+    options: ChannelOptions,
+    resolutionNote: string,
+  ): boolean {
+    if (config.getLoadBalancerName() !== this.#policy.name) return false;
+    if (!endpoints.ok) return this.#onError(endpoints.error.details);
+    const refusal = this.#policy.refuse?.(endpoints.value, config as Config) ??
+      null;
+    if (refusal !== null) {
+      // Without children every RPC fails with the reason; with them none
+      // does, and the log is the one place that says why the list was not used.
+      if (this.#children.size > 0) {
+        experimental.log(
+          LogVerbosity.ERROR,
+          `${refusal}; still using the previous endpoints`,
+        );
+      }
+      this.#helper.requestReresolution();
+      return this.#onError(refusal);
+    }
+    this.#config = config as Config;
+    this.#updateEndpoints(endpoints.value, options, resolutionNote);
+    return true;
+  }
+
+  /** Tells every child to leave IDLE and connect. */
+  exitIdle(): void {
+    for (const child of this.#list) child.exitIdle();
+  }
+
+  /** Resets the reconnect backoff of every child's subchannels. */
+  resetBackoff(): void {
+    for (const child of this.#list) child.resetBackoff();
+  }
+
+  /** Destroys every child; no state follows. */
+  destroy(): void {
+    for (const child of this.#list) child.destroy();
+    this.#children = new Map();
+    this.#list = [];
+    this.#counts.clear();
+    this.#changed = false;
+    this.#config = null;
+  }
+
+  /** The policy's name. */
+  getTypeName(): string {
+    return this.#policy.name;
+  }
+
+  /** The resolver-error rule: keep serving from children, else fail. */
+  #onError(details: string): boolean {
+    if (this.#children.size > 0) {
+      trace(`keeping ${this.#children.size} children past: ${details}`);
+      return true;
+    }
+    this.#show({
+      state: ConnectivityState.TRANSIENT_FAILURE,
+      errorMessage: details,
+    });
+    return true;
+  }
+
+  /**
    * Makes the children match `endpoints`: keeps the children of endpoints
    * still present (updating their addresses and options) unless the
    * health-check service in `options` changed, creates children for new
    * endpoints and destroys the rest. Duplicate endpoints share one
-   * child. Reports once, after all children are in place. Costs O(n) in the
-   * endpoints: each is found by its addresses in a hash map.
+   * child. Combines once, after all children are in place. Costs O(n) in
+   * the endpoints: each is found by its addresses in a hash map.
    */
-  updateEndpoints(
+  #updateEndpoints(
     endpoints: readonly experimental.Endpoint[],
     options: ChannelOptions,
     resolutionNote: string,
   ): void {
     trace(`update to ${endpoints.length} endpoints`);
-    const healthCheckService = healthCheckServiceNameOf(options);
+    const healthCheckService = healthCheckServiceFromOptions(options);
     const previous = this.#children;
     const next = new Map<string, Child>();
     const list: Child[] = [];
@@ -430,29 +634,10 @@ export class EndpointSharding {
     this.#updating = false;
     this.#counts.clear();
     for (const child of this.#list) this.#counts.add(child.state);
-    this.#report();
+    this.#combine();
   }
 
-  /** Tells every child to leave IDLE and connect. */
-  exitIdle(): void {
-    for (const child of this.#list) child.exitIdle();
-  }
-
-  /** Resets the reconnect backoff of every child's subchannels. */
-  resetBackoff(): void {
-    for (const child of this.#list) child.resetBackoff();
-  }
-
-  /** Destroys every child; no report follows. */
-  destroy(): void {
-    for (const child of this.#list) child.destroy();
-    this.#children = new Map();
-    this.#list = [];
-    this.#counts.clear();
-    this.#changed = false;
-  }
-
-  /** One child's change: O(1), and one listener run for a turn's changes. */
+  /** One child's change: O(1), and one combination for a turn's changes. */
   #onChildReport(child: Child, previous: ConnectivityState): void {
     if (this.#updating) return;
     this.#counts.remove(previous);
@@ -462,13 +647,35 @@ export class EndpointSharding {
     this.#queued = true;
     queueMicrotask(() => {
       this.#queued = false;
-      if (this.#changed) this.#report();
+      if (this.#changed && this.#config !== null) this.#combine();
     });
   }
 
-  #report(): void {
+  #combine(): void {
     this.#changed = false;
-    this.#onUpdate(this.#counts.aggregate(), this.#list);
+    this.#show(
+      this.#policy.combine(this.#counts.aggregate(), this.#list, this.#config!),
+    );
+  }
+
+  /** Shows the channel `shown`, with the block's picker where it has none. */
+  #show(shown: PolicyState): void {
+    const { state } = shown;
+    const failed = state === ConnectivityState.TRANSIENT_FAILURE;
+    const errorMessage = failed
+      ? shown.errorMessage ?? `${this.#policy.name}: no endpoint is up`
+      : null;
+    const picker = shown.picker ??
+      (failed
+        ? new experimental.UnavailablePicker({ details: errorMessage! })
+        : new experimental.QueuePicker(this));
+    experimental.trace(
+      LogVerbosity.DEBUG,
+      this.#policy.name,
+      `${ConnectivityState[this.#state]} -> ${ConnectivityState[state]}`,
+    );
+    this.#state = state;
+    this.#helper.updateState(state, picker, errorMessage);
   }
 }
 

@@ -34,7 +34,9 @@ export const HEALTH_CHECK_SERVICE_NAME =
  * @throws {Error} when `healthCheckConfig` or its `serviceName` has the
  *   wrong type.
  */
-export function healthCheckServiceName(serviceConfig: unknown): string | null {
+export function healthCheckServiceFromConfig(
+  serviceConfig: unknown,
+): string | null {
   const config = (serviceConfig as { healthCheckConfig?: unknown })
     ?.healthCheckConfig;
   if (config === undefined) return null;
@@ -61,7 +63,7 @@ export function healthCheckServiceName(serviceConfig: unknown): string | null {
  * (`null` there: the resolver's service config has no health checking),
  * else the one in the `grpc.service_config` channel option, else `null`.
  */
-export function healthCheckServiceNameOf(
+export function healthCheckServiceFromOptions(
   options: grpc.ChannelOptions,
 ): string | null {
   // A resolver's service config, even one without health checking, takes
@@ -73,7 +75,7 @@ export function healthCheckServiceNameOf(
   const json = options["grpc.service_config"];
   if (typeof json !== "string") return null;
   try {
-    return healthCheckServiceName(JSON.parse(json));
+    return healthCheckServiceFromConfig(JSON.parse(json));
   } catch {
     // grpc-js rejects such a channel option itself when the channel is made.
     return null;
@@ -152,7 +154,7 @@ export class HealthCheckingSubchannel
 
   /**
    * The subchannel this one wraps: the one the parent policy's helper made,
-   * which is what a pick must return (see {@linkcode HealthCheckedPicker}).
+   * which is what a pick must return (see {@linkcode HealthCheckUnwrappingPicker}).
    */
   getWrappedSubchannel(): grpc.experimental.SubchannelInterface {
     return this.child;
@@ -364,11 +366,11 @@ function failingToStatus(
  * import { experimental } from "@grpc/grpc-js";
  *
  * function pickerOf(child: experimental.LeafLoadBalancer): experimental.Picker {
- *   return new HealthCheckedPicker(child.getPicker());
+ *   return new HealthCheckUnwrappingPicker(child.getPicker());
  * }
  * ```
  */
-export class HealthCheckedPicker implements grpc.experimental.Picker {
+export class HealthCheckUnwrappingPicker implements grpc.experimental.Picker {
   readonly #picker: grpc.experimental.Picker;
 
   /**

@@ -14,7 +14,7 @@
  * `docs/writing_a_policy.md`): {@linkcode EndpointSharding} keeps one
  * pick_first child per endpoint, with health checking when the channel asks
  * for it, and hands a parent policy each child's state and picker;
- * {@linkcode HealthCheckingSubchannel} and {@linkcode HealthCheckedPicker}
+ * {@linkcode HealthCheckingSubchannel} and {@linkcode HealthCheckUnwrappingPicker}
  * add health checking to the subchannels of any child policy. Their API is
  * grpc-js's `experimental` one.
  *
@@ -57,24 +57,29 @@ export {
 } from "./custom_round_robin.ts";
 export {
   type ChildState,
-  type ChildStatesListener,
   EndpointSharding,
+  type PolicyState,
+  type ShardedPolicy,
 } from "./endpoint_sharding.ts";
 export {
   DEFAULT_ETCD_ENDPOINTS,
   type EtcdAccess,
   parseEtcdEndpoints,
-} from "./etcd_naming.ts";
-export { ETCD_ENDPOINTS, registerEtcdResolver } from "./etcd_resolver.ts";
-export { registerXds } from "./xds.ts";
+} from "./discovery/etcd_naming.ts";
 export {
-  HealthCheckedPicker,
+  ETCD_ENDPOINTS,
+  registerEtcdResolver,
+} from "./discovery/etcd_resolver.ts";
+export { registerXds } from "./discovery/xds.ts";
+export { registerDnsHealthCheckConfig } from "./discovery/dns_health_check.ts";
+export {
   HealthCheckingSubchannel,
-  healthCheckServiceNameOf,
+  healthCheckServiceFromOptions,
+  HealthCheckUnwrappingPicker,
 } from "./health_check.ts";
 export {
   type Clock,
   ManualResolver,
   type ResolverState,
-} from "./manual_resolver.ts";
+} from "./discovery/manual_resolver.ts";
 export { checkServiceConfig } from "./service_config.ts";

@@ -15,7 +15,7 @@ import {
   type ServiceConfig,
 } from "@grpc/grpc-js";
 import { CUSTOM_ROUND_ROBIN } from "./custom_round_robin.ts";
-import { healthCheckServiceName } from "./health_check.ts";
+import { healthCheckServiceFromConfig } from "./health_check.ts";
 
 /**
  * Checks a service config's structure as grpc-js does, and returns it in the
@@ -126,7 +126,7 @@ export function parseServiceConfig(json: unknown): ParsedServiceConfig {
       throw new Error(`expected a JSON object, got ${JSON.stringify(parsed)}`);
     }
     config = checkedStructure(parsed);
-    healthCheck = healthCheckServiceName(parsed);
+    healthCheck = healthCheckServiceFromConfig(parsed);
   } catch (error) {
     throw new Error(`invalid service config: ${(error as Error).message}`, {
       cause: error,

@@ -6,8 +6,8 @@
  *
  * @module
  */
-import type { EtcdAccess } from "../balancer/etcd_naming.ts";
-import { etcdEndpointsUseTls } from "../balancer/etcd_naming.ts";
+import type { EtcdAccess } from "../balancer/discovery/etcd_naming.ts";
+import { etcdEndpointsUseTls } from "../balancer/discovery/etcd_naming.ts";
 import { readFlagFile, UsageError } from "./flags.ts";
 import { explainConnectFailure, type TlsFiles, type TlsWords } from "./tls.ts";
 

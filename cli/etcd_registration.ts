@@ -14,7 +14,7 @@ import {
   etcdEndpointValue,
   etcdKey,
   etcdRefusal,
-} from "../balancer/etcd_naming.ts";
+} from "../balancer/discovery/etcd_naming.ts";
 
 const TRACER = "etcd_registration";
 

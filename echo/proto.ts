@@ -55,7 +55,7 @@ export interface EchoClient extends grpc.Client {
 }
 
 const definition = loadSync(
-  fileURLToPath(new URL("./echo.proto", import.meta.url)),
+  fileURLToPath(new URL("../proto/echo.proto", import.meta.url)),
   { keepCase: true, defaults: true },
 );
 

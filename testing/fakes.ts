@@ -11,7 +11,7 @@ import {
   experimental,
   Metadata,
 } from "@grpc/grpc-js";
-import type { Clock } from "../balancer/manual_resolver.ts";
+import type { Clock } from "../balancer/discovery/manual_resolver.ts";
 
 type SubchannelInterface = experimental.SubchannelInterface;
 type ConnectivityStateListener = experimental.ConnectivityStateListener;

@@ -19,7 +19,7 @@ export function denoRunArgs(program: string, hosts: string): string[] {
     "run",
     "-q",
     `--allow-net=${hosts}`,
-    "--allow-read=echo,node_modules,certs",
+    "--allow-read=proto,node_modules,certs",
     "--allow-sys=uid,gid",
     "--allow-env=GRPC_*,grpc_proxy,https_proxy,http_proxy,no_grpc_proxy,no_proxy",
     program,

@@ -7,11 +7,14 @@
  * @module
  */
 import {
-  type ChannelOptions,
   connectivityState as ConnectivityState,
   experimental,
 } from "@grpc/grpc-js";
-import { type ChildState, EndpointSharding } from "../balancer/mod.ts";
+import {
+  type ChildState,
+  EndpointSharding,
+  type PolicyState,
+} from "../balancer/mod.ts";
 
 /** The policy's name in a service config. */
 export const SHARDED_ROUND_ROBIN = "sharded_round_robin";
@@ -40,63 +43,30 @@ class TurnsPicker implements experimental.Picker {
 }
 
 /** The policy: the children's READY pickers in turn, else the aggregate. */
-export class ShardedRoundRobin implements experimental.LoadBalancer {
-  readonly #helper: experimental.ChannelControlHelper;
-  readonly #sharding: EndpointSharding;
+export class ShardedRoundRobin extends EndpointSharding {
   /** The latest picker over READY children, or `null` before the first. */
   #turns: TurnsPicker | null = null;
 
   constructor(helper: experimental.ChannelControlHelper) {
-    this.#helper = helper;
-    this.#sharding = new EndpointSharding(
-      helper,
-      (state, children) => this.#onChildren(state, children),
-    );
+    super(helper, {
+      name: SHARDED_ROUND_ROBIN,
+      combine: (state, children) => this.#combine(state, children),
+    });
   }
 
-  updateAddressList(
-    endpoints: experimental.StatusOr<experimental.Endpoint[]>,
-    _config: experimental.TypedLoadBalancingConfig,
-    options: ChannelOptions,
-    resolutionNote: string,
-  ): boolean {
-    if (!endpoints.ok) return false;
-    this.#sharding.updateEndpoints(endpoints.value, options, resolutionNote);
-    return true;
-  }
-
-  exitIdle(): void {
-    this.#sharding.exitIdle();
-  }
-
-  resetBackoff(): void {
-    this.#sharding.resetBackoff();
-  }
-
-  destroy(): void {
-    this.#sharding.destroy();
-  }
-
-  getTypeName(): string {
-    return SHARDED_ROUND_ROBIN;
-  }
-
-  #onChildren(state: ConnectivityState, children: readonly ChildState[]) {
+  #combine(
+    state: ConnectivityState,
+    children: readonly ChildState[],
+  ): PolicyState {
     const ready = children.filter((child) =>
       child.state === ConnectivityState.READY
     ).map((child) => child.picker);
-    if (ready.length > 0) {
-      // The turns go on where the last picker left them, as round_robin's
-      // do: each picker starting over would keep sending RPCs to the first
-      // children while the others connect.
-      this.#turns = new TurnsPicker(ready, this.#turns?.next ?? 0);
-      this.#helper.updateState(ConnectivityState.READY, this.#turns, null);
-      return;
-    }
-    const picker = state === ConnectivityState.TRANSIENT_FAILURE
-      ? new experimental.UnavailablePicker({ details: "no endpoint is up" })
-      : new experimental.QueuePicker(this);
-    this.#helper.updateState(state, picker, null);
+    if (ready.length === 0) return { state };
+    // The turns go on where the last picker left them, as round_robin's
+    // do: each picker starting over would keep sending RPCs to the first
+    // children while the others connect.
+    this.#turns = new TurnsPicker(ready, this.#turns?.next ?? 0);
+    return { state: ConnectivityState.READY, picker: this.#turns };
   }
 }
 

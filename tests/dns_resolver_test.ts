@@ -9,11 +9,11 @@ import { experimental } from "@grpc/grpc-js";
 import {
   healthCheckFromTxt,
   TxtHealthCheckResolver,
-} from "../balancer/_txt_health_check.ts";
+} from "../balancer/discovery/_txt_health_check.ts";
 import { tick } from "../testing/fakes.ts";
 import {
   HEALTH_CHECK_SERVICE_NAME,
-  healthCheckServiceNameOf,
+  healthCheckServiceFromOptions,
 } from "../balancer/health_check.ts";
 
 /** A TXT record holding `choices`, split as DNS splits long strings. */
@@ -74,16 +74,16 @@ Deno.test("health check service: a resolver's answer, even null, ranks above the
       healthCheckConfig: { serviceName: "from.Default" },
     }),
   };
-  assert.equal(healthCheckServiceNameOf(defaultConfig), "from.Default");
+  assert.equal(healthCheckServiceFromOptions(defaultConfig), "from.Default");
   assert.equal(
-    healthCheckServiceNameOf({
+    healthCheckServiceFromOptions({
       ...defaultConfig,
       [HEALTH_CHECK_SERVICE_NAME]: "from.Resolver",
     }),
     "from.Resolver",
   );
   assert.equal(
-    healthCheckServiceNameOf({
+    healthCheckServiceFromOptions({
       ...defaultConfig,
       [HEALTH_CHECK_SERVICE_NAME]: null,
     }),
@@ -162,7 +162,7 @@ Deno.test("dns resolver wrapper: a TXT config without healthCheckConfig hands on
     healthCheckConfig: WITH_HEALTH.healthCheckConfig,
   });
   assert.equal(
-    healthCheckServiceNameOf({
+    healthCheckServiceFromOptions({
       ...attributes,
       "grpc.service_config": channelDefault,
     }),

@@ -5,29 +5,65 @@
  */
 import assert from "node:assert/strict";
 import {
+  type ChannelOptions,
   connectivityState as ConnectivityState,
   experimental,
+  status,
 } from "@grpc/grpc-js";
 import {
   type ChildState,
   EndpointSharding,
   SERVER_NAMES,
+  type ShardedPolicy,
 } from "../balancer/endpoint_sharding.ts";
 import { StateCounts } from "../balancer/_aggregate_state.ts";
 import { HEALTH_CHECK_SERVICE_NAME } from "../balancer/health_check.ts";
-import { endpoint, endpointOf, FakeHelper, tick } from "../testing/fakes.ts";
+import {
+  endpoint,
+  endpointOf,
+  FakeHelper,
+  pickOne,
+  tick,
+} from "../testing/fakes.ts";
 import { LEAVES_PICK_FIRST_TIMER } from "../testing/sanitizers.ts";
 
 const { READY, CONNECTING, IDLE, TRANSIENT_FAILURE } = ConnectivityState;
 const [A, B, C] = [2001, 2002, 2003];
 
-/** Sharding over a fake helper, recording every report as it was. */
-function newSharding() {
+/** The config of the recording policy the tests put on the block. */
+const RECORDING: experimental.TypedLoadBalancingConfig = {
+  getLoadBalancerName: () => "recording",
+  toJsonObject: () => ({ recording: {} }),
+};
+
+/** A resolver update of `endpoints` for `sharding`, as the channel sends it. */
+function updateEndpoints(
+  sharding: EndpointSharding,
+  endpoints: experimental.Endpoint[],
+  options: ChannelOptions = {},
+): boolean {
+  return sharding.updateAddressList(
+    experimental.statusOrFromValue(endpoints),
+    RECORDING,
+    options,
+    "",
+  );
+}
+
+/**
+ * Sharding over a fake helper under a policy that records every
+ * combination as it was, and shows the aggregate state with the block's
+ * own pickers.
+ */
+function newSharding(
+  policy: Partial<ShardedPolicy> = {},
+  childPolicy: experimental.TypedLoadBalancingConfig | null = null,
+) {
   const helper = new FakeHelper();
   const reports: { state: ConnectivityState; children: ChildState[] }[] = [];
-  const sharding = new EndpointSharding(
-    helper,
-    (state, children) =>
+  const sharding = new EndpointSharding(helper, {
+    name: "recording",
+    combine: (state, children) => {
       reports.push({
         state,
         children: children.map(({ endpoint, state, picker, lastError }) => ({
@@ -36,10 +72,13 @@ function newSharding() {
           picker,
           lastError,
         })),
-      }),
-  );
+      });
+      return { state };
+    },
+    ...policy,
+  }, childPolicy);
   const update = (ports: number[]) =>
-    sharding.updateEndpoints(ports.map(endpoint), {}, "");
+    updateEndpoints(sharding, ports.map(endpoint));
   return { helper, sharding, reports, update };
 }
 
@@ -108,10 +147,10 @@ Deno.test(
   async () => {
     const { helper, sharding, reports } = newSharding();
     const update = (service: string | null) =>
-      sharding.updateEndpoints(
+      updateEndpoints(
+        sharding,
         [A, B].map(endpoint),
         service === null ? {} : { [HEALTH_CHECK_SERVICE_NAME]: service },
-        "",
       );
     update(null);
     await tick();
@@ -135,7 +174,7 @@ Deno.test(
   async () => {
     const { helper, sharding, reports } = newSharding();
     const update = (first: number[]) =>
-      sharding.updateEndpoints([endpointOf(first), endpoint(C)], {}, "");
+      updateEndpoints(sharding, [endpointOf(first), endpoint(C)]);
     update([A, B]);
     await tick();
     // Both addresses fail, so the child reports an error (the last one,
@@ -284,11 +323,14 @@ Deno.test(
       addChannelzChild: () => {},
       removeChannelzChild: () => {},
     };
-    const sharding = new EndpointSharding(helper, () => {});
-    sharding.updateEndpoints(
+    const sharding = new EndpointSharding(helper, {
+      name: "recording",
+      combine: (state) => ({ state }),
+    });
+    updateEndpoints(
+      sharding,
       [A, B].map(endpoint),
       { [SERVER_NAMES]: { [`127.0.0.1:${A}`]: "a.test" } },
-      "",
     );
     await tick();
     assert.equal(made.get(`127.0.0.1:${A}`), "a.test");
@@ -368,3 +410,144 @@ Deno.test(
     assert.equal(reports.length, before);
   },
 );
+
+Deno.test(
+  "endpoint sharding: a resolver error without children fails RPCs with it; with children it changes nothing; both are accepted",
+  LEAVES_PICK_FIRST_TIMER,
+  async () => {
+    const { helper, sharding, reports, update } = newSharding();
+    const error = (details: string) =>
+      sharding.updateAddressList(
+        experimental.statusOrFromError({ code: status.UNAVAILABLE, details }),
+        RECORDING,
+        {},
+        "",
+      );
+    assert.equal(error("no such name"), true);
+    const failed = helper.latest;
+    assert.equal(failed.state, TRANSIENT_FAILURE);
+    assert.equal(failed.errorMessage, "no such name");
+    assert.match(pickOne(failed.picker).status?.details ?? "", /no such name/);
+    update([A, B]);
+    await tick();
+    helper.subchannel(A).setState(READY);
+    await tick();
+    const shown = helper.reports.length;
+    const combined = reports.length;
+    assert.equal(error("the DNS server is down"), true);
+    await tick();
+    assert.equal(helper.reports.length, shown, "nothing new shown");
+    assert.equal(reports.length, combined, "the children stay");
+    assert.equal(helper.latest.state, READY);
+    assert.equal(sharding.size, 2);
+    sharding.destroy();
+  },
+);
+
+Deno.test(
+  "endpoint sharding: a list the policy refuses follows the resolver-error rule and asks for re-resolution; another policy's config is not taken",
+  LEAVES_PICK_FIRST_TIMER,
+  async () => {
+    const { helper, sharding, update } = newSharding({
+      refuse: (endpoints) => endpoints.length === 3 ? "three is a crowd" : null,
+    });
+    assert.equal(update([A, B, C]), true);
+    assert.equal(helper.latest.state, TRANSIENT_FAILURE);
+    assert.equal(helper.latest.errorMessage, "three is a crowd");
+    assert.equal(helper.reresolutions, 1);
+    assert.equal(sharding.size, 0, "no child made for a refused list");
+    update([A, B]);
+    await tick();
+    helper.subchannel(B).setState(READY);
+    await tick();
+    assert.equal(update([A, B, C]), true);
+    assert.equal(helper.reresolutions, 2);
+    assert.equal(sharding.size, 2, "the children of the last good list stay");
+    assert.equal(helper.latest.state, READY);
+    const other = { ...RECORDING, getLoadBalancerName: () => "round_robin" };
+    assert.equal(
+      sharding.updateAddressList(
+        experimental.statusOrFromValue([endpoint(C)]),
+        other,
+        {},
+        "",
+      ),
+      false,
+    );
+    assert.equal(sharding.size, 2);
+    sharding.destroy();
+  },
+);
+
+/** The endpoints each `one_endpoint` child was given, by child. */
+const childUpdates: experimental.Endpoint[][][] = [];
+
+/**
+ * A child policy other than pick_first: it reports READY at once, with a
+ * picker that names its endpoint in the pick's status.
+ */
+class OneEndpoint implements experimental.LoadBalancer {
+  readonly #helper: experimental.ChannelControlHelper;
+  readonly #updates: experimental.Endpoint[][] = [];
+  constructor(helper: experimental.ChannelControlHelper) {
+    this.#helper = helper;
+    childUpdates.push(this.#updates);
+  }
+  updateAddressList(
+    endpoints: experimental.StatusOr<experimental.Endpoint[]>,
+  ): boolean {
+    if (!endpoints.ok) return false;
+    this.#updates.push(endpoints.value);
+    const name = experimental.endpointToString(endpoints.value[0]);
+    this.#helper.updateState(READY, {
+      pick: () => ({
+        pickResultType: experimental.PickResultType.DROP,
+        subchannel: null,
+        status: { code: status.OK, details: name, metadata: null! },
+        onCallStarted: null,
+        onCallEnded: null,
+      }),
+    }, null);
+    return true;
+  }
+  exitIdle(): void {}
+  resetBackoff(): void {}
+  destroy(): void {}
+  getTypeName(): string {
+    return "one_endpoint";
+  }
+}
+
+Deno.test("endpoint sharding: the child policy is a parameter: each endpoint's child is that policy, given its one endpoint", async () => {
+  experimental.registerLoadBalancerType(
+    "one_endpoint",
+    OneEndpoint,
+    class {
+      getLoadBalancerName = () => "one_endpoint";
+      toJsonObject = () => ({ one_endpoint: {} });
+      static createFromJson = () => new this();
+    },
+  );
+  const config = experimental.parseLoadBalancingConfig({ one_endpoint: {} });
+  childUpdates.length = 0;
+  const { helper, sharding, reports, update } = newSharding({}, config);
+  update([A, B]);
+  update([B, A]);
+  await tick();
+  assert.deepEqual(childUpdates, [
+    [[endpoint(A)], [endpoint(A)]],
+    [[endpoint(B)], [endpoint(B)]],
+  ], "one child per endpoint, kept across updates, each given its own");
+  assert.equal(helper.subchannels.size, 0, "no pick_first made subchannels");
+  const { state, children } = reports.at(-1)!;
+  assert.equal(state, READY);
+  assert.deepEqual(
+    children.map((child) => pickOne(child.picker).status?.details),
+    [`[127.0.0.1:${B}]`, `[127.0.0.1:${A}]`],
+  );
+  sharding.destroy();
+  assert.throws(
+    () => newSharding({}, { ...config, getLoadBalancerName: () => "no_such" }),
+    /recording: child policy no_such is not registered/,
+  );
+});

@@ -9,13 +9,20 @@
  */
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
-import { ETCD_ENDPOINTS, registerCustomRoundRobin } from "../balancer/mod.ts";
+import {
+  ETCD_ENDPOINTS,
+  registerCustomRoundRobin,
+  registerEtcdResolver,
+} from "../balancer/mod.ts";
 import {
   CLIENT_CHANNEL_OPTIONS,
   clientServiceConfig,
 } from "../cli/client_config.ts";
 import { EchoClient, startEchoServer, stopEchoServers } from "../echo/mod.ts";
-import { etcdConnector, etcdEndpointValue } from "../balancer/etcd_naming.ts";
+import {
+  etcdConnector,
+  etcdEndpointValue,
+} from "../balancer/discovery/etcd_naming.ts";
 import { untilPattern } from "../testing/rpcs.ts";
 import { failures, type Sent, startLoad } from "../testing/steady_load.ts";
 import { logged, sleep, until } from "../testing/wait.ts";
@@ -36,6 +43,7 @@ const reason = await etcdUnavailable();
 if (reason !== null) console.log(`etcd test skipped: ${reason}`);
 
 registerCustomRoundRobin();
+registerEtcdResolver();
 
 /** How long a server drains after deregistering: short, to keep rounds short. */
 const DRAIN_MS = 300;

@@ -6,7 +6,7 @@ import * as grpc from "@grpc/grpc-js";
 import { service as healthService } from "grpc-health-check";
 import {
   HealthCheckingSubchannel,
-  healthCheckServiceName,
+  healthCheckServiceFromConfig,
 } from "../balancer/health_check.ts";
 import { parseServiceConfig } from "../balancer/service_config.ts";
 import {
@@ -263,11 +263,11 @@ Deno.test("health: a failing health stream is retried with backoff, and its serv
 
 Deno.test("health: healthCheckConfig is checked with the service config", () => {
   assert.equal(
-    healthCheckServiceName({ healthCheckConfig: { serviceName: "" } }),
+    healthCheckServiceFromConfig({ healthCheckConfig: { serviceName: "" } }),
     "",
   );
-  assert.equal(healthCheckServiceName({ healthCheckConfig: {} }), null);
-  assert.equal(healthCheckServiceName({}), null);
+  assert.equal(healthCheckServiceFromConfig({ healthCheckConfig: {} }), null);
+  assert.equal(healthCheckServiceFromConfig({}), null);
   assert.throws(
     () => parseServiceConfig({ ...policyConfig(3), healthCheckConfig: 3 }),
     {

@@ -8,7 +8,7 @@ import {
   ManualResolver,
   MIN_RERESOLUTION_INTERVAL_MS,
   type ResolverState,
-} from "../balancer/manual_resolver.ts";
+} from "../balancer/discovery/manual_resolver.ts";
 import { SERVER_NAMES } from "../balancer/endpoint_sharding.ts";
 import { HEALTH_CHECK_SERVICE_NAME } from "../balancer/health_check.ts";
 import { registerCustomRoundRobin } from "../balancer/mod.ts";

@@ -18,7 +18,10 @@
  * @module
  */
 import * as grpc from "@grpc/grpc-js";
-import { registerCustomRoundRobin } from "../../balancer/mod.ts";
+import {
+  registerCustomRoundRobin,
+  registerDnsHealthCheckConfig,
+} from "../../balancer/mod.ts";
 import {
   CLIENT_CHANNEL_OPTIONS,
   clientServiceConfig,
@@ -29,6 +32,7 @@ import { servedBy } from "../windows.ts";
 
 const [target, durationMs, concurrency, healthService] = Deno.args;
 registerCustomRoundRobin();
+registerDnsHealthCheckConfig();
 const client = new EchoClient(target, grpc.credentials.createInsecure(), {
   ...CLIENT_CHANNEL_OPTIONS,
   "grpc.service_config": JSON.stringify(

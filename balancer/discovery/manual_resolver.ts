@@ -10,9 +10,9 @@ import {
   status,
 } from "@grpc/grpc-js";
 import { resolveEndpoint, serverNames } from "./_addresses.ts";
-import { SERVER_NAMES } from "./endpoint_sharding.ts";
-import { parseServiceConfig } from "./service_config.ts";
-import { HEALTH_CHECK_SERVICE_NAME } from "./health_check.ts";
+import { SERVER_NAMES } from "../endpoint_sharding.ts";
+import { parseServiceConfig } from "../service_config.ts";
+import { HEALTH_CHECK_SERVICE_NAME } from "../health_check.ts";
 
 type Endpoint = experimental.Endpoint;
 type ResolverListener = experimental.ResolverListener;

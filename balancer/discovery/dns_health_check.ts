@@ -49,7 +49,7 @@ function txtLookup(
   return () => resolveTxt(host);
 }
 
-/** grpc-js's own `dns` resolver class, once {@linkcode registerDnsResolver} ran. */
+/** grpc-js's own `dns` resolver class, once {@linkcode registerDnsHealthCheckConfig} ran. */
 let grpcDnsResolver: ResolverClass | null = null;
 
 /** The `dns` resolver as registered: grpc-js's, wrapped. */
@@ -76,16 +76,18 @@ class HealthCheckingDnsResolver extends TxtHealthCheckResolver {
 }
 
 /**
- * Puts the wrapper in the place of grpc-js's `dns` resolver, once; later
- * calls do nothing. Channels created afterwards use it.
+ * Puts the wrapper in the place of grpc-js's `dns` resolver, for every
+ * channel of the process created afterwards: `dns:` targets then resolve as
+ * before, and a `healthCheckConfig` in their TXT service config turns on
+ * health checking. Once; later calls do nothing.
  *
  * @example Health checking from a service config in DNS
  * ```ts
  * import * as grpc from "@grpc/grpc-js";
- * import { registerCustomRoundRobin } from "./custom_round_robin.ts";
+ * import { registerCustomRoundRobin } from "../custom_round_robin.ts";
  *
  * registerCustomRoundRobin();
- * registerDnsResolver();
+ * registerDnsHealthCheckConfig();
  * // backends.internal's TXT record: grpc_config=[{"serviceConfig":
  * //   {"loadBalancingConfig":[{"custom_round_robin":{}}],
  * //    "healthCheckConfig":{"serviceName":"grpc.examples.echo.Echo"}}}]
@@ -96,7 +98,7 @@ class HealthCheckingDnsResolver extends TxtHealthCheckResolver {
  * client.close();
  * ```
  */
-export function registerDnsResolver(): void {
+export function registerDnsHealthCheckConfig(): void {
   if (grpcDnsResolver !== null) return;
   // grpc-js exports no name for its DNS resolver; one made for a name that
   // is never resolved gives its class.

@@ -32,7 +32,7 @@ import {
   etcdValueAddress,
   parseEtcdEndpoints,
 } from "./etcd_naming.ts";
-import { SERVER_NAMES } from "./endpoint_sharding.ts";
+import { SERVER_NAMES } from "../endpoint_sharding.ts";
 
 type Endpoint = experimental.Endpoint;
 type ResolverListener = experimental.ResolverListener;
@@ -44,7 +44,7 @@ type ResolverListener = experimental.ResolverListener;
  * @example A channel to the endpoints under `services/echo`
  * ```ts
  * import * as grpc from "@grpc/grpc-js";
- * import { registerCustomRoundRobin } from "./custom_round_robin.ts";
+ * import { registerCustomRoundRobin } from "../custom_round_robin.ts";
  *
  * registerCustomRoundRobin();
  * const client = new grpc.Client(

@@ -27,7 +27,7 @@ const TRACER = "xds";
  * @example A channel whose policy a control plane chooses
  * ```ts
  * import * as grpc from "@grpc/grpc-js";
- * import { registerCustomRoundRobin } from "./custom_round_robin.ts";
+ * import { registerCustomRoundRobin } from "../custom_round_robin.ts";
  *
  * async function connect(): Promise<grpc.Client> {
  *   registerCustomRoundRobin();

@@ -8,8 +8,8 @@ import { hostname } from "node:os";
 import { experimental, logVerbosity as LogVerbosity } from "@grpc/grpc-js";
 import {
   HEALTH_CHECK_SERVICE_NAME,
-  healthCheckServiceName,
-} from "./health_check.ts";
+  healthCheckServiceFromConfig,
+} from "../health_check.ts";
 
 type ResolverListener = experimental.ResolverListener;
 
@@ -53,7 +53,7 @@ export function healthCheckFromTxt(
       choice.clientLanguage.includes("node"))
   );
   if (chosen === undefined) return undefined;
-  return healthCheckServiceName(chosen.serviceConfig);
+  return healthCheckServiceFromConfig(chosen.serviceConfig);
 }
 
 /**
