@@ -8,12 +8,13 @@
 import { runClient } from "./client.ts";
 import { startEchoServers, stopEchoServers } from "./echo/mod.ts";
 import { CLIENT_USAGE } from "./cli/client_flags.ts";
-import { runMain, withoutGrpcLog } from "./cli/main.ts";
+import { printServing, runMain, withoutGrpcLog } from "./cli/main.ts";
 
 const ADDRESSES = ["localhost:50050", "localhost:50051"];
 
 await runMain("demo", CLIENT_USAGE, async () => {
   const servers = await withoutGrpcLog(() => startEchoServers(ADDRESSES));
+  printServing(servers);
   try {
     return await runClient(Deno.args);
   } finally {

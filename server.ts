@@ -17,7 +17,7 @@ import {
 import { releaseWarning } from "./cli/deno_release.ts";
 import { EtcdRegistration } from "./cli/etcd_registration.ts";
 import { explainEtcdFailure } from "./cli/etcd_access.ts";
-import { runMain, withoutGrpcLog } from "./cli/main.ts";
+import { printServing, runMain, withoutGrpcLog } from "./cli/main.ts";
 import {
   type EtcdFlags,
   readServerFlags,
@@ -40,6 +40,7 @@ async function main(): Promise<number> {
       credentials,
     })
   );
+  printServing(servers);
   const registration = flags.etcd === null
     ? null
     : await register(servers, flags.etcd);

@@ -11,12 +11,46 @@ import type { Etcd3, Lease } from "etcd3";
 import {
   connectEtcd,
   type EtcdAccess,
-  etcdEndpointValue,
-  etcdKey,
+  etcdKeyPrefix,
   etcdRefusal,
-} from "../balancer/discovery/etcd_naming.ts";
+} from "../balancer/mod.ts";
 
 const TRACER = "etcd_registration";
+
+/**
+ * The key `address` is registered under: `PREFIX/ADDRESS`.
+ *
+ * @example The second server of `services/echo`
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(
+ *   etcdKey("/services/echo", "10.0.0.7:50051"),
+ *   "services/echo/10.0.0.7:50051",
+ * );
+ * ```
+ */
+export function etcdKey(prefix: string, address: string): string {
+  return etcdKeyPrefix(prefix) + address;
+}
+
+/**
+ * The value a server registers under `PREFIX/ADDRESS`: grpc-go's naming
+ * `Endpoint`, `{"Addr": address, "Metadata": null}`.
+ *
+ * @example What `etcdctl put` would write
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(
+ *   etcdEndpointValue("10.0.0.7:50051"),
+ *   '{"Addr":"10.0.0.7:50051","Metadata":null}',
+ * );
+ * ```
+ */
+export function etcdEndpointValue(address: string): string {
+  return JSON.stringify({ Addr: address, Metadata: null });
+}
 
 /** The lease's time to live when none is given, in seconds. */
 export const DEFAULT_ETCD_TTL_SECONDS = 5;

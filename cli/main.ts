@@ -6,6 +6,7 @@
  */
 import process from "node:process";
 import * as grpc from "@grpc/grpc-js";
+import type { EchoServer } from "../echo/mod.ts";
 import { UsageError } from "./flags.ts";
 
 /**
@@ -66,4 +67,9 @@ export async function withoutDeprecationWarnings<T>(
   } finally {
     process.noDeprecation = before;
   }
+}
+
+/** Prints `serving on HOST:PORT` for each of a program's servers. */
+export function printServing(servers: readonly EchoServer[]): void {
+  for (const { address } of servers) console.log(`serving on ${address}`);
 }

@@ -10,7 +10,7 @@ import {
   DEFAULT_ETCD_ENDPOINTS,
   etcdKeyPrefix,
   parseEtcdEndpoints,
-} from "../balancer/discovery/etcd_naming.ts";
+} from "../balancer/mod.ts";
 import {
   DRAIN_MS,
   ECHO_SERVICE_NAME,

@@ -100,8 +100,8 @@ export function startEchoServer(
 }
 
 /**
- * Starts one echo server per address and prints `serving on HOST:PORT` for
- * each once all are up. If one cannot start, none is left running.
+ * Starts one echo server per address; prints nothing, which is the
+ * program's to do. If one cannot start, none is left running.
  *
  * @throws {Error} naming the first address that cannot be listened on.
  */
@@ -118,7 +118,6 @@ export async function startEchoServers(
     for (const { server } of servers) server.forceShutdown();
     throw error;
   }
-  for (const { address } of servers) console.log(`serving on ${address}`);
   return servers;
 }
 

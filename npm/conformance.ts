@@ -40,7 +40,7 @@ import {
   startEchoServer,
   stopEchoServers,
 } from "../echo/mod.ts";
-import { etcdEndpointValue } from "../balancer/discovery/etcd_naming.ts";
+import { etcdEndpointValue } from "../cli/etcd_registration.ts";
 import { AdsServer } from "../testing/ads_server.ts";
 import * as xds from "../testing/xds_resources.ts";
 import { withoutGrpcLog } from "../cli/main.ts";

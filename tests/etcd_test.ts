@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import {
+  connectEtcd,
   ETCD_ENDPOINTS,
   registerCustomRoundRobin,
   registerEtcdResolver,
@@ -19,10 +20,7 @@ import {
   clientServiceConfig,
 } from "../cli/client_config.ts";
 import { EchoClient, startEchoServer, stopEchoServers } from "../echo/mod.ts";
-import {
-  etcdConnector,
-  etcdEndpointValue,
-} from "../balancer/discovery/etcd_naming.ts";
+import { etcdEndpointValue } from "../cli/etcd_registration.ts";
 import { untilPattern } from "../testing/rpcs.ts";
 import { failures, type Sent, startLoad } from "../testing/steady_load.ts";
 import { logged, sleep, until } from "../testing/wait.ts";
@@ -294,28 +292,30 @@ Deno.test({
         ];
         const [first, second] = servers.map(({ address }) => address);
         await cluster.put("gap/a", etcdEndpointValue(first));
-        const connectEtcd = etcdConnector.connect;
         // The second key lands after the resolver's read, before its watch.
-        etcdConnector.connect = async (endpoints) => {
-          const etcd = await connectEtcd(endpoints);
-          const getAll = etcd.getAll.bind(etcd);
-          etcd.getAll = () => {
-            const builder = getAll();
-            const exec = builder.exec.bind(builder);
-            builder.exec = async () => {
-              const read = await exec();
-              await cluster.put("gap/b", etcdEndpointValue(second));
-              return read;
+        registerEtcdResolver({
+          connect: async (endpoints) => {
+            const etcd = await connectEtcd(endpoints);
+            const getAll = etcd.getAll.bind(etcd);
+            etcd.getAll = () => {
+              const builder = getAll();
+              const exec = builder.exec.bind(builder);
+              builder.exec = async () => {
+                const read = await exec();
+                await cluster.put("gap/b", etcdEndpointValue(second));
+                return read;
+              };
+              return builder;
             };
-            return builder;
-          };
-          return etcd;
-        };
+            return etcd;
+          },
+        });
         const client = connect(cluster, "gap", false);
+        // Channels made from here on get the plain client again.
+        registerEtcdResolver();
         try {
           await logged(() => untilOrdered(client, first, second));
         } finally {
-          etcdConnector.connect = connectEtcd;
           client.close();
           await stopEchoServers(servers, { drainMs: 0 });
         }

@@ -9,7 +9,10 @@ import {
   MIN_RERESOLUTION_INTERVAL_MS,
   type ResolverState,
 } from "../balancer/discovery/manual_resolver.ts";
-import { SERVER_NAMES } from "../balancer/endpoint_sharding.ts";
+import {
+  EndpointSharding,
+  SERVER_NAMES,
+} from "../balancer/endpoint_sharding.ts";
 import { HEALTH_CHECK_SERVICE_NAME } from "../balancer/health_check.ts";
 import { registerCustomRoundRobin } from "../balancer/mod.ts";
 import { logged, until } from "../testing/wait.ts";
@@ -85,16 +88,56 @@ Deno.test("manual resolver: answers with the endpoints in order and the checked 
       [SERVER_NAMES]: {},
     });
 
+    // An update that leaves the config out keeps it: no silent fall back to
+    // the channel's default, pick_first.
     owner.update({ endpoints: ["127.0.0.1:1001", "127.0.0.1:1003"] });
     await until("second answer", () => answers.length === 2);
     assert.deepEqual(addresses(answers[1]), [["127.0.0.1:1001"], [
       "127.0.0.1:1003",
     ]]);
-    assert.equal(answers[1].serviceConfig, null, "no config, none handed on");
+    assert.deepEqual(answers[1].serviceConfig, answers[0].serviceConfig);
+    assert.deepEqual(answers[1].attributes, answers[0].attributes);
+
+    owner.update({ endpoints: ["127.0.0.1:1001"], serviceConfig: null });
+    await until("third answer", () => answers.length === 3);
+    assert.equal(answers[2].serviceConfig, null, "null: none handed on");
     assert.deepEqual(
-      answers[1].attributes,
+      answers[2].attributes,
       { [SERVER_NAMES]: {} },
       "the default config applies",
+    );
+  } finally {
+    channel.destroy();
+  }
+});
+
+Deno.test("manual resolver: a policy registered after the resolver is made, before the channel, is used: the config is checked at the first resolution", async () => {
+  const name = "registered_after_the_resolver";
+  const { channel, answers } = resolve({
+    endpoints: ["127.0.0.1:1001", "127.0.0.1:1002"],
+    serviceConfig: { loadBalancingConfig: [{ [name]: {} }] },
+  });
+  experimental.registerLoadBalancerType(
+    name,
+    class extends EndpointSharding {
+      constructor(helper: experimental.ChannelControlHelper) {
+        super(helper, { name, combine: (state) => ({ state }) });
+      }
+    },
+    class {
+      getLoadBalancerName = () => name;
+      toJsonObject = () => ({ [name]: {} });
+      static createFromJson = () => new this();
+    },
+  );
+  try {
+    channel.updateResolution();
+    await until("first answer", () => answers.length === 1);
+    const config = answers[0].serviceConfig;
+    assert.ok(config?.ok, config?.ok === false ? config.error.details : "");
+    assert.deepEqual(
+      (config.value as { loadBalancingConfig: unknown }).loadBalancingConfig,
+      [{ [name]: {} }],
     );
   } finally {
     channel.destroy();
@@ -140,10 +183,13 @@ Deno.test("manual resolver: re-resolution does no config work: 1,000 of them rea
     endpoints: ["127.0.0.1:1001", "127.0.0.1:1002"],
     serviceConfig,
   });
-  const whenGiven = reads;
-  assert.ok(whenGiven > 0, "checked when given");
+  assert.equal(reads, 0, "not checked before a channel asks");
   try {
-    for (let i = 1; i <= 1000; i++) {
+    channel.updateResolution();
+    await until("first answer", () => answers.length === 1);
+    const whenGiven = reads;
+    assert.ok(whenGiven > 0, "checked at the first resolution");
+    for (let i = 2; i <= 1001; i++) {
       channel.updateResolution();
       clock.advance(MIN_RERESOLUTION_INTERVAL_MS);
       // The answer is a few promise turns away: no timer, no real wait.
@@ -156,7 +202,7 @@ Deno.test("manual resolver: re-resolution does no config work: 1,000 of them rea
     console.log(
       `1,000 re-resolutions: the config read ${
         reads - whenGiven
-      } times after it was given (each check reads it, then makes a Channel)`,
+      } times after the first resolution (each check reads it, then makes a Channel)`,
     );
     assert.equal(reads, whenGiven);
   } finally {

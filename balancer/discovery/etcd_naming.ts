@@ -1,8 +1,8 @@
 /**
- * etcd naming in grpc-go's format (`go.etcd.io/etcd/client/v3/naming`), in
- * one place for the resolver that reads it and the registration that writes
- * it: every key `PREFIX/ADDRESS` holds `{"Addr": "host:port", "Metadata":
- * …}`. Also the cluster's client URLs, and the etcd client both use.
+ * etcd naming in grpc-go's format (`go.etcd.io/etcd/client/v3/naming`): every
+ * key `PREFIX/ADDRESS` holds `{"Addr": "host:port", "Metadata": …}`. The key
+ * format is here, for the resolver that reads it and a registration that
+ * writes it; so are the cluster's client URLs, and the etcd client both use.
  *
  * @module
  */
@@ -106,41 +106,6 @@ export function etcdKeyPrefix(prefix: string): string {
 }
 
 /**
- * The key `address` is registered under: `PREFIX/ADDRESS`.
- *
- * @example The second server of `services/echo`
- * ```ts
- * import assert from "node:assert/strict";
- *
- * assert.equal(
- *   etcdKey("/services/echo", "10.0.0.7:50051"),
- *   "services/echo/10.0.0.7:50051",
- * );
- * ```
- */
-export function etcdKey(prefix: string, address: string): string {
-  return etcdKeyPrefix(prefix) + address;
-}
-
-/**
- * The value a server registers under `PREFIX/ADDRESS`: grpc-go's naming
- * `Endpoint`, `{"Addr": address, "Metadata": null}`.
- *
- * @example What `etcdctl put` would write
- * ```ts
- * import assert from "node:assert/strict";
- *
- * assert.equal(
- *   etcdEndpointValue("10.0.0.7:50051"),
- *   '{"Addr":"10.0.0.7:50051","Metadata":null}',
- * );
- * ```
- */
-export function etcdEndpointValue(address: string): string {
-  return JSON.stringify({ Addr: address, Metadata: null });
-}
-
-/**
  * The address a registered value holds, its `Addr`.
  *
  * @throws {Error} saying what is wrong with a value that is not JSON with
@@ -217,18 +182,6 @@ export function etcdRefusal(
   }
   return error.message;
 }
-
-/**
- * How the etcd resolver makes its client: {@linkcode connectEtcd}, unless
- * replaced. The tests replace it to wrap the client, as to put a change
- * between the resolver's read of a prefix and its watch.
- */
-export const etcdConnector: {
-  connect: (
-    endpoints: readonly string[],
-    access?: EtcdAccess,
-  ) => Promise<Etcd3>;
-} = { connect: (endpoints, access) => connectEtcd(endpoints, access) };
 
 /**
  * An etcd client for `endpoints`, tuned to find a member that is back in

@@ -24,9 +24,9 @@ import {
 import type { Etcd3, IKeyValue, Watcher } from "etcd3";
 import { resolveEndpoint, serverNames } from "./_addresses.ts";
 import {
+  connectEtcd,
   DEFAULT_ETCD_ENDPOINTS,
   type EtcdAccess,
-  etcdConnector,
   etcdKeyPrefix,
   etcdRefusal,
   etcdValueAddress,
@@ -80,13 +80,13 @@ class EtcdResolver implements experimental.Resolver {
   #generation = 0;
   #destroyed = false;
 
-  readonly #access: EtcdAccess;
+  readonly #access: EtcdResolverOptions;
 
   constructor(
     target: experimental.GrpcUri,
     listener: ResolverListener,
     options: ChannelOptions,
-    access: EtcdAccess = {},
+    access: EtcdResolverOptions,
   ) {
     this.#access = access;
     this.#listener = listener;
@@ -137,7 +137,8 @@ class EtcdResolver implements experimental.Resolver {
   /** Reads every key under the prefix, then watches from the next revision. */
   async #start(endpoints: readonly string[]): Promise<void> {
     if (this.#client === null) {
-      const client = await etcdConnector.connect(endpoints, this.#access);
+      const connect = this.#access.connect ?? connectEtcd;
+      const client = await connect(endpoints, this.#access);
       // Destroyed while the etcd3 package loaded: it never saw this client.
       if (this.#destroyed) return client.close();
       this.#client = client;
@@ -270,12 +271,28 @@ function checkedTarget(
 }
 
 /**
- * Registers the `etcd` scheme with grpc-js; channels created afterwards can
- * use `etcd:///PREFIX` targets. {@linkcode registerCustomRoundRobin} calls
- * it without `access`; call it again to reach an etcd that wants TLS or a
- * user. The `access` holds for every `etcd:` channel created afterwards.
+ * How {@linkcode registerEtcdResolver}'s resolvers reach etcd: how their
+ * clients prove themselves, and, for a test, what makes a client.
+ */
+export interface EtcdResolverOptions extends EtcdAccess {
+  /**
+   * Makes the etcd client of a channel's resolver (default
+   * {@linkcode connectEtcd}); one that wraps it can watch or hold back
+   * what the resolver asks of etcd.
+   */
+  readonly connect?: (
+    endpoints: readonly string[],
+    access: EtcdAccess,
+  ) => Promise<Etcd3>;
+}
+
+/**
+ * Registers the `etcd` scheme with grpc-js, for every channel of the
+ * process created afterwards: `etcd:///PREFIX` targets then reach the
+ * endpoints registered under `PREFIX/`. Call it once, before those
+ * channels; a later call replaces the options for channels made after it.
  *
- * @param access How the resolvers' etcd clients prove themselves to etcd.
+ * @param options How the resolvers' etcd clients prove themselves to etcd.
  *
  * @example A channel to the endpoints under `services/echo`
  * ```ts
@@ -306,16 +323,16 @@ function checkedTarget(
  * client.close();
  * ```
  */
-export function registerEtcdResolver(access: EtcdAccess = {}): void {
+export function registerEtcdResolver(options: EtcdResolverOptions = {}): void {
   experimental.registerResolver(
     "etcd",
     class extends EtcdResolver {
       constructor(
         target: experimental.GrpcUri,
         listener: ResolverListener,
-        options: ChannelOptions,
+        channelOptions: ChannelOptions,
       ) {
-        super(target, listener, options, access);
+        super(target, listener, channelOptions, options);
       }
     },
   );

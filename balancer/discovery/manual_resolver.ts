@@ -49,10 +49,13 @@ export interface ResolverState {
    */
   readonly endpoints: readonly string[];
   /**
-   * The service config, as JSON text or a parsed object. It is checked with
-   * {@linkcode parseServiceConfig}; an invalid one is logged and reaches the
-   * channel as a service-config error, and the channel keeps the last valid
-   * one. Its `healthCheckConfig` turns on health checking.
+   * The service config, as JSON text or a parsed object; `null` for none
+   * (the channel's default then holds). Left out of an update, the last one
+   * given stays. It is checked with {@linkcode parseServiceConfig} when a
+   * channel first resolves, so that policies registered until then are
+   * known; an invalid one is logged and reaches the channel as a
+   * service-config error, and the channel keeps the last valid one. Its
+   * `healthCheckConfig` turns on health checking.
    */
   readonly serviceConfig?: unknown;
 }
@@ -102,6 +105,7 @@ const REAL_CLOCK: Clock = {
  *   "example:///echo",
  *   grpc.credentials.createInsecure(),
  * );
+ * // The service config is left out, so round_robin stays.
  * resolver.update({ endpoints: ["localhost:50050", "localhost:50052"] });
  * client.close();
  * ```
@@ -109,8 +113,10 @@ const REAL_CLOCK: Clock = {
 export class ManualResolver {
   /** The URI scheme this resolver serves, e.g. `example` for `example:///x`. */
   readonly scheme: string;
-  /** The latest answer, its service config checked when it was given. */
-  #answer: Answer;
+  /** The latest answer, as given. */
+  #state: ResolverState;
+  /** The latest answer checked, once a channel has asked for it. */
+  #answer: Answer | null = null;
   #lastAddresses: readonly (readonly string[])[] = [];
   readonly #source: Source;
 
@@ -124,11 +130,11 @@ export class ManualResolver {
    */
   constructor(scheme: string, state: ResolverState, clock: Clock = REAL_CLOCK) {
     this.scheme = scheme;
-    this.#answer = checkedAnswer(state);
+    this.#state = state;
     this.#source = {
       scheme,
       clock,
-      answer: () => this.#answer,
+      answer: () => this.#answer ??= checkedAnswer(this.#state),
       channels: new Set(),
       resolved: (endpoints) =>
         this.#lastAddresses = endpoints.map((endpoint) =>
@@ -158,9 +164,16 @@ export class ManualResolver {
     );
   }
 
-  /** Sets a new answer and hands it to every channel using this resolver. */
+  /**
+   * Sets a new answer and hands it to every channel using this resolver. An
+   * answer without `serviceConfig` keeps the last one: leaving it out does
+   * not send the channel back to its default (pick_first, for most).
+   */
   update(state: ResolverState): void {
-    this.#answer = checkedAnswer(state);
+    this.#state = state.serviceConfig === undefined
+      ? { ...state, serviceConfig: this.#state.serviceConfig }
+      : state;
+    this.#answer = null;
     for (const channel of this.#source.channels) channel.resolveNow();
   }
 }
@@ -177,10 +190,10 @@ interface Answer {
   readonly attributes: { readonly [key: string]: unknown } | null;
 }
 
-/** Checks `state`'s service config, once, when it is given. */
+/** Checks `state`'s service config, once, when a channel first asks. */
 function checkedAnswer(state: ResolverState): Answer {
   const { endpoints, serviceConfig } = state;
-  if (serviceConfig === undefined) {
+  if (serviceConfig === undefined || serviceConfig === null) {
     return { endpoints, serviceConfig: null, attributes: {} };
   }
   try {
