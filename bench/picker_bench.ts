@@ -39,6 +39,8 @@ async function readyPicker(
   for (const subchannel of helper.subchannels.values()) {
     subchannel.setState(ConnectivityState.READY);
   }
+  // Endpoint sharding reports a turn's changes in a microtask after them.
+  await tick();
   if (helper.latest.state !== ConnectivityState.READY) {
     throw new Error(`${JSON.stringify(config)} did not become READY`);
   }

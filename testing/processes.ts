@@ -9,21 +9,12 @@ import assert from "node:assert/strict";
 const ROOT = new URL("..", import.meta.url);
 
 /**
- * `deno run` arguments for `program`, a program of this project, with what
- * a gRPC program needs: network to `hosts` (comma-separated), reading
- * `echo/`, `node_modules/` and `certs/`, `uid` and `gid`, and the variables grpc-js
- * reads. Run them from the project's folder.
+ * `deno run` arguments for `program`, a program of this project, with the
+ * programs' permissions (deno.json's `program` set) but network to `hosts`
+ * (comma-separated) alone. Run them from the project's folder.
  */
 export function denoRunArgs(program: string, hosts: string): string[] {
-  return [
-    "run",
-    "-q",
-    `--allow-net=${hosts}`,
-    "--allow-read=proto,node_modules,certs",
-    "--allow-sys=uid,gid",
-    "--allow-env=GRPC_*,grpc_proxy,https_proxy,http_proxy,no_grpc_proxy,no_proxy",
-    program,
-  ];
+  return ["run", "-q", "-P=program", `--allow-net=${hosts}`, program];
 }
 
 /** How a process ended and what it printed. */

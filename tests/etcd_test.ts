@@ -230,6 +230,30 @@ Deno.test({
     });
 
     await t.step(
+      "deno task demo takes the client's flags: an etcd:/// target",
+      async () => {
+        // The demo's own servers, on its fixed ports, registered by hand.
+        for (const address of ["localhost:50050", "localhost:50051"]) {
+          await cluster.put(`demo/${address}`, etcdEndpointValue(address));
+        }
+        const demo = await runTask([
+          "demo",
+          "--target",
+          "etcd:///demo",
+          ...cluster.flags,
+          "--quiet",
+        ]);
+        assert.equal(demo.code, 0, demo.stderr.join("\n"));
+        assert.deepEqual(demo.stdout, [
+          "serving on localhost:50050",
+          "serving on localhost:50051",
+          "Successful multiple iterations of 1:2 ratio",
+        ]);
+        assert.deepEqual(demo.stderr, []);
+      },
+    );
+
+    await t.step(
       "a malformed value is skipped, logged naming its key",
       async () => {
         await cluster.put("malformed/a", "not JSON");
