@@ -14,10 +14,6 @@ import {
   checkServiceConfig,
   ETCD_ENDPOINTS,
   ManualResolver,
-  registerCustomRoundRobin,
-  registerDnsHealthCheckConfig,
-  registerEtcdResolver,
-  registerXds,
 } from "./balancer/mod.ts";
 import { EchoClient } from "./echo/mod.ts";
 import {
@@ -33,7 +29,8 @@ import {
 } from "./cli/client_flags.ts";
 import { UsageError } from "./cli/flags.ts";
 import { type Send, sendCount, unaryEcho, withResend } from "./cli/load.ts";
-import { runMain, withoutDeprecationWarnings } from "./cli/main.ts";
+import { runMain } from "./cli/main.ts";
+import { registerForTarget } from "./cli/registrations.ts";
 import { checkRatio } from "./cli/ratio_proof.ts";
 import { clientCredentials, explainConnectFailure } from "./cli/tls.ts";
 import { explainEtcdFailure } from "./cli/etcd_access.ts";
@@ -51,14 +48,8 @@ export async function runClient(args: readonly string[]): Promise<number> {
     return 0;
   }
   // 1. The policy is registered before any channel exists; so is what the
-  // target's scheme needs beside grpc-js: DNS's health-check config, the
-  // etcd resolver with its access, or xDS.
-  registerCustomRoundRobin();
-  if (flags.target?.startsWith("dns:")) registerDnsHealthCheckConfig();
-  if (flags.etcd !== null) registerEtcdResolver(flags.etcd.access);
-  if (flags.target?.startsWith("xds:")) {
-    await withoutDeprecationWarnings(registerXds);
-  }
+  // target's scheme needs beside grpc-js.
+  await registerForTarget(flags);
   // 2. The service config names it, and is checked: grpc-js would quietly
   // fall back to pick_first otherwise.
   const serviceConfig = checkedServiceConfig(flags);

@@ -41,10 +41,10 @@ export async function registerXds(): Promise<void> {
   try {
     xds = await import("@grpc/grpc-js-xds");
   } catch (error) {
+    // The loader's first line says why; Deno's goes on with a stack.
+    const why = (error as Error).message.split("\n")[0];
     throw new Error(
-      `xds: targets need the @grpc/grpc-js-xds package, which needs @grpc/grpc-js ~1.14.5: ${
-        (error as Error).message
-      }`,
+      `xds: targets need the @grpc/grpc-js-xds package, which needs @grpc/grpc-js ~1.14.5: ${why}`,
       { cause: error },
     );
   }

@@ -1,0 +1,34 @@
+/**
+ * What the client registers with grpc-js before it makes a channel: the
+ * policy, and what its target's scheme needs beside grpc-js.
+ *
+ * @module
+ */
+import {
+  registerCustomRoundRobin,
+  registerDnsHealthCheckConfig,
+  registerEtcdResolver,
+  registerXds,
+} from "../balancer/mod.ts";
+import type { ClientFlags } from "./client_flags.ts";
+import { withoutDeprecationWarnings } from "./main.ts";
+import { checkXdsBootstrap } from "./xds_bootstrap.ts";
+
+/**
+ * Registers `custom_round_robin`, and for the target's scheme DNS's
+ * health-check config, the etcd resolver with its access, or xDS once its
+ * bootstrap is checked.
+ *
+ * @throws {Error} in one line, for an xDS bootstrap or package that is
+ *   missing or wrong.
+ */
+export async function registerForTarget(flags: ClientFlags): Promise<void> {
+  registerCustomRoundRobin();
+  const scheme = flags.target?.split(":")[0];
+  if (scheme === "dns") registerDnsHealthCheckConfig();
+  if (flags.etcd !== null) registerEtcdResolver(flags.etcd.access);
+  if (scheme === "xds") {
+    checkXdsBootstrap();
+    await withoutDeprecationWarnings(registerXds);
+  }
+}
