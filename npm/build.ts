@@ -31,15 +31,18 @@ try {
 for (const path of ["npm/src", "dist"]) {
   await Deno.remove(at(path), { recursive: true }).catch(() => {});
 }
-await Deno.mkdir(at("npm/src"), { recursive: true });
-for await (const entry of Deno.readDir(at("balancer"))) {
-  if (entry.name.endsWith(".ts")) {
-    await Deno.copyFile(
-      at(`balancer/${entry.name}`),
-      at(`npm/src/${entry.name}`),
-    );
+/** Copies the `.ts` files of `balancer/<folder>`, and its folders', to `npm/src/`. */
+async function copySources(folder: string): Promise<void> {
+  await Deno.mkdir(at(`npm/src/${folder}`), { recursive: true });
+  for await (const entry of Deno.readDir(at(`balancer/${folder}`))) {
+    const path = `${folder}${entry.name}`;
+    if (entry.isDirectory) await copySources(`${path}/`);
+    else if (entry.name.endsWith(".ts")) {
+      await Deno.copyFile(at(`balancer/${path}`), at(`npm/src/${path}`));
+    }
   }
 }
+await copySources("");
 // The sources are ES modules; this makes the compiler emit them as such.
 await Deno.writeTextFile(at("npm/src/package.json"), '{ "type": "module" }\n');
 await run("node", ["node_modules/typescript/bin/tsc", "-p", "."], at("npm/"));

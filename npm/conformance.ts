@@ -42,6 +42,7 @@ import {
 } from "../echo/mod.ts";
 import { etcdEndpointValue } from "../cli/etcd_registration.ts";
 import { AdsServer } from "../testing/ads_server.ts";
+import { type Certs, makeCerts, opensslUnavailable } from "../testing/certs.ts";
 import * as xds from "../testing/xds_resources.ts";
 import { withoutGrpcLog } from "../cli/main.ts";
 import {
@@ -142,6 +143,52 @@ async function etcdPattern(
   const { servers: got, error } = await client.ask(
     `etcd ${prefix} ${etcd.endpoints[0]} ${b} 9`,
   );
+  if (error) return String(error);
+  const expected = [a, a, b, a, a, b, a, a, b];
+  return JSON.stringify(got) === JSON.stringify(expected)
+    ? null
+    : `got ${JSON.stringify(got)}`;
+}
+
+/** A secure etcd cluster, and the certificates it was made with. */
+interface SecureEtcd {
+  readonly etcd: EtcdCluster;
+  readonly certs: Certs;
+}
+
+/**
+ * etcd over TLS by IP address, `https://127.0.0.1:PORT`, its certificate
+ * holding the address, as a reader with a client certificate: on Node the
+ * 1:2 pattern; on Deno and Bun, whose `node:tls` refuses an IP address as
+ * the server name, RPCs that fail saying so.
+ */
+async function etcdTlsByIp(
+  client: LineClient,
+  servers: EchoServer[],
+  { etcd, certs }: SecureEtcd,
+  runtime: Runtime,
+): Promise<string | null> {
+  const [a, b] = servers.map(({ address }) => address).sort();
+  const prefix = `services/conformance-${crypto.randomUUID()}`;
+  for (const address of [a, b]) {
+    await etcd.put(`${prefix}/${address}`, etcdEndpointValue(address));
+  }
+  const read = (path: string) => Deno.readTextFile(new URL(path, ROOT));
+  const access = btoa(JSON.stringify({
+    ca: await read(certs.ca),
+    cert: await read(certs.client.cert),
+    key: await read(certs.client.key),
+    user: etcd.users.reader,
+  }));
+  const url = etcd.endpoints[0].replace("//localhost:", "//127.0.0.1:");
+  const { servers: got, error } = await client.ask(
+    `etcd ${prefix} ${url} ${b} 9 ${access}`,
+  );
+  if (runtime.name !== "node") {
+    return /node:tls refuses an IP address there/.test(String(error))
+      ? null
+      : `expected the refusal, got ${JSON.stringify(got ?? error)}`;
+  }
   if (error) return String(error);
   const expected = [a, a, b, a, a, b, a, a, b];
   return JSON.stringify(got) === JSON.stringify(expected)
@@ -254,8 +301,14 @@ async function readmeCheck(runtime: Runtime): Promise<void> {
   }
 }
 
-/** Every check on every runtime; the etcd one only with `etcd`. */
-async function runChecks(etcd: EtcdCluster | null): Promise<void> {
+/**
+ * Every check on every runtime; the etcd ones only with `etcd`, and the
+ * one over TLS only with `secure`.
+ */
+async function runChecks(
+  etcd: EtcdCluster | null,
+  secure: SecureEtcd | null,
+): Promise<void> {
   for (const runtime of runtimes) {
     const servers = [
       await startEchoServer("127.0.0.1:0"),
@@ -275,6 +328,13 @@ async function runChecks(etcd: EtcdCluster | null): Promise<void> {
           runtime,
           "etcd:/// target: 1:2 in key order",
           await etcdPattern(client, servers, etcd).catch(String),
+        );
+      }
+      if (secure !== null) {
+        report(
+          runtime,
+          "etcd:/// over TLS at https://127.0.0.1: 1:2 on Node, refused on Deno and Bun",
+          await etcdTlsByIp(client, servers, secure, runtime).catch(String),
         );
       }
       report(
@@ -297,12 +357,22 @@ async function runChecks(etcd: EtcdCluster | null): Promise<void> {
   }
 }
 
-const etcdReason = await etcdUnavailable();
+const etcdReason = await etcdUnavailable() ?? await opensslUnavailable();
 if (etcdReason === null) {
-  await withEtcdCluster(1, runChecks);
+  const certs = await makeCerts(["127.0.0.1"]);
+  try {
+    await withEtcdCluster(1, (etcd) =>
+      withEtcdCluster(
+        1,
+        (secure) => runChecks(etcd, { etcd: secure, certs }),
+        { certs },
+      ));
+  } finally {
+    await certs.remove();
+  }
 } else {
-  console.log(`conformance: the etcd check skipped: ${etcdReason}`);
-  await runChecks(null);
+  console.log(`conformance: the etcd checks skipped: ${etcdReason}`);
+  await runChecks(null, null);
 }
 await removeProjects(runtimes);
 console.log(

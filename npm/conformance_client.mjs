@@ -11,8 +11,11 @@
 //                            second backend answered: {"ok": true}
 //   send N                   N RPCs on it: {"servers": [...]}
 //   fail                     one RPC on it that should fail: {"code", "details"}
-//   etcd PREFIX URL SECOND N a channel to etcd:///PREFIX at etcd URL; once
-//                            SECOND answered, N more RPCs: {"servers": [...]}
+//   etcd PREFIX URL SECOND N [ACCESS]
+//                            a channel to etcd:///PREFIX at etcd URL; once
+//                            SECOND answered, N more RPCs: {"servers": [...]};
+//                            ACCESS: base64 of {"ca", "cert", "key": PEM,
+//                            "user": {"name", "password"}}, for etcd over TLS
 //   xds BOOTSTRAP SECOND N   a channel to xds:///echo, its bootstrap the JSON
 //                            BOOTSTRAP (no spaces); once SECOND answered, N
 //                            more RPCs: {"servers": [...]}
@@ -33,6 +36,7 @@ const {
   ETCD_ENDPOINTS,
   ManualResolver,
   registerCustomRoundRobin,
+  registerEtcdResolver,
   registerXds,
 } = await import(modulePath);
 
@@ -104,13 +108,27 @@ async function send(client, n) {
   return servers;
 }
 
+/** The etcd resolver's options from the `etcd` command's ACCESS. */
+function etcdAccess(base64) {
+  const { ca, cert, key, user } = JSON.parse(
+    Buffer.from(base64, "base64").toString(),
+  );
+  const pem = (text) => new TextEncoder().encode(text);
+  return { tls: { ca: pem(ca), cert: pem(cert), key: pem(key) }, user };
+}
+
 let kept = null;
 // Once `secondAddress` answered on `client`, the servers of `n` more RPCs;
 // the channel is closed either way.
 async function patternOn(client, secondAddress, n) {
   try {
     if (!await until(client, secondAddress)) {
-      return { error: "the second backend did not answer within 5 s" };
+      const { error } = await echo(client);
+      return {
+        error: `the second backend did not answer within 5 s${
+          error ? `: ${error.details}` : ""
+        }`,
+      };
     }
     return { servers: await send(client, n) };
   } finally {
@@ -148,7 +166,8 @@ const commands = {
     );
     return await patternOn(client, secondAddress, Number(n));
   },
-  async etcd(prefix, url, secondAddress, n) {
+  async etcd(prefix, url, secondAddress, n, access) {
+    registerEtcdResolver(access === undefined ? {} : etcdAccess(access));
     const client = new grpc.Client(
       `etcd:///${prefix}`,
       grpc.credentials.createInsecure(),

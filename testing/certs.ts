@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { isIP } from "node:net";
 import { notInstalled } from "./installed.ts";
 
 const ROOT = new URL("..", import.meta.url);
@@ -25,7 +26,7 @@ export interface Certs {
   readonly ca: string;
   /** Another CA, that signed nothing here. */
   readonly otherCa: string;
-  /** For `localhost` and `names`, with its key. */
+  /** For `localhost` and `names` (host names or IP addresses), with its key. */
   readonly server: { cert: string; key: string };
   /** For `localhost`, expired. */
   readonly expired: { cert: string; key: string };
@@ -59,7 +60,7 @@ async function openssl(cwd: string, ...args: string[]): Promise<void> {
 
 /**
  * Makes a fresh set of certificates; the server's names `localhost` and
- * `names`.
+ * `names`, each a host name or an IP address.
  */
 export async function makeCerts(names: readonly string[] = []): Promise<Certs> {
   const dir = `certs/test-${crypto.randomUUID().slice(0, 8)}`;
@@ -102,7 +103,9 @@ export async function makeCerts(names: readonly string[] = []): Promise<Certs> {
   await ca("other-ca");
   const server = await signed(
     "server",
-    ["localhost", ...names].map((name) => `DNS:${name}`).join(","),
+    ["localhost", ...names].map((name) =>
+      `${isIP(name) === 0 ? "DNS" : "IP"}:${name}`
+    ).join(","),
     "2",
   );
   // -1 day: it expired a day before it was made.

@@ -7,6 +7,7 @@
  * @module
  */
 import { isIP } from "node:net";
+import process from "node:process";
 import { experimental } from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
 import type { Etcd3, IOptions } from "etcd3";
@@ -23,9 +24,21 @@ import type { Etcd3, IOptions } from "etcd3";
 export const DEFAULT_ETCD_ENDPOINTS = "http://127.0.0.1:2379";
 
 /**
+ * The runtime whose `node:tls` refuses an IP address as the TLS server name,
+ * which grpc-js always sends for a host given by address, or `null` on Node,
+ * which verifies the certificate's IP address.
+ */
+const IP_SERVER_NAME_REFUSED_BY: string | null = "Deno" in globalThis
+  ? "Deno"
+  : process.versions.bun !== undefined
+  ? "Bun"
+  : null;
+
+/**
  * Reads comma-separated etcd client URLs: all `http://host:port`, or all
- * `https://host:port` (TLS) with a host name, which etcd's certificate is
- * verified for: Deno cannot verify a certificate for an IP address.
+ * `https://host:port` (TLS). Over TLS etcd's certificate is verified for
+ * the host: on Deno and Bun a host name, as their `node:tls` refuses an IP
+ * address as the server name; on Node an IP address too.
  *
  * @example Two members
  * ```ts
@@ -62,12 +75,13 @@ export function parseEtcdEndpoints(text: string): string[] {
         `etcd endpoints must be http://HOST:PORT or https://HOST:PORT URLs, got "${given}"`,
       );
     }
+    const refusing = IP_SERVER_NAME_REFUSED_BY;
     if (
-      parsed.protocol === "https:" &&
+      refusing !== null && parsed.protocol === "https:" &&
       isIP(parsed.hostname.replace(/^\[|\]$/g, "")) !== 0
     ) {
       throw new Error(
-        `etcd endpoint ${url}: over TLS etcd is verified by the host name it is given by, and Deno cannot verify an IP address: give a name its certificate holds`,
+        `etcd endpoint ${url}: over TLS grpc-js sends the host it is given by as the TLS server name, and ${refusing}'s node:tls refuses an IP address there: give a name its certificate holds (Node takes an IP address)`,
       );
     }
     return url;
