@@ -58,6 +58,11 @@ async function openssl(cwd: string, ...args: string[]): Promise<void> {
   }
 }
 
+/** `name`, a host name or an IP address, as a subjectAltName entry. */
+function subjectAltName(name: string): string {
+  return `${isIP(name) === 0 ? "DNS" : "IP"}:${name}`;
+}
+
 /**
  * Makes a fresh set of certificates; the server's names `localhost` and
  * `names`, each a host name or an IP address.
@@ -103,9 +108,7 @@ export async function makeCerts(names: readonly string[] = []): Promise<Certs> {
   await ca("other-ca");
   const server = await signed(
     "server",
-    ["localhost", ...names].map((name) =>
-      `${isIP(name) === 0 ? "DNS" : "IP"}:${name}`
-    ).join(","),
+    ["localhost", ...names].map(subjectAltName).join(","),
     "2",
   );
   // -1 day: it expired a day before it was made.
