@@ -100,7 +100,7 @@ export interface ClientFlags {
   /** The TLS flags' files, or `null` for plaintext. */
   readonly tls: TlsFiles | null;
   readonly timeout: number;
-  /** `--count` and its company, or `null` for the ratio check. */
+  /** `--count` and the flags that go with it, or `null` for the ratio check. */
   readonly count: CountFlags | null;
   readonly quiet: boolean;
 }
@@ -213,7 +213,7 @@ function readEtcdEndpoints(flags: Parsed): string[] {
   );
 }
 
-/** Reads `--count` and its company, or `null` without `--count`. */
+/** Reads `--count` and the flags that go with it, or `null` without `--count`. */
 function readCount(flags: Parsed): CountFlags | null {
   if (flags.count === undefined) {
     for (const flag of ["concurrency", "rate"] as const) {

@@ -97,7 +97,7 @@ export interface ServerFlags {
   readonly etcd: EtcdFlags | null;
 }
 
-/** `--register` and its company. */
+/** `--register` and the flags that go with it. */
 export interface EtcdFlags {
   readonly prefix: string;
   readonly endpoints: string[];
@@ -166,7 +166,7 @@ function isLoopback(address: string): boolean {
 }
 
 /**
- * Reads `--register` and its company: where to register, or `null` for
+ * Reads `--register` and the flags that go with it: where to register, or `null` for
  * no registration.
  */
 function readEtcd(
