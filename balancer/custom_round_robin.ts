@@ -17,6 +17,7 @@ import {
   EndpointSharding,
   type ShardedPolicy,
 } from "./endpoint_sharding.ts";
+import { shown } from "./_shown.ts";
 
 type Endpoint = experimental.Endpoint;
 type Picker = experimental.Picker;
@@ -84,7 +85,7 @@ export class CustomRoundRobinConfig
     ) {
       throw new Error(
         `chooseSecond must be an integer from 0 to ${MAX_CHOOSE_SECOND}, got ${
-          JSON.stringify(chooseSecond) ?? String(chooseSecond)
+          shown(chooseSecond)
         }`,
       );
     }

@@ -11,8 +11,12 @@
  * `healthCheckConfig` in the service config turns on client-side health
  * checking (gRFC A17).
  *
+ * A second policy, `least_request_experimental` (gRFC A48), sends each RPC
+ * to the least loaded of a few READY endpoints sampled at random.
+ *
  * Each register function changes only what its name says:
- * {@linkcode registerCustomRoundRobin} registers the policy;
+ * {@linkcode registerCustomRoundRobin} and {@linkcode registerLeastRequest}
+ * register their policies;
  * {@linkcode registerDnsHealthCheckConfig} puts a wrapper in the place of
  * grpc-js's `dns` resolver that passes on a `healthCheckConfig` from a DNS
  * TXT service config, which grpc-js alone drops;
@@ -58,6 +62,12 @@ export {
   MAX_CHOOSE_SECOND,
   registerCustomRoundRobin,
 } from "./custom_round_robin.ts";
+export {
+  DEFAULT_CHOICE_COUNT,
+  LEAST_REQUEST,
+  MAX_CHOICE_COUNT,
+  registerLeastRequest,
+} from "./least_request.ts";
 export {
   type ChildState,
   EndpointSharding,

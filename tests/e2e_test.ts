@@ -339,7 +339,7 @@ Deno.test("e2e: the programs', tests' and benchmarks' tasks take their permissio
   assert.match(config.tasks["client:dns"].command, / -P=program --allow-net /);
   assert.equal(
     config.tasks.test.command,
-    "DENO_NO_UPDATE_CHECK=1 deno test -q -P tests/",
+    "DENO_NO_UPDATE_CHECK=1 deno test -P tests/",
   );
 });
 

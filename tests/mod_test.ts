@@ -7,12 +7,15 @@ import * as mod from "../balancer/mod.ts";
 Deno.test("mod: exports the policy's registration and constants, the manual and etcd resolvers, xDS, the config check and the building blocks, nothing else", () => {
   assert.deepEqual(Object.keys(mod).sort(), [
     "CUSTOM_ROUND_ROBIN",
+    "DEFAULT_CHOICE_COUNT",
     "DEFAULT_CHOOSE_SECOND",
     "DEFAULT_ETCD_ENDPOINTS",
     "ETCD_ENDPOINTS",
     "EndpointSharding",
     "HealthCheckUnwrappingPicker",
     "HealthCheckingSubchannel",
+    "LEAST_REQUEST",
+    "MAX_CHOICE_COUNT",
     "MAX_CHOOSE_SECOND",
     "ManualResolver",
     "checkServiceConfig",
@@ -24,6 +27,7 @@ Deno.test("mod: exports the policy's registration and constants, the manual and 
     "registerCustomRoundRobin",
     "registerDnsHealthCheckConfig",
     "registerEtcdResolver",
+    "registerLeastRequest",
     "registerXds",
   ]);
   assert.equal(mod.CUSTOM_ROUND_ROBIN, "custom_round_robin");

@@ -1,0 +1,348 @@
+/**
+ * `least_request_experimental` (gRFC A48) on fake subchannels: its config's
+ * bounds, the choice among `choiceCount` sampled READY endpoints, the
+ * outstanding counts under every way a call ends, an endpoint that leaves
+ * and comes back, and the policy's states.
+ */
+import assert from "node:assert/strict";
+import {
+  connectivityState as ConnectivityState,
+  experimental,
+  Metadata,
+  status,
+} from "@grpc/grpc-js";
+import {
+  DEFAULT_CHOICE_COUNT,
+  LEAST_REQUEST,
+  LeastRequestConfig,
+  LeastRequestLoadBalancer,
+  LeastRequestPicker,
+  MAX_CHOICE_COUNT,
+  type Outstanding,
+  registerLeastRequest,
+} from "../balancer/least_request.ts";
+import { checkServiceConfig } from "../balancer/service_config.ts";
+import { endpoint, FakeHelper, pickOne, tick } from "../testing/fakes.ts";
+import { LEAVES_PICK_FIRST_TIMER } from "../testing/sanitizers.ts";
+
+const { READY, CONNECTING, TRANSIENT_FAILURE } = ConnectivityState;
+const [A, B, C] = [3001, 3002, 3003];
+
+registerLeastRequest();
+
+Deno.test("least_request config: default 2, above 10 taken as 10, under 2 or not a whole number refused in one line", () => {
+  assert.equal(
+    LeastRequestConfig.createFromJson({}).choiceCount,
+    DEFAULT_CHOICE_COUNT,
+  );
+  for (const [given, used] of [[2, 2], [3, 3], [10, 10], [11, 10], [1e9, 10]]) {
+    const config = LeastRequestConfig.createFromJson({ choiceCount: given });
+    assert.equal(config.choiceCount, used, `${given}`);
+    assert.deepEqual(config.toJsonObject(), {
+      [LEAST_REQUEST]: { choiceCount: used },
+    });
+  }
+  assert.equal(MAX_CHOICE_COUNT, 10);
+  const refused: [unknown, string][] = [
+    [1, "1"],
+    [0, "0"],
+    [-2, "-2"],
+    [2.5, "2.5"],
+    ["2", '"2"'],
+    [null, "null"],
+    [Infinity, "Infinity"],
+    [NaN, "NaN"],
+  ];
+  for (const [choiceCount, shown] of refused) {
+    assert.throws(
+      () => LeastRequestConfig.createFromJson({ choiceCount }),
+      new Error(`choiceCount must be an integer of at least 2, got ${shown}`),
+    );
+  }
+  assert.throws(
+    () =>
+      checkServiceConfig({
+        loadBalancingConfig: [{ [LEAST_REQUEST]: { choiceCount: 1 } }],
+      }),
+    /^Error: .*least_request_experimental.*choiceCount must be an integer of at least 2, got 1$/,
+  );
+  checkServiceConfig({ loadBalancingConfig: [{ [LEAST_REQUEST]: {} }] });
+});
+
+/** A child picker that always completes with the subchannel named `name`. */
+function childPicker(name: string): experimental.Picker {
+  const subchannel = { getAddress: () => name } as never;
+  return {
+    pick: () => ({
+      pickResultType: experimental.PickResultType.COMPLETE,
+      subchannel,
+      status: null,
+      onCallStarted: null,
+      onCallEnded: null,
+    }),
+  };
+}
+
+/** `Math.random`-like answers from a list, in turn. */
+function randoms(...values: number[]): () => number {
+  let i = 0;
+  return () => values[i++ % values.length];
+}
+
+/** Where one pick went. */
+function pickedBy(picker: experimental.Picker): string {
+  return pickOne(picker).subchannel!.getAddress();
+}
+
+Deno.test("least_request picker: of choiceCount samples, the fewest outstanding wins; a tie keeps the first sampled; samples may repeat", () => {
+  const counts: Outstanding[] = [{ count: 5 }, { count: 1 }, { count: 3 }];
+  const ready = ["a", "b", "c"].map((name, i) => ({
+    picker: childPicker(name),
+    outstanding: counts[i],
+  }));
+  // Indices: floor(r * 3); 0.0 -> a, 0.4 -> b, 0.9 -> c.
+  assert.equal(
+    pickedBy(new LeastRequestPicker(ready, 2, randoms(0, 0.9))),
+    "c",
+  );
+  assert.equal(
+    pickedBy(new LeastRequestPicker(ready, 2, randoms(0.9, 0.4))),
+    "b",
+  );
+  assert.equal(pickedBy(new LeastRequestPicker(ready, 2, randoms(0, 0))), "a");
+  // Three samples reach the least loaded where two would not.
+  assert.equal(
+    pickedBy(new LeastRequestPicker(ready, 2, randoms(0, 0.9, 0.4))),
+    "c",
+  );
+  assert.equal(
+    pickedBy(new LeastRequestPicker(ready, 3, randoms(0, 0.9, 0.4))),
+    "b",
+  );
+  counts[2].count = 1;
+  assert.equal(
+    pickedBy(new LeastRequestPicker(ready, 2, randoms(0.9, 0.4))),
+    "c",
+    "a tie keeps the first sampled",
+  );
+  // choiceCount samples, and no more, per pick.
+  let draws = 0;
+  new LeastRequestPicker(ready, 7, () => (draws++, 0.5)).pick(
+    { metadata: new Metadata(), extraPickInfo: {} },
+  );
+  assert.equal(draws, 7);
+});
+
+Deno.test("least_request picker: with one READY endpoint, every pick goes to it", () => {
+  const only = [{ picker: childPicker("a"), outstanding: { count: 9 } }];
+  const picker = new LeastRequestPicker(only, 10);
+  for (let i = 0; i < 100; i++) assert.equal(pickedBy(picker), "a");
+});
+
+Deno.test("least_request picker: an RPC is outstanding from its start to its end, however it ends; a pick never started counts nothing; a count never goes below 0", () => {
+  const outstanding = { count: 0 };
+  const calls: string[] = [];
+  const ready = [{
+    outstanding,
+    picker: {
+      pick: () => ({
+        pickResultType: experimental.PickResultType.COMPLETE,
+        subchannel: null,
+        status: null,
+        onCallStarted: () => calls.push("started"),
+        onCallEnded: (code: status) => calls.push(`ended ${status[code]}`),
+      }),
+    },
+  }];
+  const picker = new LeastRequestPicker(ready, 2);
+  const ends = [
+    status.OK,
+    status.INTERNAL,
+    status.CANCELLED,
+    status.DEADLINE_EXCEEDED,
+    status.UNAVAILABLE,
+  ];
+  const started = ends.map(() => {
+    const result = pickOne(picker);
+    result.onCallStarted!();
+    return result;
+  });
+  assert.equal(outstanding.count, ends.length);
+  // Picked, never started (cancelled before grpc-js started it): nothing.
+  pickOne(picker);
+  assert.equal(outstanding.count, ends.length);
+  started.forEach((result, i) => {
+    result.onCallEnded!(ends[i], "", new Metadata());
+    assert.equal(outstanding.count, ends.length - i - 1);
+  });
+  started[0].onCallEnded!(status.OK, "", new Metadata());
+  assert.equal(outstanding.count, 0, "an extra end does not go below 0");
+  assert.deepEqual(calls, [
+    ...ends.map(() => "started"),
+    ...ends.map((code) => `ended ${status[code]}`),
+    "ended OK",
+  ], "the child's own hooks still run");
+});
+
+Deno.test("least_request picker: a pick the child queues or drops is handed on as it is, counting nothing", () => {
+  const outstanding = { count: 0 };
+  const queued: experimental.PickResult = {
+    pickResultType: experimental.PickResultType.QUEUE,
+    subchannel: null,
+    status: null,
+    onCallStarted: null,
+    onCallEnded: null,
+  };
+  const picker = new LeastRequestPicker(
+    [{ outstanding, picker: { pick: () => queued } }],
+    2,
+  );
+  assert.equal(pickOne(picker), queued);
+  assert.equal(outstanding.count, 0);
+});
+
+/** The policy over a fake helper, with `Math.random` answering `random`. */
+async function withPolicy(
+  body: (
+    helper: FakeHelper,
+    update: (ports: number[]) => void,
+  ) => Promise<void>,
+  choiceCount = 2,
+): Promise<void> {
+  const helper = new FakeHelper();
+  const policy = new LeastRequestLoadBalancer(helper);
+  const config = new LeastRequestConfig(choiceCount);
+  const update = (ports: number[]) =>
+    assert.ok(policy.updateAddressList(
+      experimental.statusOrFromValue(ports.map(endpoint)),
+      config,
+      {},
+      "",
+    ));
+  try {
+    await body(helper, update);
+  } finally {
+    policy.destroy();
+  }
+}
+
+/** Runs `body` with `Math.random` answering from `values`, in turn. */
+function withRandom<T>(values: number[], body: () => T): T {
+  const random = Math.random;
+  Math.random = randoms(...values);
+  try {
+    return body();
+  } finally {
+    Math.random = random;
+  }
+}
+
+/** Starts `n` calls on the endpoint that `random` makes the picker choose. */
+function startCalls(
+  helper: FakeHelper,
+  n: number,
+  random: number[],
+): experimental.PickResult[] {
+  return Array.from({ length: n }, () => {
+    const result = withRandom(random, () => pickOne(helper.latest.picker));
+    result.onCallStarted!();
+    return result;
+  });
+}
+
+Deno.test(
+  "least_request policy: READY while any child is; picks only READY children; counts carry over to the next picker",
+  LEAVES_PICK_FIRST_TIMER,
+  () =>
+    withPolicy(async (helper, update) => {
+      update([A, B, C]);
+      await tick();
+      assert.equal(helper.latest.state, CONNECTING);
+      helper.subchannel(A).setState(READY);
+      helper.subchannel(B).setState(READY);
+      await tick();
+      assert.equal(helper.latest.state, READY);
+      // Two READY: floor(r * 2): 0 -> A, 0.9 -> B. C is never a choice.
+      const onA = startCalls(helper, 2, [0, 0]);
+      assert.equal(onA[0].subchannel!.getAddress(), `127.0.0.1:${A}`);
+      assert.equal(
+        withRandom([0, 0.9], () => pickOne(helper.latest.picker))
+          .subchannel!.getAddress(),
+        `127.0.0.1:${B}`,
+        "A has 2 out, B none",
+      );
+      // A new picker (C connects) keeps the counts.
+      helper.subchannel(C).setState(READY);
+      await tick();
+      // Three READY: 0 -> A, 0.5 -> B, 0.9 -> C.
+      assert.equal(
+        withRandom([0, 0.5], () => pickOne(helper.latest.picker))
+          .subchannel!.getAddress(),
+        `127.0.0.1:${B}`,
+      );
+      for (const call of onA) call.onCallEnded!(status.OK, "", new Metadata());
+      assert.equal(
+        withRandom([0, 0.5], () => pickOne(helper.latest.picker))
+          .subchannel!.getAddress(),
+        `127.0.0.1:${A}`,
+        "a tie: the first sampled",
+      );
+    }),
+);
+
+Deno.test(
+  "least_request policy: an endpoint that leaves and comes back starts at 0, and its old calls end on the old count",
+  LEAVES_PICK_FIRST_TIMER,
+  () =>
+    withPolicy(async (helper, update) => {
+      update([A, B]);
+      await tick();
+      helper.subchannel(A).setState(READY);
+      helper.subchannel(B).setState(READY);
+      await tick();
+      const onA = startCalls(helper, 3, [0, 0]);
+      update([B]);
+      await tick();
+      update([A, B]);
+      await tick();
+      helper.subchannel(A).setState(READY);
+      await tick();
+      // B has nothing out; A, back, starts at 0: a tie keeps the first.
+      const first = (random: number[]) =>
+        withRandom(random, () => pickOne(helper.latest.picker))
+          .subchannel!.getAddress();
+      assert.equal(first([0, 0.9]), `127.0.0.1:${A}`);
+      assert.equal(first([0.9, 0]), `127.0.0.1:${B}`);
+      // The old calls end: A's new count stays 0, not -3.
+      for (const call of onA) call.onCallEnded!(status.OK, "", new Metadata());
+      const onB = startCalls(helper, 1, [0.9, 0.9]);
+      assert.equal(onB[0].subchannel!.getAddress(), `127.0.0.1:${B}`);
+      assert.equal(first([0.9, 0]), `127.0.0.1:${A}`, "A at 0, below B's 1");
+    }),
+);
+
+Deno.test(
+  "least_request policy: all down is TRANSIENT_FAILURE naming the endpoints' errors",
+  LEAVES_PICK_FIRST_TIMER,
+  () =>
+    withPolicy(async (helper, update) => {
+      update([A, B]);
+      await tick();
+      helper.subchannel(A).setState(TRANSIENT_FAILURE, "A refused");
+      helper.subchannel(B).setState(TRANSIENT_FAILURE, "B refused");
+      await tick();
+      assert.equal(helper.latest.state, TRANSIENT_FAILURE);
+      assert.match(
+        helper.latest.errorMessage ?? "",
+        new RegExp(
+          `^${LEAST_REQUEST}: no endpoint is reachable: \\[127\\.0\\.0\\.1:${A}\\]: .*A refused.*; \\[127\\.0\\.0\\.1:${B}\\]: .*B refused`,
+        ),
+      );
+      const failed = pickOne(helper.latest.picker);
+      assert.equal(
+        failed.pickResultType,
+        experimental.PickResultType.TRANSIENT_FAILURE,
+      );
+      assert.match(failed.status?.details ?? "", /A refused.*; .*B refused/);
+    }),
+);
