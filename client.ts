@@ -20,6 +20,7 @@ import {
   CLIENT_CHANNEL_OPTIONS,
   clientServiceConfig,
   underOutlierDetection,
+  withLeastRequest,
 } from "./cli/client_config.ts";
 import {
   CLIENT_USAGE,
@@ -80,7 +81,10 @@ type EndpointOf = (peer: string) => number | undefined;
  * @throws {UsageError} in the check's words, for a config it refuses.
  */
 function checkedServiceConfig(flags: ClientFlags): Record<string, unknown> {
-  const policy = clientServiceConfig(flags.chooseSecond, flags.healthService);
+  const custom = clientServiceConfig(flags.chooseSecond, flags.healthService);
+  const policy = flags.policy === "least_request"
+    ? withLeastRequest(custom)
+    : custom;
   const serviceConfig = flags.outlierDetection
     ? underOutlierDetection(policy)
     : policy;
@@ -183,7 +187,9 @@ function countRpcs(
     quiet: flags.quiet,
     label: (peer) => {
       const index = endpointOf(peer);
-      return index === undefined ? peer : `${names[index]} (${peer})`;
+      return index === undefined || flags.policy !== "custom_round_robin"
+        ? peer
+        : `${names[index]} (${peer})`;
     },
   });
 }

@@ -35,10 +35,11 @@ async function main(): Promise<number> {
   if (warning !== null) console.error(warning);
   const credentials = serverCredentials(flags.tls);
   const servers = await withoutGrpcLog(() =>
-    startEchoServers(flags.addresses, {
+    startEchoServers(flags.addresses, (i) => ({
       ...(flags.failures === null ? {} : { failures: flags.failures }),
+      delayMs: flags.delaysMs[i],
       credentials,
-    })
+    }))
   );
   printServing(servers);
   const registration = flags.etcd === null

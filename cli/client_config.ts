@@ -6,7 +6,7 @@
  * @module
  */
 import type * as grpc from "@grpc/grpc-js";
-import { CUSTOM_ROUND_ROBIN } from "../balancer/mod.ts";
+import { CUSTOM_ROUND_ROBIN, LEAST_REQUEST } from "../balancer/mod.ts";
 import { ECHO_SERVICE_NAME } from "../echo/mod.ts";
 
 /**
@@ -56,6 +56,16 @@ export function clientServiceConfig(
       ? {}
       : { healthCheckConfig: { serviceName: healthService } }),
   };
+}
+
+/**
+ * `serviceConfig` with `least_request_experimental` (choiceCount 2) in the
+ * place of its policy.
+ */
+export function withLeastRequest(
+  serviceConfig: Record<string, unknown>,
+): Record<string, unknown> {
+  return { ...serviceConfig, loadBalancingConfig: [{ [LEAST_REQUEST]: {} }] };
 }
 
 /**

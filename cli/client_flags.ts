@@ -8,6 +8,7 @@ import {
   CUSTOM_ROUND_ROBIN,
   DEFAULT_CHOOSE_SECOND,
   DEFAULT_ETCD_ENDPOINTS,
+  LEAST_REQUEST,
   MAX_CHOOSE_SECOND,
   parseEtcdEndpoints,
 } from "../balancer/mod.ts";
@@ -29,8 +30,8 @@ import {
 } from "./etcd_access.ts";
 
 /** The client's usage message: its flags and what it does. */
-export const CLIENT_USAGE =
-  `usage: client.ts [--addrs A,B | --target URI] [--choose-second N]
+export const CLIENT_USAGE = `usage: client.ts [--addrs A,B | --target URI]
+                 [--choose-second N | --policy least_request]
                  [--etcd-endpoints URLS [--etcd-ca FILE]
                   [--etcd-cert FILE --etcd-key FILE]]
                  [--health-service NAME] [--outlier-detection]
@@ -41,7 +42,8 @@ export const CLIENT_USAGE =
 Sends UnaryEcho RPCs through the ${CUSTOM_ROUND_ROBIN} policy.
 
   --addrs HOST:PORT,HOST:PORT  the first and second backend
-                               (default localhost:50050,localhost:50051)
+                               (default localhost:50050,localhost:50051);
+                               any number of them for least_request
   --target URI                 any grpc-js target instead of --addrs,
                                e.g. dns:///backends.internal:50051, or
                                etcd:///PREFIX for the backends registered
@@ -59,6 +61,11 @@ Sends UnaryEcho RPCs through the ${CUSTOM_ROUND_ROBIN} policy.
                                for one (--client-cert-auth)
   --choose-second N            every N-th RPC goes to the second backend;
                                0 means never (default ${DEFAULT_CHOOSE_SECOND})
+  --policy NAME                ${CUSTOM_ROUND_ROBIN} (the default), or
+                               least_request: each RPC to the backend with the
+                               fewest RPCs in flight of two picked at random
+                               (${LEAST_REQUEST}, docs/least_request.md);
+                               it takes --count
   --health-service NAME        watch each backend's health for this service
                                and skip unhealthy ones; "" turns health
                                checking off (default ${ECHO_SERVICE_NAME})
@@ -85,9 +92,14 @@ exactly one RPC on the second backend each prove the ratio (exit 0).
 With an etcd: target and ETCD_USERNAME and ETCD_PASSWORD set, the client
 reads etcd as that user, who needs read permission on PREFIX/.`;
 
+/** The policies `--policy` names. */
+export const POLICIES = ["custom_round_robin", "least_request"] as const;
+
 /** The client's command line, checked. */
 export interface ClientFlags {
-  /** The two backends, trimmed (ignored with `target`). */
+  /** The policy: `custom_round_robin` unless `--policy` says otherwise. */
+  readonly policy: typeof POLICIES[number];
+  /** The backends, trimmed (ignored with `target`): two but for least_request. */
   readonly addrs: readonly string[];
   readonly target: string | undefined;
   /** The etcd cluster of an `etcd:` target. */
@@ -119,6 +131,7 @@ const OPTIONS = {
   "etcd-endpoints": { type: "string" },
   ...ETCD_TLS_OPTIONS,
   "choose-second": { type: "string", default: String(DEFAULT_CHOOSE_SECOND) },
+  policy: { type: "string", default: "custom_round_robin" },
   timeout: { type: "string", default: "10" },
   count: { type: "string" },
   concurrency: { type: "string" },
@@ -145,11 +158,15 @@ export function readClientFlags(args: readonly string[]): ClientFlags | null {
   if (flags.addrs !== undefined && flags.target !== undefined) {
     throw new UsageError("--addrs and --target cannot be used together");
   }
-  const addrs = readTwoAddresses(flags.addrs);
+  const policy = readPolicy(flags);
+  const addrs = policy === "least_request" && flags.addrs !== undefined
+    ? readAddresses("addrs", flags.addrs)
+    : readTwoAddresses(flags.addrs);
   const tls = readTls(flags);
   if (tls !== null && flags.target === undefined) assertNamedForTls(addrs);
   const etcdEndpoints = readEtcdEndpoints(flags);
   return {
+    policy,
     addrs,
     target: flags.target,
     etcdEndpoints,
@@ -169,6 +186,23 @@ export function readClientFlags(args: readonly string[]): ClientFlags | null {
     count: readCount(flags),
     quiet: flags.quiet,
   };
+}
+
+/**
+ * Reads `--policy`: one of {@linkcode POLICIES}; least_request proves no
+ * ratio, so it takes `--count`.
+ */
+function readPolicy(flags: Parsed): typeof POLICIES[number] {
+  const policy = POLICIES.find((name) => name === flags.policy);
+  if (policy === undefined) {
+    throw new UsageError(
+      `--policy must be ${POLICIES.join(" or ")}, got "${flags.policy}"`,
+    );
+  }
+  if (policy === "least_request" && flags.count === undefined) {
+    throw new UsageError("--policy least_request works with --count only");
+  }
+  return policy;
 }
 
 /** Reads `--addrs`: exactly two `HOST:PORT`, trimmed. */

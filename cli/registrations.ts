@@ -8,6 +8,7 @@ import {
   registerCustomRoundRobin,
   registerDnsHealthCheckConfig,
   registerEtcdResolver,
+  registerLeastRequest,
   registerXds,
 } from "../balancer/mod.ts";
 import type { ClientFlags } from "./client_flags.ts";
@@ -15,7 +16,8 @@ import { withoutDeprecationWarnings } from "./main.ts";
 import { checkXdsBootstrap } from "./xds_bootstrap.ts";
 
 /**
- * Registers `custom_round_robin`, and for the target's scheme DNS's
+ * Registers `custom_round_robin` (and `least_request_experimental`, when
+ * the client runs it), and for the target's scheme DNS's
  * health-check config, the etcd resolver with its access, or xDS once its
  * bootstrap is checked.
  *
@@ -24,6 +26,7 @@ import { checkXdsBootstrap } from "./xds_bootstrap.ts";
  */
 export async function registerForTarget(flags: ClientFlags): Promise<void> {
   registerCustomRoundRobin();
+  if (flags.policy === "least_request") registerLeastRequest();
   const scheme = flags.target?.split(":")[0];
   if (scheme === "dns") registerDnsHealthCheckConfig();
   if (flags.etcd !== null) registerEtcdResolver(flags.etcd.access);

@@ -37,7 +37,7 @@ import {
 /** The server's usage message: its flags and what it does. */
 export const SERVER_USAGE =
   `usage: server.ts [--addrs HOST:PORT,...] [--listen-anywhere] [--drain-ms MS]
-                 [--fail-percent P [--fail-code NAME]]
+                 [--fail-percent P [--fail-code NAME]] [--delay-ms MS,...]
                  [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]
                  [--register PREFIX [--etcd-endpoints URLS] [--etcd-ttl S]
                   [--etcd-ca FILE] [--etcd-cert FILE --etcd-key FILE]]
@@ -56,6 +56,9 @@ Starts one echo server per address; port 0 picks a free port.
                      backend's would
   --fail-code        the status of those failures, a gRPC code name in any
                      case (default UNAVAILABLE)
+  --delay-ms         answer every UnaryEcho this many milliseconds late, as a
+                     slow backend would: one value for every address, or one
+                     per address (default 0)
   --tls-cert, --tls-key
                      serve TLS with this certificate (PEM, chain first) and
                      its key; the Health service too
@@ -91,6 +94,8 @@ export interface ServerFlags {
   readonly drainMs: number;
   /** The UnaryEcho failures to inject, or `null` for none. */
   readonly failures: Failures | null;
+  /** How late each address's server answers UnaryEcho, in milliseconds. */
+  readonly delaysMs: readonly number[];
   /** The TLS flags' files (`ca` is `--tls-client-ca`). */
   readonly tls: TlsFiles;
   /** Where to register in etcd, or `null` for no registration. */
@@ -112,6 +117,7 @@ const OPTIONS = {
   "listen-anywhere": { type: "boolean", default: false },
   "fail-percent": { type: "string", default: "0" },
   "fail-code": { type: "string", default: "UNAVAILABLE" },
+  "delay-ms": { type: "string", default: "0" },
   "tls-cert": { type: "string" },
   "tls-key": { type: "string" },
   "tls-client-ca": { type: "string" },
@@ -150,6 +156,7 @@ export function readServerFlags(args: readonly string[]): ServerFlags | null {
     addresses,
     drainMs,
     failures: percent > 0 ? { percent, code } : null,
+    delaysMs: readDelays(flags["delay-ms"], addresses.length),
     tls: {
       ca: flags["tls-client-ca"],
       cert: flags["tls-cert"],
@@ -209,6 +216,27 @@ function readEtcd(
   }
   const settings = readEtcdSettings(flags, endpoints);
   return { prefix, endpoints, ttlSeconds, settings };
+}
+
+/**
+ * Reads `--delay-ms`: whole milliseconds, one for every address or one per
+ * address; the delay of each address, in order.
+ */
+function readDelays(value: string, addresses: number): number[] {
+  const delays = value.split(",").map((entry) =>
+    readNumber("delay-ms", entry.trim(), {
+      whole: true,
+      unit: "milliseconds",
+      min: 0,
+    })
+  );
+  if (delays.length === 1) return Array(addresses).fill(delays[0]);
+  if (delays.length !== addresses) {
+    throw new UsageError(
+      `--delay-ms needs one value, or one per address (${addresses}), got "${value}"`,
+    );
+  }
+  return delays;
 }
 
 /** Reads `--fail-percent`: a number from 0 to 100. */

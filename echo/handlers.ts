@@ -18,11 +18,13 @@ export interface Failures {
 /**
  * The Echo methods, every reply tagged `(from <address>)`. With `failures`,
  * exactly that share of UnaryEcho RPCs fails, spread evenly: at 25, every
- * fourth.
+ * fourth. With `delayMs`, every UnaryEcho answers that late, as a slow
+ * backend's would.
  */
 export function echoHandlers(
   address: string,
   failures?: Failures,
+  delayMs = 0,
 ): EchoHandlers {
   const tag = (message: string) => ({
     message: `${message} (from ${address})`,
@@ -33,19 +35,22 @@ export function echoHandlers(
     failures !== undefined &&
     Math.floor(n * failures.percent / 100) >
       Math.floor((n - 1) * failures.percent / 100);
+  const answer: EchoHandlers["UnaryEcho"] = (call, callback) => {
+    if (fails(++unary)) {
+      callback({
+        code: failures!.code,
+        details: `${address} failed this RPC (--fail-percent ${
+          failures!.percent
+        })`,
+      });
+      return;
+    }
+    callback(null, tag(call.request.message));
+  };
   return {
-    UnaryEcho(call, callback) {
-      if (fails(++unary)) {
-        callback({
-          code: failures!.code,
-          details: `${address} failed this RPC (--fail-percent ${
-            failures!.percent
-          })`,
-        });
-        return;
-      }
-      callback(null, tag(call.request.message));
-    },
+    UnaryEcho: delayMs === 0
+      ? answer
+      : (call, callback) => setTimeout(() => answer(call, callback), delayMs),
     ServerStreamingEcho(call) {
       for (const word of call.request.message.split(/\s+/).filter(Boolean)) {
         call.write(tag(word));

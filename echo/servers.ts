@@ -32,6 +32,8 @@ export interface EchoServerOptions {
   readonly health?: boolean;
   /** Fail some UnaryEcho RPCs (default: none). */
   readonly failures?: Failures;
+  /** Answer every UnaryEcho this many milliseconds late (default 0). */
+  readonly delayMs?: number;
   /** How it serves, TLS or not (default: plaintext). */
   readonly credentials?: grpc.ServerCredentials;
 }
@@ -85,7 +87,10 @@ export function startEchoServer(
           return;
         }
         const bound = `${host}:${port}`;
-        server.addService(echoService, echoHandlers(bound, options.failures));
+        server.addService(
+          echoService,
+          echoHandlers(bound, options.failures, options.delayMs),
+        );
         const health = options.health === false
           ? null
           : new HealthImplementation({
@@ -100,19 +105,25 @@ export function startEchoServer(
 }
 
 /**
- * Starts one echo server per address; prints nothing, which is the
- * program's to do. If one cannot start, none is left running.
+ * Starts one echo server per address, each with `options`, or with
+ * `options(i)` for the `i`-th; prints nothing, which is the program's to do.
+ * If one cannot start, none is left running.
  *
  * @throws {Error} naming the first address that cannot be listened on.
  */
 export async function startEchoServers(
   addresses: readonly string[],
-  options: EchoServerOptions = {},
+  options: EchoServerOptions | ((index: number) => EchoServerOptions) = {},
 ): Promise<EchoServer[]> {
   const servers: EchoServer[] = [];
   try {
-    for (const address of addresses) {
-      servers.push(await startEchoServer(address, options));
+    for (const [i, address] of addresses.entries()) {
+      servers.push(
+        await startEchoServer(
+          address,
+          typeof options === "function" ? options(i) : options,
+        ),
+      );
     }
   } catch (error) {
     for (const { server } of servers) server.forceShutdown();
