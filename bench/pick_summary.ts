@@ -6,10 +6,14 @@
  *
  * @module
  */
-import { median } from "./stats.ts";
+import { median, medianRatio } from "./stats.ts";
 
 /** Picks per bench iteration of `picker_bench.ts`. */
 export const PICKS = 10_000;
+
+/** The least_request contenders' names: 10 and 10,000 READY endpoints. */
+export const LEAST_REQUEST_10 = "least_request, 10";
+export const LEAST_REQUEST_10_000 = "least_request, 10,000";
 
 interface Bench {
   readonly name: string;
@@ -66,4 +70,13 @@ export function summarize(
       median(deltas).toFixed(2)
     } ns per pick (target: at most ${TARGET_NS} ns)`,
   );
+  const many = perPick.get(LEAST_REQUEST_10_000);
+  const few = perPick.get(LEAST_REQUEST_10);
+  if (many !== undefined && few !== undefined) {
+    console.log(
+      `least_request at 10,000 READY endpoints over 10, median of the rounds' ratios: ${
+        medianRatio(many, few).toFixed(2)
+      }`,
+    );
+  }
 }

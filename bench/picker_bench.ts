@@ -1,7 +1,8 @@
 /**
  * What `custom_round_robin` adds to each pick: its picker against calling a
  * child's picker directly (the floor) and against grpc-js's round_robin over
- * the same children. Every contender is the picker a real policy reports once
+ * the same children; and `least_request_experimental`'s pick at 10 and at
+ * 10,000 READY endpoints, which should cost the same. Every contender is the picker a real policy reports once
  * its pick_first children are READY (over fake subchannels, so no network).
  *
  * Each bench iteration makes {@linkcode PICKS} picks, so per-pick figures are
@@ -18,9 +19,17 @@ import {
   connectivityState as ConnectivityState,
   experimental,
 } from "@grpc/grpc-js";
-import { registerCustomRoundRobin } from "../balancer/mod.ts";
+import {
+  LEAST_REQUEST,
+  registerCustomRoundRobin,
+  registerLeastRequest,
+} from "../balancer/mod.ts";
 import { endpoint, FakeHelper, PICK_ARGS, tick } from "../testing/fakes.ts";
-import { PICKS } from "./pick_summary.ts";
+import {
+  LEAST_REQUEST_10,
+  LEAST_REQUEST_10_000,
+  PICKS,
+} from "./pick_summary.ts";
 
 /** The picker that the policy `config` reports with all children READY. */
 async function readyPicker(
@@ -48,6 +57,9 @@ async function readyPicker(
 }
 
 registerCustomRoundRobin();
+registerLeastRequest();
+/** Ports 1 to `n`, an endpoint each. */
+const ports = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 const contenders: [string, experimental.Picker][] = [
   ["floor (child picker)", await readyPicker({ pick_first: {} }, [1])],
   [
@@ -55,6 +67,14 @@ const contenders: [string, experimental.Picker][] = [
     await readyPicker({ custom_round_robin: { chooseSecond: 3 } }, [1, 2]),
   ],
   ["round_robin", await readyPicker({ round_robin: {} }, [1, 2])],
+  [
+    LEAST_REQUEST_10,
+    await readyPicker({ [LEAST_REQUEST]: {} }, ports(10)),
+  ],
+  [
+    LEAST_REQUEST_10_000,
+    await readyPicker({ [LEAST_REQUEST]: {} }, ports(10_000)),
+  ],
 ];
 
 // Results go somewhere, or V8 may drop the child pickers' result objects.

@@ -1,7 +1,8 @@
 /**
  * Throughput and latency of UnaryEcho through `custom_round_robin` and the
  * layers a user puts around it, next to grpc-js's bare `round_robin` and
- * `pick_first`: the two echo servers run in a separate process, and this
+ * `pick_first`, and `least_request_experimental` over the same two
+ * servers: the two echo servers run in a separate process, and this
  * process holds one channel per contender. `custom_round_robin` alone, then
  * the layers, each row adding one to the row above: health checking,
  * `outlier_detection` above, the client's retry policy. Last,
@@ -26,7 +27,12 @@
  * @module
  */
 import * as grpc from "@grpc/grpc-js";
-import { ManualResolver, registerCustomRoundRobin } from "../balancer/mod.ts";
+import {
+  LEAST_REQUEST,
+  ManualResolver,
+  registerCustomRoundRobin,
+  registerLeastRequest,
+} from "../balancer/mod.ts";
 import {
   clientServiceConfig,
   underOutlierDetection,
@@ -50,6 +56,7 @@ const WITH_OUTLIER_DETECTION = underOutlierDetection(WITH_HEALTH);
 const CONFIGS = {
   "round_robin": { loadBalancingConfig: [{ round_robin: {} }] },
   "pick_first": { loadBalancingConfig: [{ pick_first: {} }] },
+  "least_request": { loadBalancingConfig: [{ [LEAST_REQUEST]: {} }] },
   "custom_round_robin": POLICY_ALONE,
   "+ health": WITH_HEALTH,
   "+ outlier_detection": WITH_OUTLIER_DETECTION,
@@ -188,6 +195,7 @@ const tlsServers = await startServerTask(["localhost:0", "localhost:0"], [
   certs.server.key,
 ]);
 registerCustomRoundRobin();
+registerLeastRequest();
 registerResolvers(
   servers.addresses,
   ownServers.addresses,

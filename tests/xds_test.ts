@@ -8,7 +8,12 @@
  */
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
-import { registerCustomRoundRobin, registerXds } from "../balancer/mod.ts";
+import {
+  LEAST_REQUEST,
+  registerCustomRoundRobin,
+  registerLeastRequest,
+  registerXds,
+} from "../balancer/mod.ts";
 import {
   EchoClient,
   type EchoServer,
@@ -21,12 +26,18 @@ import * as xds from "../testing/xds_resources.ts";
 import { ANY_PORT } from "../testing/ports.ts";
 import { assertRatioProved, runTask } from "../testing/processes.ts";
 import { repeated, sequence, unary, untilPattern } from "../testing/rpcs.ts";
-import { failures, type Load, startLoad } from "../testing/steady_load.ts";
+import {
+  failures,
+  type Load,
+  type Sent,
+  startLoad,
+} from "../testing/steady_load.ts";
 import { logged, until } from "../testing/wait.ts";
 import { LEAVES_XDS_CLIENT } from "../testing/sanitizers.ts";
 import { withoutDeprecationWarnings } from "../cli/main.ts";
 
 registerCustomRoundRobin();
+registerLeastRequest();
 await withoutDeprecationWarnings(registerXds);
 
 /** grpc-js-xds's per-channel bootstrap, for tests only. */
@@ -241,6 +252,61 @@ Deno.test(
       m.policies([xds.customRoundRobin(3)]);
       await untilPattern(client, first, second);
     }),
+);
+
+/** The share of `sent[from..]` that `server` answered. */
+function shareFrom(sent: readonly Sent[], from: number, server: string) {
+  const window = sent.slice(from);
+  return window.filter((rpc) => rpc.server === server).length / window.length;
+}
+
+Deno.test(
+  "xds: the control plane switches the cluster from round_robin to least_request (a TypedStruct) under load: ACKed, a slow backend's share falls, 0 failed",
+  LEAVES_XDS_CLIENT,
+  async () => {
+    // Three backends, the third 10 times slower.
+    const m = await mesh(
+      [xds.roundRobin()],
+      3,
+      (i) => ({ delayMs: i === 2 ? 20 : 2 }),
+    );
+    const slow = m.addresses[2];
+    m.endpoints([m.addresses]);
+    const channel = m.channel();
+    const load = startLoad(channel, 16);
+    try {
+      await until(
+        "all three serve",
+        () =>
+          m.addresses.every((address) =>
+            load.sent.some((rpc) => rpc.server === address)
+          ),
+        10_000,
+      );
+      let from = load.sent.length;
+      await until("500 RPCs", () => load.sent.length >= from + 500, 30_000);
+      const before = shareFrom(load.sent, from, slow);
+      m.policies([xds.typedStructPolicy(LEAST_REQUEST, { choiceCount: 2 })]);
+      assert.equal((await untilReply(m.ads)).error, null, "ACKed");
+      // The new policy's children connect before it takes over: 200 RPCs
+      // for the switch, then the 500 measured.
+      const switched = load.sent.length + 200;
+      await until("the switch", () => load.sent.length >= switched, 30_000);
+      from = load.sent.length;
+      await until("500 RPCs", () => load.sent.length >= from + 500, 30_000);
+      const after = shareFrom(load.sent, from, slow);
+      console.log(
+        `the slow backend's share of 500 RPCs at concurrency 16: round_robin ${
+          before.toFixed(3)
+        }, then least_request ${after.toFixed(3)}`,
+      );
+      assert.ok(before > 0.3, `round_robin ${before}`);
+      assert.ok(after < before * 2 / 3, `least_request ${after}`);
+    } finally {
+      await assertNoneFailed(load);
+      await m.close();
+    }
+  },
 );
 
 Deno.test(
