@@ -232,6 +232,36 @@ const BAD_FLAGS: [string, string[], RegExp][] = [
     ["--etcd-key", "certs/client.key"],
     /^server: --etcd-key works with --register only$/,
   ],
+  [
+    "client",
+    ["--policy", "round_robin", "--count", "5"],
+    /^client: --policy must be custom_round_robin or least_request, got "round_robin"$/,
+  ],
+  [
+    "client",
+    ["--policy", "least_request"],
+    /^client: --policy least_request works with --count only$/,
+  ],
+  [
+    "client",
+    ["--addrs", "localhost:1,localhost:2,localhost:3", "--count", "5"],
+    /^client: --addrs needs exactly 2 comma-separated HOST:PORT/,
+  ],
+  [
+    "server",
+    ["--delay-ms", "1.5"],
+    /^server: --delay-ms must be a whole number of milliseconds, at least 0, got "1.5"$/,
+  ],
+  [
+    "server",
+    ["--delay-ms", "-1"],
+    /^server: --delay-ms must be a whole number of milliseconds, at least 0, got "-1"$/,
+  ],
+  [
+    "server",
+    ["--delay-ms", "1,2,3"],
+    /^server: --delay-ms needs one value, or one per address \(2\), got "1,2,3"$/,
+  ],
   ["server", ["--bogus"], /^server: Unknown option '--bogus'/],
   [
     "server",
@@ -448,4 +478,40 @@ Deno.test("e2e: an etcd user name without its password exits 2 naming both varia
       `${program}: ETCD_USERNAME and ETCD_PASSWORD go together`,
     );
   }
+});
+
+Deno.test("e2e: server --delay-ms makes one of three backends 10 times slower; client --policy least_request --count sends it the fewest RPCs, and prints each backend's count", async () => {
+  const server = await startServerTask(
+    ["localhost:0", "localhost:0", "localhost:0"],
+    ["--delay-ms", "2,2,20"],
+  );
+  let client: Finished | undefined;
+  try {
+    client = await runTask([
+      "client",
+      "--policy",
+      "least_request",
+      "--addrs",
+      server.addresses.join(","),
+      "--count",
+      "300",
+      "--concurrency",
+      "16",
+      "--quiet",
+    ]);
+  } finally {
+    await server.stop();
+  }
+  assert.equal(client.code, 0, client.stderr.join("\n"));
+  assert.equal(client.stdout.at(-1), "failed: 0 of 300 RPCs");
+  // One line per backend, by the address it connected to.
+  const counts = server.addresses.map((address) => {
+    const port = address.split(":").at(-1);
+    const line = client!.stdout.find((l) => l.includes(`:${port}: `));
+    assert.ok(line, `a line for ${address} in ${client!.stdout}`);
+    return Number(line.match(/: (\d+) RPCs$/)?.[1]);
+  });
+  console.log(`RPCs per backend, the third the slow one: ${counts.join(", ")}`);
+  assert.equal(counts.reduce((a, b) => a + b), 300);
+  assert.ok(counts[2] < Math.min(counts[0], counts[1]), `${counts}`);
 });
