@@ -26,6 +26,11 @@ import { checkServiceConfig } from "../balancer/service_config.ts";
 import { endpoint, FakeHelper, pickOne, tick } from "../testing/fakes.ts";
 import { startEchoServer, stopEchoServers } from "../echo/mod.ts";
 import { connect } from "../testing/channels.ts";
+import {
+  CLIENT_CHANNEL_OPTIONS,
+  OUTLIER_DETECTION,
+  underOutlierDetection,
+} from "../cli/client_config.ts";
 import { ANY_PORT } from "../testing/ports.ts";
 import { type Sent, startLoad } from "../testing/steady_load.ts";
 import { until } from "../testing/wait.ts";
@@ -422,5 +427,47 @@ Deno.test("least_request on real servers: one backend 10 times slower than two o
     );
   } finally {
     await stopEchoServers(servers, { drainMs: 0, graceMs: 1000 });
+  }
+});
+
+Deno.test("least_request under outlier_detection, with health checking: a backend failing every RPC, which answers fastest and so draws RPCs, is ejected; then 0 fail", async () => {
+  const healthy = await startEchoServer(ANY_PORT);
+  const failing = await startEchoServer(ANY_PORT, {
+    failures: { percent: 100, code: status.INTERNAL },
+  });
+  const serviceConfig = underOutlierDetection({
+    loadBalancingConfig: [{ [LEAST_REQUEST]: {} }],
+    healthCheckConfig: { serviceName: "" },
+  }, { ...OUTLIER_DETECTION, interval: { seconds: 1, nanos: 0 } });
+  checkServiceConfig(serviceConfig);
+  const { client } = connect(
+    [healthy.address, failing.address],
+    serviceConfig,
+    CLIENT_CHANNEL_OPTIONS,
+  );
+  const load = startLoad(client, 4);
+  try {
+    const succeededSince = () => {
+      const last = load.sent.findLastIndex((rpc) => rpc.error !== null);
+      return last < 0 ? 0 : load.sent.length - 1 - last;
+    };
+    // The next evaluation after request_volume failures ejects it: within
+    // the interval and the time those RPCs take, well inside 10 s.
+    await until("ejection", () => succeededSince() >= 300, 10_000);
+    const sent = await load.stop();
+    const failed = sent.filter((rpc) => rpc.error !== null);
+    assert.ok(
+      failed.length >= OUTLIER_DETECTION.failure_percentage_ejection
+        .request_volume,
+      `${failed.length} failed`,
+    );
+    assert.ok(
+      sent.slice(-300).every((rpc) => rpc.server === healthy.address),
+      "after the ejection, every RPC to the healthy backend",
+    );
+  } finally {
+    await load.stop();
+    client.close();
+    await stopEchoServers([healthy, failing], { drainMs: 0, graceMs: 1000 });
   }
 });
