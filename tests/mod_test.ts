@@ -34,3 +34,13 @@ Deno.test("mod: exports the policy's registration and constants, the manual and 
   assert.equal(mod.DEFAULT_CHOOSE_SECOND, 3);
   assert.equal(mod.MAX_CHOOSE_SECOND, 2 ** 32 - 1);
 });
+
+Deno.test("mod: library.md and npm/README.md name every export, so their lists stay true", async () => {
+  for (const doc of ["docs/library.md", "npm/README.md"]) {
+    const text = await Deno.readTextFile(new URL(`../${doc}`, import.meta.url));
+    const missing = Object.keys(mod).filter((name) =>
+      !text.includes(`\`${name}\``) && !text.includes(`\`${name}(`)
+    );
+    assert.deepEqual(missing, [], `${doc} does not name these exports`);
+  }
+});
