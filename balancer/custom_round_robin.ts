@@ -17,7 +17,7 @@ import {
   EndpointSharding,
   type ShardedPolicy,
 } from "./endpoint_sharding.ts";
-import { shown } from "./_shown.ts";
+import { configObject, shown } from "./_config.ts";
 
 type Endpoint = experimental.Endpoint;
 type Picker = experimental.Picker;
@@ -110,14 +110,10 @@ export class CustomRoundRobinConfig
    *   policy's name when it parses a service config.
    */
   static createFromJson(json: unknown): CustomRoundRobinConfig {
-    if (typeof json !== "object" || json === null || Array.isArray(json)) {
-      throw new Error(
-        `config must be a JSON object, got ${JSON.stringify(json)}`,
-      );
-    }
+    const config = configObject(json);
     return new CustomRoundRobinConfig(
-      "chooseSecond" in json
-        ? json.chooseSecond as number
+      "chooseSecond" in config
+        ? config.chooseSecond as number
         : DEFAULT_CHOOSE_SECOND,
     );
   }

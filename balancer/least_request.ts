@@ -19,7 +19,7 @@ import {
   EndpointSharding,
   type PolicyState,
 } from "./endpoint_sharding.ts";
-import { shown } from "./_shown.ts";
+import { configObject, shown } from "./_config.ts";
 
 type Picker = experimental.Picker;
 type PickArgs = experimental.PickArgs;
@@ -116,13 +116,11 @@ export class LeastRequestConfig
    *   policy's name when it parses a service config.
    */
   static createFromJson(json: unknown): LeastRequestConfig {
-    if (typeof json !== "object" || json === null || Array.isArray(json)) {
-      throw new Error(
-        `config must be a JSON object, got ${JSON.stringify(json)}`,
-      );
-    }
+    const config = configObject(json);
     return new LeastRequestConfig(
-      "choiceCount" in json ? json.choiceCount as number : DEFAULT_CHOICE_COUNT,
+      "choiceCount" in config
+        ? config.choiceCount as number
+        : DEFAULT_CHOICE_COUNT,
     );
   }
 }

@@ -78,3 +78,24 @@ export function untilSent(load: Load, n: number, ms = 10_000): Promise<void> {
 export function failures(sent: readonly Sent[]): string[] {
   return sent.flatMap(({ error }) => error === null ? [] : [error]);
 }
+
+/**
+ * Waits until `rpcs` RPCs of `load` in a row have succeeded since one
+ * failed (none counts until one fails): until a failing backend is left
+ * out, as when outlier detection ejects it.
+ */
+export function untilFailuresEnd(
+  load: Load,
+  rpcs: number,
+  ms: number,
+): Promise<void> {
+  const succeededSince = () => {
+    const last = load.sent.findLastIndex((rpc) => rpc.error !== null);
+    return last < 0 ? 0 : load.sent.length - 1 - last;
+  };
+  return until(
+    `${rpcs} RPCs in a row after failures`,
+    () => succeededSince() >= rpcs,
+    ms,
+  );
+}

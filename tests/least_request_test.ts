@@ -32,7 +32,11 @@ import {
   underOutlierDetection,
 } from "../cli/client_config.ts";
 import { ANY_PORT } from "../testing/ports.ts";
-import { type Sent, startLoad } from "../testing/steady_load.ts";
+import {
+  type Sent,
+  startLoad,
+  untilFailuresEnd,
+} from "../testing/steady_load.ts";
 import { until } from "../testing/wait.ts";
 import { LEAVES_PICK_FIRST_TIMER } from "../testing/sanitizers.ts";
 
@@ -447,13 +451,9 @@ Deno.test("least_request under outlier_detection, with health checking: a backen
   );
   const load = startLoad(client, 4);
   try {
-    const succeededSince = () => {
-      const last = load.sent.findLastIndex((rpc) => rpc.error !== null);
-      return last < 0 ? 0 : load.sent.length - 1 - last;
-    };
     // The next evaluation after request_volume failures ejects it: within
     // the interval and the time those RPCs take, well inside 10 s.
-    await until("ejection", () => succeededSince() >= 300, 10_000);
+    await untilFailuresEnd(load, 300, 10_000);
     const sent = await load.stop();
     const failed = sent.filter((rpc) => rpc.error !== null);
     assert.ok(

@@ -23,7 +23,11 @@ import {
   stopEchoServers,
 } from "../echo/mod.ts";
 import { connect } from "../testing/channels.ts";
-import { type Sent, startLoad } from "../testing/steady_load.ts";
+import {
+  type Sent,
+  startLoad,
+  untilFailuresEnd,
+} from "../testing/steady_load.ts";
 import { until } from "../testing/wait.ts";
 import { untilPattern } from "../testing/rpcs.ts";
 import {
@@ -80,11 +84,7 @@ for (const health of [true, false]) {
     const load = startLoad(client, 4);
     try {
       // Ejected: 300 RPCs in a row after the last failure, all to the first.
-      const succeededSince = () => {
-        const last = load.sent.findLastIndex((rpc) => rpc.error !== null);
-        return last < 0 ? 0 : load.sent.length - 1 - last;
-      };
-      await until("ejection", () => succeededSince() >= 300, 10_000);
+      await untilFailuresEnd(load, 300, 10_000);
       const failed = load.sent.filter((rpc) => rpc.error !== null);
       assert.ok(failed.length >= REQUEST_VOLUME, `${failed.length} failed`);
       assert.match(failed[0].error!, /^INTERNAL: .* \(--fail-percent 100\)$/);
@@ -94,7 +94,7 @@ for (const health of [true, false]) {
       const ejectionMs = ejectedBy - firstFailure;
       console.log(
         `${name} health checking: ${failed.length} of ${
-          load.sent.length - succeededSince()
+          load.sent.findLastIndex((rpc) => rpc.error !== null) + 1
         } RPCs failed before the ejection, ${
           ejectionMs.toFixed(0)
         } ms after the first failure (${REQUEST_VOLUME} failures took ${
