@@ -106,6 +106,9 @@ export interface NumberRule {
   readonly max?: number;
 }
 
+/** A decimal number, spaces around it allowed, as a person writes one. */
+const DECIMAL = /^\s*[+-]?(\d+(\.\d*)?|\.\d+)(e[+-]?\d+)?\s*$/i;
+
 /**
  * Reads the value of `--flag` as a number that `rule` takes.
  *
@@ -118,7 +121,8 @@ export function readNumber(
   rule: NumberRule,
 ): number {
   const { whole = false, unit, min, above, max } = rule;
-  const number = value.trim() === "" ? NaN : Number(value);
+  // Decimal only: `Number` would also take "0x10", "0b1" and "0o7".
+  const number = DECIMAL.test(value) ? Number(value) : NaN;
   const taken = Number.isFinite(number) &&
     (!whole || Number.isInteger(number)) &&
     (min === undefined || number >= min) &&

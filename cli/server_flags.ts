@@ -224,7 +224,7 @@ function readEtcd(
  */
 function readDelays(value: string, addresses: number): number[] {
   const delays = value.split(",").map((entry) =>
-    readNumber("delay-ms", entry.trim(), {
+    readNumber("delay-ms", entry, {
       whole: true,
       unit: "milliseconds",
       min: 0,

@@ -515,3 +515,25 @@ Deno.test("e2e: server --delay-ms makes one of three backends 10 times slower; c
   assert.equal(counts.reduce((a, b) => a + b), 300);
   assert.ok(counts[2] < Math.min(counts[0], counts[1]), `${counts}`);
 });
+
+Deno.test("e2e: client --health-service asks for that service: one the servers do not know is unhealthy on both, so RPCs fail at once saying so", async () => {
+  const server = await startServerTask();
+  let client: Finished | undefined;
+  try {
+    client = await runTask([
+      "client",
+      "--addrs",
+      server.addresses.join(","),
+      "--health-service",
+      "no.such.Service",
+    ]);
+  } finally {
+    await server.stop();
+  }
+  assert.equal(client.code, 1);
+  assert.equal(client.stderr.length, 1, client.stderr.join("\n"));
+  assert.match(
+    client.stderr[0],
+    /^client: UnaryEcho failed: UNAVAILABLE: custom_round_robin: both endpoints unreachable: first \[127\.0\.0\.1:\d+\]: .*is unhealthy; second \[127\.0\.0\.1:\d+\]: .*is unhealthy$/,
+  );
+});
