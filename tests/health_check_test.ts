@@ -45,19 +45,21 @@ const withHealth = (chooseSecond = 3) =>
 type Answer = "serving" | "silent" | "fail";
 
 /**
- * Gives `server` a Health service that counts the Watch calls it gets and
- * answers each SERVING, never, or by failing it with UNAVAILABLE.
+ * Gives `server` a Health service that counts the Watch calls it gets, and
+ * keeps the service each asks for, and answers each SERVING, never, or by
+ * failing it with UNAVAILABLE.
  */
 function countWatches(
   server: EchoServer,
   answer: Answer = "serving",
-): { watches: number } {
-  const counter = { watches: 0 };
+): { watches: number; services: string[] } {
+  const counter = { watches: 0, services: [] as string[] };
   server.server.addService(healthService, {
     Check: (_call: unknown, callback: grpc.sendUnaryData<unknown>) =>
       callback(null, { status: "SERVING" }),
-    Watch: (call: grpc.ServerWritableStream<unknown, unknown>) => {
+    Watch: (call: grpc.ServerWritableStream<{ service: string }, unknown>) => {
       counter.watches++;
+      counter.services.push(call.request.service);
       if (answer === "serving") call.write({ status: "SERVING" });
       if (answer === "fail") {
         call.emit("error", {
@@ -213,6 +215,28 @@ Deno.test("health: one Watch per server with healthCheckConfig, none without", a
     } finally {
       await s.close();
     }
+  }
+});
+
+Deno.test("health: the Watch asks for the configured service, and resolver updates keep each server's one stream", async () => {
+  const s = await setup(withHealth(), { server: { health: false } });
+  const counters = s.servers.map((server) => countWatches(server));
+  try {
+    await untilSecondServes(s);
+    const endpoints = [s.first, s.second];
+    // The same endpoints, in order and reversed, with the config kept: the
+    // children stay, and so do their connections and health streams.
+    for (const order of [endpoints, [...endpoints].reverse(), endpoints]) {
+      s.resolver.update({ endpoints: order });
+      await sequence(9, () => unary(s.client));
+    }
+    assert.deepEqual(counters.map((c) => c.watches), [1, 1]);
+    assert.deepEqual(counters.map((c) => c.services), [
+      [ECHO_SERVICE_NAME],
+      [ECHO_SERVICE_NAME],
+    ]);
+  } finally {
+    await s.close();
   }
 });
 
