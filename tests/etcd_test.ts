@@ -230,6 +230,60 @@ Deno.test({
     });
 
     await t.step(
+      "every way a user may write the target reaches the prefix's backends; an authority is refused in one line",
+      async () => {
+        const servers = [
+          await startEchoServer(ANY_PORT),
+          await startEchoServer(ANY_PORT),
+        ];
+        try {
+          for (const { address } of servers) {
+            await cluster.put(
+              `services/forms/${address}`,
+              etcdEndpointValue(address),
+            );
+          }
+          const run = (target: string) =>
+            runTask([
+              "client",
+              "--target",
+              target,
+              ...cluster.flags,
+              "--count",
+              "6",
+              "--quiet",
+            ]);
+          for (
+            const target of [
+              "etcd:///services/forms",
+              "etcd:services/forms",
+              "etcd:/services/forms",
+              "etcd:///services/forms/",
+            ]
+          ) {
+            const client = await run(target);
+            assert.equal(client.code, 0, `${target}: ${client.stderr}`);
+            assert.equal(client.stdout.at(-1), "failed: 0 of 6 RPCs", target);
+          }
+          const refused = await runTask([
+            "client",
+            "--target",
+            "etcd://etcd-0/services/forms",
+            ...cluster.flags,
+          ]);
+          assert.equal(refused.code, 1);
+          assert.equal(refused.stderr.length, 1, refused.stderr.join("\n"));
+          assert.match(
+            refused.stderr[0],
+            /give the cluster by the customlb\.etcd_endpoints option, not in the target \("etcd-0"\)/,
+          );
+        } finally {
+          await stopEchoServers(servers, { drainMs: 0 });
+        }
+      },
+    );
+
+    await t.step(
       "deno task demo takes the client's flags: an etcd:/// target",
       async () => {
         // The demo's own servers, on its fixed ports, registered by hand.
