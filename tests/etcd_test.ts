@@ -329,6 +329,40 @@ Deno.test({
     );
 
     await t.step(
+      "a key overwritten with a bad value drops its endpoint, logged, as one deleted would",
+      async () => {
+        const servers = [
+          await startEchoServer(ANY_PORT),
+          await startEchoServer(ANY_PORT),
+          await startEchoServer(ANY_PORT),
+        ];
+        const [a, b, c] = servers.map(({ address }) => address);
+        await cluster.put("overwrite/a", etcdEndpointValue(a));
+        await cluster.put("overwrite/b", etcdEndpointValue(b));
+        const client = connect(cluster, "overwrite", false);
+        try {
+          await untilOrdered(client, a, b);
+          // b's key goes bad as c's comes: two endpoints, a and c. Had b's
+          // old address stayed, three would be refused, and c never used.
+          const logs = await logged(async () => {
+            await cluster.put("overwrite/b", "not JSON");
+            await cluster.put("overwrite/c", etcdEndpointValue(c));
+            await untilOrdered(client, a, c);
+          });
+          assert.ok(
+            logs.includes(
+              'etcd_resolver: skipping overwrite/b: value is not JSON: "not JSON"',
+            ),
+            logs.join("\n"),
+          );
+        } finally {
+          client.close();
+          await stopEchoServers(servers, { drainMs: 0 });
+        }
+      },
+    );
+
+    await t.step(
       "endpoints go in key order, whichever registered first",
       async () => {
         const servers = [
