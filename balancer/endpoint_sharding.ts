@@ -147,6 +147,8 @@ interface Owner {
   readonly helper: experimental.ChannelControlHelper;
   /** The child policy's config, or `null` for pick_first as a leaf. */
   readonly childPolicy: experimental.TypedLoadBalancingConfig | null;
+  /** The latest update's resolution note, which children hand their policy. */
+  resolutionNote: string;
   /** After each state change; `previous` is the state before it. */
   report(child: Child, previous: ConnectivityState): void;
 }
@@ -190,7 +192,6 @@ class Child implements experimental.ChannelControlHelper, ChildState {
    */
   readonly #healthCheckService: string | null;
   #endpoint: experimental.Endpoint;
-  #resolutionNote: string;
   /** Set by destroy, after which the child reports nothing. */
   #destroyed = false;
   /** The state it last reported. */
@@ -219,14 +220,12 @@ class Child implements experimental.ChannelControlHelper, ChildState {
     endpoint: experimental.Endpoint,
     owner: Owner,
     options: ChannelOptions,
-    resolutionNote: string,
     healthCheckService: string | null,
   ) {
     this.#key = key;
     this.#owner = owner;
     this.#healthCheckService = healthCheckService;
     this.#endpoint = endpoint;
-    this.#resolutionNote = resolutionNote;
     // A kept child's endpoint keeps its addresses, so this holds for life.
     if (endpoint.addresses.length > 1) this.#subchannels = new Map();
     if (owner.childPolicy === null) {
@@ -234,7 +233,7 @@ class Child implements experimental.ChannelControlHelper, ChildState {
         endpoint,
         this,
         options,
-        resolutionNote,
+        owner.resolutionNote,
       );
       this.#balancer = leaf;
       leaf.startConnecting();
@@ -283,7 +282,7 @@ class Child implements experimental.ChannelControlHelper, ChildState {
       experimental.statusOrFromValue([endpoint]),
       this.#owner.childPolicy!,
       options,
-      this.#resolutionNote,
+      this.#owner.resolutionNote,
     );
   }
 
@@ -505,6 +504,7 @@ export class EndpointSharding<
     this.#owner = {
       helper,
       childPolicy,
+      resolutionNote: "",
       report: (child, previous) => this.#onChildReport(child, previous),
     };
   }
@@ -602,6 +602,7 @@ export class EndpointSharding<
     const previous = this.#children;
     const next = new Map<string, Child>();
     const list: Child[] = [];
+    this.#owner.resolutionNote = resolutionNote;
     this.#updating = true;
     for (const endpoint of endpoints) {
       const key = endpointKey(endpoint);
@@ -618,7 +619,6 @@ export class EndpointSharding<
           endpoint,
           this.#owner,
           options,
-          resolutionNote,
           healthCheckService,
         );
       }

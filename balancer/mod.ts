@@ -90,6 +90,7 @@ export {
   connectEtcd,
   DEFAULT_ETCD_ENDPOINTS,
   type EtcdAccess,
+  etcdEndpointsUseTls,
   etcdKeyPrefix,
   etcdRefusal,
   parseEtcdEndpoints,

@@ -93,7 +93,7 @@ With an etcd: target and ETCD_USERNAME and ETCD_PASSWORD set, the client
 reads etcd as that user, who needs read permission on PREFIX/.`;
 
 /** The policies `--policy` names. */
-export const POLICIES = ["custom_round_robin", "least_request"] as const;
+const POLICIES = ["custom_round_robin", "least_request"] as const;
 
 /** The client's command line, checked. */
 export interface ClientFlags {

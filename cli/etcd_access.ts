@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { EtcdAccess } from "../balancer/mod.ts";
+import { type EtcdAccess, etcdEndpointsUseTls } from "../balancer/mod.ts";
 import { readFlagFile, UsageError } from "./flags.ts";
 import { explainConnectFailure, type TlsFiles, type TlsWords } from "./tls.ts";
 
@@ -58,7 +58,7 @@ export function readEtcdSettings(
     key: flags["etcd-key"],
   };
   const given = Object.values(files).some((file) => file !== undefined);
-  if (given && !usesTls(endpoints)) {
+  if (given && !etcdEndpointsUseTls(endpoints)) {
     throw new UsageError(
       "--etcd-ca, --etcd-cert and --etcd-key need https:// --etcd-endpoints",
     );
@@ -102,12 +102,7 @@ export function explainEtcdFailure(
       name: `etcd at ${endpoint}`,
       address: new URL(endpoint).host,
     })),
-    settings.tls ?? (usesTls(endpoints) ? {} : null),
+    settings.tls ?? (etcdEndpointsUseTls(endpoints) ? {} : null),
     ETCD_TLS_WORDS,
   );
-}
-
-/** Whether `endpoints`, of one scheme as `parseEtcdEndpoints` checks, are TLS. */
-function usesTls(endpoints: readonly string[]): boolean {
-  return endpoints[0]?.startsWith("https:") ?? false;
 }

@@ -20,6 +20,7 @@ Deno.test("mod: exports the policy's registration and constants, the manual and 
     "ManualResolver",
     "checkServiceConfig",
     "connectEtcd",
+    "etcdEndpointsUseTls",
     "etcdKeyPrefix",
     "etcdRefusal",
     "healthCheckServiceFromOptions",

@@ -97,7 +97,18 @@ export function parseEtcdEndpoints(text: string): string[] {
   return urls;
 }
 
-/** Whether `endpoints` (as {@linkcode parseEtcdEndpoints} gives) are TLS. */
+/**
+ * Whether `endpoints` (as {@linkcode parseEtcdEndpoints} gives, all of one
+ * scheme) are TLS.
+ *
+ * @example An etcd over TLS
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(etcdEndpointsUseTls(["https://etcd-0:2379"]), true);
+ * assert.equal(etcdEndpointsUseTls(["http://127.0.0.1:2379"]), false);
+ * ```
+ */
 export function etcdEndpointsUseTls(endpoints: readonly string[]): boolean {
   return endpoints[0]?.startsWith("https:") ?? false;
 }
