@@ -28,6 +28,11 @@ export class StateCounts {
     this.#counts[state]--;
   }
 
+  /** How many children are in `state`. */
+  count(state: ConnectivityState): number {
+    return this.#counts[state];
+  }
+
   /** Forgets every child. */
   clear(): void {
     this.#counts.fill(0);

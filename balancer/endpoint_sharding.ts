@@ -18,7 +18,10 @@ import {
   experimental,
   logVerbosity as LogVerbosity,
 } from "@grpc/grpc-js";
+import type { ObservableResult } from "@opentelemetry/api";
 import { StateCounts } from "./_aggregate_state.ts";
+import { type Instruments, instruments, targetOf } from "./metrics.ts";
+import { SubchannelMeter } from "./_subchannel_meter.ts";
 import {
   HealthCheckingSubchannel,
   healthCheckServiceFromOptions,
@@ -149,8 +152,26 @@ interface Owner {
   readonly childPolicy: experimental.TypedLoadBalancingConfig | null;
   /** The latest update's resolution note, which children hand their policy. */
   resolutionNote: string;
+  /** The instruments, or `null` when no OpenTelemetry SDK is installed. */
+  readonly instruments: Instruments | null;
   /** After each state change; `previous` is the state before it. */
   report(child: Child, previous: ConnectivityState): void;
+}
+
+/** A child's picker that counts the picks delegated to it, for metrics. */
+class CountingPicker implements experimental.Picker {
+  readonly #picker: experimental.Picker;
+  readonly #child: Child;
+
+  constructor(picker: experimental.Picker, child: Child) {
+    this.#picker = picker;
+    this.#child = child;
+  }
+
+  pick(pickArgs: experimental.PickArgs): experimental.PickResult {
+    this.#child.picks++;
+    return this.#picker.pick(pickArgs);
+  }
 }
 
 /** What a child's picker queues with before the child's first report. */
@@ -209,6 +230,12 @@ class Child implements experimental.ChannelControlHelper, ChildState {
     | experimental.SubchannelInterface
     | Map<string, experimental.SubchannelInterface>
     | null = null;
+  /** Meters its subchannels; `null` without an OpenTelemetry SDK. */
+  readonly #meter: SubchannelMeter | null;
+  /** Picks its picker was given, counted only with metrics on. */
+  picks = 0;
+  /** The labels of its picks. */
+  readonly pickLabels: Readonly<Record<string, string>>;
 
   /**
    * Makes the child and starts it connecting.
@@ -226,6 +253,11 @@ class Child implements experimental.ChannelControlHelper, ChildState {
     this.#owner = owner;
     this.#healthCheckService = healthCheckService;
     this.#endpoint = endpoint;
+    const target = targetOf(options);
+    this.#meter = owner.instruments === null
+      ? null
+      : new SubchannelMeter(owner.instruments, target);
+    this.pickLabels = { "grpc.target": target, "customlb.endpoint": key };
     // A kept child's endpoint keeps its addresses, so this holds for life.
     if (endpoint.addresses.length > 1) this.#subchannels = new Map();
     if (owner.childPolicy === null) {
@@ -260,9 +292,10 @@ class Child implements experimental.ChannelControlHelper, ChildState {
 
   /** Its picker, which returns the subchannels the parent's helper made. */
   get picker(): experimental.Picker {
-    return this.#healthCheckService === null
+    const picker = this.#healthCheckService === null
       ? this.#picker
       : new HealthCheckUnwrappingPicker(this.#picker);
+    return this.#meter === null ? picker : new CountingPicker(picker, this);
   }
 
   /** Its latest error message, or `null`. */
@@ -305,6 +338,7 @@ class Child implements experimental.ChannelControlHelper, ChildState {
     if (this.#subchannels instanceof Map) this.#subchannels.clear();
     else this.#subchannels = null;
     this.#balancer.destroy();
+    this.#meter?.close();
   }
 
   /** Makes a subchannel for the child policy, through the parent's helper. */
@@ -336,6 +370,7 @@ class Child implements experimental.ChannelControlHelper, ChildState {
           known.realSubchannelEquals(real)
       ? known
       : new HealthCheckingSubchannel(real, serviceName);
+    this.#meter?.watch(real, made);
     if (subchannels instanceof Map) subchannels.set(key, made);
     else this.#subchannels = made;
     return made;
@@ -378,6 +413,14 @@ class Child implements experimental.ChannelControlHelper, ChildState {
     this.#owner.helper.removeChannelzChild(child);
   }
 }
+
+/** The connectivity states, each with its name. */
+const STATES = [
+  ConnectivityState.IDLE,
+  ConnectivityState.CONNECTING,
+  ConnectivityState.READY,
+  ConnectivityState.TRANSIENT_FAILURE,
+] as const;
 
 /** What a helper's channelz calls take. */
 type ChannelzRef = Parameters<
@@ -470,6 +513,10 @@ export class EndpointSharding<
   #changed = false;
   /** Whether a microtask to combine them is queued. */
   #queued = false;
+  /** The children per state last recorded, by state; metrics only. */
+  readonly #recorded = [0, 0, 0, 0, 0];
+  /** The labels of the endpoints per state, by state, from the first update. */
+  #stateLabels: Record<string, string>[] | null = null;
 
   /**
    * Starts with no children; the first update makes them.
@@ -501,12 +548,15 @@ export class EndpointSharding<
     }
     this.#helper = helper;
     this.#policy = policy;
+    const meters = instruments();
     this.#owner = {
       helper,
       childPolicy,
       resolutionNote: "",
+      instruments: meters,
       report: (child, previous) => this.#onChildReport(child, previous),
     };
+    meters?.picks.addCallback(this.#observePicks);
   }
 
   /** How many children there are: one per distinct endpoint. */
@@ -542,6 +592,11 @@ export class EndpointSharding<
       return this.#onError(refusal);
     }
     this.#config = config as Config;
+    this.#stateLabels ??= STATES.map((state) => ({
+      "grpc.target": targetOf(options),
+      "customlb.policy": this.#policy.name,
+      "customlb.state": ConnectivityState[state],
+    }));
     this.#updateEndpoints(endpoints.value, options, resolutionNote);
     return true;
   }
@@ -562,6 +617,8 @@ export class EndpointSharding<
     this.#children = new Map();
     this.#list = [];
     this.#counts.clear();
+    this.#recordStates();
+    this.#owner.instruments?.picks.removeCallback(this.#observePicks);
     this.#changed = false;
     this.#config = null;
   }
@@ -653,10 +710,34 @@ export class EndpointSharding<
 
   #combine(): void {
     this.#changed = false;
+    this.#recordStates();
     this.#show(
       this.#policy.combine(this.#counts.aggregate(), this.#list, this.#config!),
     );
   }
+
+  /** Records the children per state, as changes since the last record. */
+  #recordStates(): void {
+    const endpoints = this.#owner.instruments?.endpoints;
+    const labels = this.#stateLabels;
+    if (endpoints === undefined || labels === null) return;
+    STATES.forEach((state, i) => {
+      const change = this.#counts.count(state) - this.#recorded[state];
+      if (change === 0) return;
+      this.#recorded[state] += change;
+      endpoints.add(change, labels[i]);
+    });
+  }
+
+  /** Observes each child's picks, for the picks counter. */
+  #observePicks = (result: ObservableResult): void => {
+    for (const child of this.#list) {
+      result.observe(child.picks, {
+        ...child.pickLabels,
+        "customlb.policy": this.#policy.name,
+      });
+    }
+  };
 
   /** Shows the channel `shown`, with the block's picker where it has none. */
   #show(shown: PolicyState): void {

@@ -25,6 +25,12 @@
  * loads `@grpc/grpc-js-xds` and registers `xds`. A {@linkcode ManualResolver}
  * registers its own scheme.
  *
+ * Metrics go through `@opentelemetry/api` once an application installs an
+ * OpenTelemetry SDK: the policies' picks, endpoints per state, connections
+ * (gRFC A94) and health changes, and, by {@linkcode callMetricsInterceptor}
+ * and {@linkcode serverCallMetricsInterceptor}, the call durations of gRFC
+ * A66 (see `docs/metrics.md`).
+ *
  * The layers the policy is built on are exported for writing other policies
  * (see `docs/writing_a_policy.md`): {@linkcode EndpointSharding} and the
  * {@linkcode ShardedPolicy} a policy hands it, and
@@ -80,6 +86,12 @@ export {
   HealthCheckUnwrappingPicker,
 } from "./health_check.ts";
 export { checkServiceConfig } from "./service_config.ts";
+export {
+  callMetricsInterceptor,
+  METER_NAME,
+  METRICS_TARGET,
+  serverCallMetricsInterceptor,
+} from "./metrics.ts";
 export {
   type Clock,
   ManualResolver,

@@ -156,3 +156,49 @@ export function readAddresses(flag: string, value: string): string[] {
   }
   return addresses;
 }
+
+/** `--metrics-port` and `--metrics-host`, for a program's parseArgs options. */
+export const METRICS_OPTIONS = {
+  "metrics-port": { type: "string" },
+  "metrics-host": { type: "string" },
+} as const;
+
+/** The usage lines of {@linkcode METRICS_OPTIONS}. */
+export const METRICS_USAGE =
+  `  --metrics-port     serve the metrics in Prometheus's text format at
+                     http://HOST:PORT/metrics (docs/metrics.md); 0 picks a
+                     free port
+  --metrics-host     the host the metrics listen on (default localhost; any
+                     other needs its network permission)`;
+
+/** Where a program serves its metrics. */
+export interface MetricsFlags {
+  readonly port: number;
+  readonly host: string;
+}
+
+/**
+ * Reads `--metrics-port` and `--metrics-host`; `null` without a port.
+ *
+ * @throws {UsageError} for a port that is not one, an empty host, or a
+ *   host without a port.
+ */
+export function readMetricsFlags(
+  flags: { "metrics-port"?: string; "metrics-host"?: string },
+): MetricsFlags | null {
+  const port = flags["metrics-port"];
+  const host = flags["metrics-host"];
+  if (port === undefined) {
+    if (host !== undefined) {
+      throw new UsageError("--metrics-host works with --metrics-port only");
+    }
+    return null;
+  }
+  if (host?.trim() === "") {
+    throw new UsageError("--metrics-host needs a host name or address");
+  }
+  return {
+    port: readNumber("metrics-port", port, { whole: true, min: 0, max: 65535 }),
+    host: host?.trim() ?? "localhost",
+  };
+}

@@ -36,6 +36,8 @@ export interface EchoServerOptions {
   readonly delayMs?: number;
   /** How it serves, TLS or not (default: plaintext). */
   readonly credentials?: grpc.ServerCredentials;
+  /** Server interceptors, such as the call-metrics one (default: none). */
+  readonly interceptors?: grpc.ServerInterceptor[];
 }
 
 /**
@@ -68,7 +70,7 @@ export function startEchoServer(
   const host = hostPort.host.includes(":")
     ? `[${hostPort.host}]`
     : hostPort.host;
-  const server = new grpc.Server();
+  const server = new grpc.Server({ interceptors: options.interceptors ?? [] });
   return new Promise((resolve, reject) => {
     server.bindAsync(
       address,

@@ -63,6 +63,9 @@ const manifest = {
   peerDependencies: {
     "@grpc/grpc-js": GRPC_JS_RANGE,
     "@grpc/grpc-js-xds": "^1.14.1",
+    // One copy per application, as OpenTelemetry asks of libraries: the
+    // global MeterProvider lives in it.
+    "@opentelemetry/api": "^1.9.0",
   },
   // Only registerXds loads it, for xds: targets; it needs @grpc/grpc-js
   // ~1.14.5.

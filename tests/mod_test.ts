@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import * as mod from "../balancer/mod.ts";
 
-Deno.test("mod: exports the policy's registration and constants, the manual and etcd resolvers, xDS, the config check and the building blocks, nothing else", () => {
+Deno.test("mod: exports the policy's registration and constants, the manual and etcd resolvers, xDS, the config check, the metrics and the building blocks, nothing else", () => {
   assert.deepEqual(Object.keys(mod).sort(), [
     "CUSTOM_ROUND_ROBIN",
     "DEFAULT_CHOICE_COUNT",
@@ -17,7 +17,10 @@ Deno.test("mod: exports the policy's registration and constants, the manual and 
     "LEAST_REQUEST",
     "MAX_CHOICE_COUNT",
     "MAX_CHOOSE_SECOND",
+    "METER_NAME",
+    "METRICS_TARGET",
     "ManualResolver",
+    "callMetricsInterceptor",
     "checkServiceConfig",
     "connectEtcd",
     "etcdEndpointsUseTls",
@@ -30,6 +33,7 @@ Deno.test("mod: exports the policy's registration and constants, the manual and 
     "registerEtcdResolver",
     "registerLeastRequest",
     "registerXds",
+    "serverCallMetricsInterceptor",
   ]);
   assert.equal(mod.CUSTOM_ROUND_ROBIN, "custom_round_robin");
   assert.equal(mod.DEFAULT_CHOOSE_SECOND, 3);

@@ -1,0 +1,135 @@
+/**
+ * `deno task mutation`: Stryker plants bugs (mutants) in `balancer/` and the
+ * flag readers, one at a time, and runs Deno's tests against each with its
+ * command test runner. Each area's mutants face the tests of its concern,
+ * the ones that need no etcd and no network namespaces, so that a run takes
+ * minutes. Prints Stryker's report per area, then the score per area and
+ * overall, and every surviving mutant.
+ *
+ * Stryker runs in place: it rewrites the files under test and puts them back
+ * when it ends, also on Ctrl-C. After a hard kill, `git checkout balancer cli`
+ * puts them back.
+ *
+ * @module
+ */
+import { Stryker } from "@stryker-mutator/core";
+import CONFIG from "./stryker.config.json" with { type: "json" };
+
+interface Area {
+  readonly name: string;
+  /** Stryker's `mutate` globs. */
+  readonly mutate: readonly string[];
+  /** The test files, fastest and most telling first: the run stops at the first failure. */
+  readonly tests: readonly string[];
+}
+
+const AREAS: readonly Area[] = [
+  {
+    name: "flag readers",
+    mutate: ["cli/flags.ts", "cli/client_flags.ts", "cli/server_flags.ts"],
+    tests: ["flags_test.ts"],
+  },
+  {
+    name: "policies, block and config check",
+    mutate: [
+      "balancer/*.ts",
+      "!balancer/mod.ts",
+      "!balancer/health_check.ts",
+    ],
+    tests: [
+      "custom_round_robin_test.ts",
+      "endpoint_sharding_test.ts",
+      "service_config_test.ts",
+      "least_request_test.ts",
+      "integration_test.ts",
+    ],
+  },
+  {
+    name: "health checking",
+    mutate: ["balancer/health_check.ts"],
+    tests: ["health_check_test.ts"],
+  },
+  {
+    name: "discovery without etcd and xDS",
+    mutate: [
+      "balancer/discovery/*.ts",
+      "!balancer/discovery/etcd_resolver.ts",
+      "!balancer/discovery/xds.ts",
+    ],
+    tests: [
+      "etcd_naming_test.ts",
+      "manual_resolver_test.ts",
+      "dns_resolver_test.ts",
+    ],
+  },
+];
+
+/** Stryker's result for one mutant, as far as this summary reads it. */
+interface Mutant {
+  readonly fileName: string;
+  readonly mutatorName: string;
+  readonly replacement?: string;
+  readonly status: string;
+  readonly location: { readonly start: { readonly line: number } };
+}
+
+const DETECTED = new Set(["Killed", "Timeout"]);
+const NOT_COUNTED = new Set(["Ignored", "CompileError", "RuntimeError"]);
+
+async function runArea(area: Area): Promise<Mutant[]> {
+  const tests = area.tests.map((file) => `tests/${file}`).join(" ");
+  const stryker = new Stryker({
+    ...CONFIG,
+    mutate: [...area.mutate],
+    commandRunner: { command: `${CONFIG.commandRunner.command} ${tests}` },
+  });
+  return (await stryker.runMutationTest()) as Mutant[];
+}
+
+function score(mutants: readonly Mutant[]): string {
+  const counted = mutants.filter((m) => !NOT_COUNTED.has(m.status));
+  const detected = counted.filter((m) => DETECTED.has(m.status)).length;
+  const percent = counted.length === 0 ? 100 : 100 * detected / counted.length;
+  return `${percent.toFixed(1)} % (${detected} of ${counted.length} killed)`;
+}
+
+function survivorLine(mutant: Mutant): string {
+  const change = (mutant.replacement ?? "").replace(/\s+/g, " ").slice(0, 80);
+  return `${mutant.fileName}:${mutant.location.start.line} ${mutant.mutatorName}: ${change}`;
+}
+
+function printSummary(results: ReadonlyMap<Area, Mutant[]>): void {
+  const all = [...results.values()].flat();
+  const root = Deno.cwd() + "/";
+  console.log("\nmutation score");
+  for (const [area, mutants] of results) {
+    console.log(`  ${area.name}: ${score(mutants)}`);
+  }
+  const inBalancer = all.filter((m) =>
+    m.fileName.replace(root, "").startsWith("balancer/")
+  );
+  console.log(`  balancer/: ${score(inBalancer)}`);
+  console.log(`  all: ${score(all)}`);
+  const survivors = all.filter((m) =>
+    !NOT_COUNTED.has(m.status) && !DETECTED.has(m.status)
+  );
+  console.log(`\nsurvivors: ${survivors.length}`);
+  for (const mutant of survivors) {
+    console.log(
+      `  ${
+        survivorLine({ ...mutant, fileName: mutant.fileName.replace(root, "") })
+      }`,
+    );
+  }
+}
+
+async function main(): Promise<void> {
+  const results = new Map<Area, Mutant[]>();
+  for (const area of AREAS) {
+    console.log(`\n== ${area.name}: ${area.mutate.join(" ")}`);
+    results.set(area, await runArea(area));
+  }
+  printSummary(results);
+}
+
+if (import.meta.main) await main();
