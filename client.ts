@@ -19,6 +19,7 @@ import { EchoClient } from "./echo/mod.ts";
 import {
   CLIENT_CHANNEL_OPTIONS,
   clientServiceConfig,
+  metricsChannelOptions,
   underOutlierDetection,
   withLeastRequest,
 } from "./cli/client_config.ts";
@@ -33,8 +34,9 @@ import { type Send, sendCount, unaryEcho, withResend } from "./cli/load.ts";
 import { runMain } from "./cli/main.ts";
 import { registerForTarget } from "./cli/registrations.ts";
 import { checkRatio } from "./cli/ratio_proof.ts";
-import { clientCredentials, explainConnectFailure } from "./cli/tls.ts";
-import { explainEtcdFailure } from "./cli/etcd_access.ts";
+import { clientCredentials } from "./cli/tls.ts";
+import { explainClientFailure } from "./cli/client_failure.ts";
+import { serveMetrics } from "./cli/metrics.ts";
 
 /**
  * Runs the client with command-line `args`; resolves to the exit code.
@@ -54,20 +56,25 @@ export async function runClient(args: readonly string[]): Promise<number> {
   // 2. The service config names it, and is checked: grpc-js would quietly
   // fall back to pick_first otherwise.
   const serviceConfig = checkedServiceConfig(flags);
-  // 3. The channel reaches both backends through the policy.
+  // 3. Metrics, if asked for, before the channel: its policy finds the
+  // MeterProvider when it starts.
+  const metrics = flags.metrics && await serveMetrics(flags.metrics);
+  if (metrics) console.error(`metrics on ${metrics.url}`);
+  // 4. The channel reaches both backends through the policy.
   const { client, endpointOf } = makeChannel(flags, serviceConfig);
-  // 4. UnaryEcho RPCs; Echo is idempotent, so a call whose connection was
+  // 5. UnaryEcho RPCs; Echo is idempotent, so a call whose connection was
   // lost in a way the retry policy does not cover is sent once more.
   const send = withResend((deadline) => unaryEcho(client, deadline));
   try {
-    // 5. The proof of the ratio, or a count of RPCs per backend.
+    // 6. The proof of the ratio, or a count of RPCs per backend.
     return flags.count === null
       ? await proveRatio(send, flags, endpointOf)
       : await countRpcs(send, flags.count, flags, endpointOf);
   } catch (error) {
-    throw await explained(error as Error, flags);
+    throw await explainClientFailure(error as Error, flags);
   } finally {
     client.close();
+    await metrics?.stop();
   }
 }
 
@@ -109,9 +116,14 @@ function makeChannel(
   const credentials = flags.tls === null
     ? grpc.credentials.createInsecure()
     : clientCredentials(flags.tls);
+  const target = flags.target ?? "example:///echo";
+  const options = {
+    ...CLIENT_CHANNEL_OPTIONS,
+    ...metricsChannelOptions(target, flags.metrics !== null),
+  };
   if (flags.target !== undefined) {
-    const client = new EchoClient(flags.target, credentials, {
-      ...CLIENT_CHANNEL_OPTIONS,
+    const client = new EchoClient(target, credentials, {
+      ...options,
       "grpc.service_config": JSON.stringify(serviceConfig),
       [ETCD_ENDPOINTS]: flags.etcdEndpoints.join(","),
     });
@@ -122,11 +134,7 @@ function makeChannel(
     serviceConfig,
   });
   resolver.register();
-  const client = new EchoClient(
-    "example:///echo",
-    credentials,
-    CLIENT_CHANNEL_OPTIONS,
-  );
+  const client = new EchoClient(target, credentials, options);
   const endpointOf = (peer: string) => {
     const index = resolver.lastAddresses.findIndex((addresses) =>
       addresses.includes(peer)
@@ -152,25 +160,6 @@ async function proveRatio(
       : null,
   });
   return 0;
-}
-
-/**
- * `error`, or, when it is a connection never made, why, naming the backend
- * (or the etcd member of an etcd target) that a handshake of the client's
- * own finds at fault.
- */
-function explained(error: Error, flags: ClientFlags): Promise<Error> {
-  if (flags.etcd !== null) {
-    return explainEtcdFailure(error, flags.etcdEndpoints, flags.etcd);
-  }
-  const backends = flags.target === undefined
-    ? flags.addrs
-    : [flags.target.replace(/^[a-z0-9+.-]+:(\/\/[^/]*\/)?/i, "")];
-  return explainConnectFailure(
-    error,
-    backends.map((address) => ({ name: address, address })),
-    flags.tls,
-  );
 }
 
 /** Sends `--count` RPCs and prints how many each backend served. */

@@ -24,6 +24,8 @@ import {
   SERVER_USAGE,
 } from "./cli/server_flags.ts";
 import { serverCredentials } from "./cli/tls.ts";
+import { serveMetrics } from "./cli/metrics.ts";
+import { serverCallMetricsInterceptor } from "./balancer/mod.ts";
 
 async function main(): Promise<number> {
   const flags = readServerFlags(Deno.args);
@@ -34,14 +36,17 @@ async function main(): Promise<number> {
   const warning = releaseWarning(Deno.version.deno);
   if (warning !== null) console.error(warning);
   const credentials = serverCredentials(flags.tls);
+  const metrics = flags.metrics && await serveMetrics(flags.metrics);
   const servers = await withoutGrpcLog(() =>
     startEchoServers(flags.addresses, (i) => ({
       ...(flags.failures === null ? {} : { failures: flags.failures }),
       delayMs: flags.delaysMs[i],
       credentials,
+      interceptors: metrics ? [serverCallMetricsInterceptor()] : [],
     }))
   );
   printServing(servers);
+  if (metrics) console.log(`metrics on ${metrics.url}`);
   const registration = flags.etcd === null
     ? null
     : await register(servers, flags.etcd);
@@ -50,6 +55,7 @@ async function main(): Promise<number> {
   // while it still serves.
   await registration?.stop();
   await stopEchoServers(servers, { drainMs: flags.drainMs });
+  await metrics?.stop();
   return 0;
 }
 

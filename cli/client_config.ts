@@ -6,7 +6,12 @@
  * @module
  */
 import type * as grpc from "@grpc/grpc-js";
-import { CUSTOM_ROUND_ROBIN, LEAST_REQUEST } from "../balancer/mod.ts";
+import {
+  callMetricsInterceptor,
+  CUSTOM_ROUND_ROBIN,
+  LEAST_REQUEST,
+  METRICS_TARGET,
+} from "../balancer/mod.ts";
 import { ECHO_SERVICE_NAME } from "../echo/mod.ts";
 
 /**
@@ -104,4 +109,20 @@ export function underOutlierDetection(
       },
     }],
   };
+}
+
+/**
+ * The channel options that label a channel's metrics with `target` and time
+ * its calls (gRFC A66); none without metrics.
+ */
+export function metricsChannelOptions(
+  target: string,
+  metrics: boolean,
+): grpc.ChannelOptions {
+  return metrics
+    ? {
+      [METRICS_TARGET]: target,
+      interceptors: [callMetricsInterceptor(target)],
+    }
+    : {};
 }

@@ -14,10 +14,13 @@ import {
 } from "../balancer/mod.ts";
 import { ECHO_SERVICE_NAME } from "../echo/mod.ts";
 import {
+  METRICS_OPTIONS,
+  type MetricsFlags,
   type ParsedFlags,
   parseFlags,
   readAddresses,
   readFlag,
+  readMetricsFlags,
   readNumber,
   UsageError,
 } from "./flags.ts";
@@ -38,6 +41,7 @@ export const CLIENT_USAGE = `usage: client.ts [--addrs A,B | --target URI]
                  [--tls-ca FILE] [--tls-cert FILE --tls-key FILE]
                  [--timeout SECONDS]
                  [--count N [--concurrency C] [--rate R]] [--quiet]
+                 [--metrics-port PORT [--metrics-host HOST]]
 
 Sends UnaryEcho RPCs through the ${CUSTOM_ROUND_ROBIN} policy.
 
@@ -85,6 +89,10 @@ Sends UnaryEcho RPCs through the ${CUSTOM_ROUND_ROBIN} policy.
   --concurrency C              RPCs in flight at once, with --count (default 1)
   --rate R                     at most R RPCs per second, with --count
   --quiet                      no line per RPC
+  --metrics-port PORT          serve the metrics in Prometheus's text format at
+                               http://HOST:PORT/metrics while the client runs
+                               (docs/metrics.md); 0 picks a free port
+  --metrics-host HOST          the host they listen on (default localhost)
   --help                       show this help
 
 Without --count, RPCs go out in windows of N; three windows in a row with
@@ -115,6 +123,8 @@ export interface ClientFlags {
   /** `--count` and the flags that go with it, or `null` for the ratio check. */
   readonly count: CountFlags | null;
   readonly quiet: boolean;
+  /** Where to serve the metrics, or `null` for none. */
+  readonly metrics: MetricsFlags | null;
 }
 
 /** `--count`, `--concurrency` and `--rate`. */
@@ -142,6 +152,7 @@ const OPTIONS = {
   "tls-cert": { type: "string" },
   "tls-key": { type: "string" },
   quiet: { type: "boolean", default: false },
+  ...METRICS_OPTIONS,
   help: { type: "boolean", default: false },
 } as const;
 
@@ -185,6 +196,7 @@ export function readClientFlags(args: readonly string[]): ClientFlags | null {
     }),
     count: readCount(flags),
     quiet: flags.quiet,
+    metrics: readMetricsFlags(flags),
   };
 }
 

@@ -19,10 +19,14 @@ import {
 } from "../echo/mod.ts";
 import { DEFAULT_ETCD_TTL_SECONDS } from "./etcd_registration.ts";
 import {
+  METRICS_OPTIONS,
+  METRICS_USAGE,
+  type MetricsFlags,
   type ParsedFlags,
   parseFlags,
   readAddresses,
   readFlag,
+  readMetricsFlags,
   readNumber,
   UsageError,
 } from "./flags.ts";
@@ -41,7 +45,7 @@ export const SERVER_USAGE =
                  [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]
                  [--register PREFIX [--etcd-endpoints URLS] [--etcd-ttl S]
                   [--etcd-ca FILE] [--etcd-cert FILE --etcd-key FILE]]
-                 [--help]
+                 [--metrics-port PORT [--metrics-host HOST]] [--help]
 
 Starts one echo server per address; port 0 picks a free port.
 
@@ -77,6 +81,7 @@ Starts one echo server per address; port 0 picks a free port.
   --etcd-cert, --etcd-key
                      a client certificate for an etcd that asks for one
                      (--client-cert-auth)
+${METRICS_USAGE}
   --help             show this help
 
 Each server prints "serving on HOST:PORT", tags every reply
@@ -100,6 +105,8 @@ export interface ServerFlags {
   readonly tls: TlsFiles;
   /** Where to register in etcd, or `null` for no registration. */
   readonly etcd: EtcdFlags | null;
+  /** Where to serve the metrics, or `null` for none. */
+  readonly metrics: MetricsFlags | null;
 }
 
 /** `--register` and the flags that go with it. */
@@ -125,6 +132,7 @@ const OPTIONS = {
   "etcd-endpoints": { type: "string" },
   "etcd-ttl": { type: "string" },
   ...ETCD_TLS_OPTIONS,
+  ...METRICS_OPTIONS,
   help: { type: "boolean", default: false },
 } as const;
 
@@ -163,6 +171,7 @@ export function readServerFlags(args: readonly string[]): ServerFlags | null {
       key: flags["tls-key"],
     },
     etcd: readEtcd(flags, addresses),
+    metrics: readMetricsFlags(flags),
   };
 }
 

@@ -1,0 +1,171 @@
+/**
+ * The metrics end to end: a client under load, through `custom_round_robin`
+ * with health checking, serving its metrics as the programs do, scraped
+ * every second by a real Prometheus, which PromQL questions then ask.
+ */
+import assert from "node:assert/strict";
+import * as grpc from "@grpc/grpc-js";
+import { ManualResolver, registerCustomRoundRobin } from "../balancer/mod.ts";
+import {
+  ECHO_SERVICE_NAME,
+  EchoClient,
+  type EchoServer,
+  setServing,
+  startEchoServer,
+  startEchoServers,
+  stopEchoServers,
+} from "../echo/mod.ts";
+import {
+  CLIENT_CHANNEL_OPTIONS,
+  metricsChannelOptions,
+} from "../cli/client_config.ts";
+import { serveMetrics } from "../cli/metrics.ts";
+import { ANY_PORT } from "../testing/ports.ts";
+import {
+  type Prometheus,
+  prometheusUnavailable,
+  withPrometheus,
+} from "../testing/prometheus.ts";
+import { startLoad } from "../testing/steady_load.ts";
+import { sleep } from "../testing/wait.ts";
+
+const reason = await prometheusUnavailable();
+if (reason !== null) console.log(`Prometheus test skipped: ${reason}`);
+
+const CHOOSE_SECOND = 3;
+
+/**
+ * The value of `promql`, summed over its series, once `holds` takes it;
+ * fails after `ms`. Prometheus scrapes every second and the client's
+ * reconnect backoff is at most 1 s, so every wait is a few seconds.
+ */
+async function once(
+  prometheus: Prometheus,
+  promql: string,
+  holds: (value: number) => boolean,
+  ms = 15_000,
+): Promise<number> {
+  const end = performance.now() + ms;
+  let value = NaN;
+  while (performance.now() < end) {
+    const samples = await prometheus.query(promql);
+    value = samples.reduce((sum, { value }) => sum + value, 0);
+    if (samples.length > 0 && holds(value)) return value;
+    await sleep(250);
+  }
+  assert.fail(`${promql}: ${value} after ${ms} ms`);
+}
+
+/** The picks the second endpoint (`address`) has had, as last scraped. */
+function picksOf(prometheus: Prometheus, address: string): Promise<number> {
+  return once(
+    prometheus,
+    `customlb_picks_total{customlb_endpoint="${address}"}`,
+    () => true,
+  );
+}
+
+Deno.test({
+  name:
+    "metrics: a client under load, scraped by a real Prometheus every second, shows through PromQL the 1:3 split, a health change and a disconnection",
+  ignore: reason !== null,
+}, async (t) => {
+  registerCustomRoundRobin();
+  const metrics = await serveMetrics({ port: 0, host: "127.0.0.1" });
+  const servers: EchoServer[] = await startEchoServers([ANY_PORT, ANY_PORT]);
+  const [first, second] = servers.map(({ address }) => address);
+  const target = "metrics:///echo";
+  new ManualResolver("metrics", {
+    endpoints: [first, second],
+    serviceConfig: {
+      loadBalancingConfig: [
+        { custom_round_robin: { chooseSecond: CHOOSE_SECOND } },
+      ],
+      healthCheckConfig: { serviceName: ECHO_SERVICE_NAME },
+    },
+  }).register();
+  const client = new EchoClient(target, grpc.credentials.createInsecure(), {
+    ...CLIENT_CHANNEL_OPTIONS,
+    ...metricsChannelOptions(target, true),
+  });
+  const load = startLoad(client, 4);
+  try {
+    await withPrometheus(new URL(metrics.url).host, async (prometheus) => {
+      await t.step(
+        "the second backend's share of picks is 1/chooseSecond",
+        async () => {
+          await once(prometheus, "sum(customlb_picks_total)", (n) => n >= 600);
+          const [picks] = await prometheus.query(
+            `sum(customlb_picks_total{customlb_endpoint="${second}"}) / sum(customlb_picks_total{grpc_target="${target}"})`,
+          );
+          assert.ok(
+            Math.abs(picks.value - 1 / CHOOSE_SECOND) < 0.01,
+            `second's share ${picks.value}`,
+          );
+          await once(
+            prometheus,
+            `customlb_endpoints{customlb_state="READY",customlb_policy="custom_round_robin"}`,
+            (n) => n === 2,
+          );
+        },
+      );
+
+      await t.step(
+        "a backend set NOT_SERVING shows as a health change, and its picks stop",
+        async () => {
+          setServing(servers[1], false);
+          await once(
+            prometheus,
+            `customlb_health_changes_total{customlb_address="${second}",customlb_healthy="false"}`,
+            (n) => n === 1,
+          );
+          await once(prometheus, "customlb_health_unhealthy", (n) => n === 1);
+          const before = await picksOf(prometheus, second);
+          const firstBefore = await picksOf(prometheus, first);
+          await sleep(2_500); // two scrapes or more
+          assert.equal(await picksOf(prometheus, second), before);
+          assert.ok(await picksOf(prometheus, first) > firstBefore);
+          setServing(servers[1], true);
+          await once(prometheus, "customlb_health_unhealthy", (n) => n === 0);
+        },
+      );
+
+      await t.step(
+        "a killed backend shows as a disconnection and a failed connection attempt, and back as a success",
+        async () => {
+          const succeeded =
+            "sum(grpc_subchannel_connection_attempts_succeeded_total)";
+          assert.equal(await once(prometheus, succeeded, () => true), 2);
+          servers[1].server.forceShutdown();
+          await once(
+            prometheus,
+            `grpc_subchannel_disconnections_total{grpc_target="${target}",grpc_disconnect_error="unknown"}`,
+            (n) => n === 1,
+          );
+          await once(
+            prometheus,
+            "sum(grpc_subchannel_connection_attempts_failed_total)",
+            (n) => n >= 1,
+          );
+          await once(
+            prometheus,
+            "grpc_subchannel_open_connections",
+            (n) => n === 1,
+          );
+          servers[1] = await startEchoServer(second);
+          await once(prometheus, succeeded, (n) => n === 3);
+          await once(
+            prometheus,
+            "grpc_subchannel_open_connections",
+            (n) => n === 2,
+          );
+        },
+      );
+    });
+  } finally {
+    await load.stop();
+    client.close();
+    await stopEchoServers(servers, { drainMs: 0 });
+    await metrics.stop();
+  }
+});
