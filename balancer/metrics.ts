@@ -18,7 +18,6 @@ import {
   metrics,
   type ObservableCounter,
   type UpDownCounter,
-  ValueType,
 } from "@opentelemetry/api";
 import * as grpc from "@grpc/grpc-js";
 
@@ -102,11 +101,9 @@ export function instruments(): Instruments | null {
 }
 
 function create(meter: Meter): Instruments {
-  const int = (unit: string, description: string) => ({
-    unit,
-    description,
-    valueType: ValueType.INT,
-  });
+  // Counts, but of the default value type: Deno's own MeterProvider
+  // (OTEL_DENO=true) refuses any other.
+  const int = (unit: string, description: string) => ({ unit, description });
   return {
     picks: meter.createObservableCounter(
       "customlb.picks",

@@ -35,8 +35,10 @@ import {
 } from "../balancer/mod.ts";
 import {
   clientServiceConfig,
+  metricsChannelOptions,
   underOutlierDetection,
 } from "../cli/client_config.ts";
+import { serveMetrics } from "../cli/metrics.ts";
 import { ECHO_SERVICE_NAME, EchoClient } from "../echo/mod.ts";
 import { clientCredentials } from "../cli/tls.ts";
 import { makeCerts } from "../testing/certs.ts";
@@ -61,6 +63,7 @@ const CONFIGS = {
   "+ health": WITH_HEALTH,
   "+ outlier_detection": WITH_OUTLIER_DETECTION,
   "+ retry": { ...WITH_OUTLIER_DETECTION, methodConfig: RETRY },
+  "custom_round_robin + metrics": POLICY_ALONE,
   "custom_round_robin, own servers": POLICY_ALONE,
   "custom_round_robin, TLS": POLICY_ALONE,
 } as const;
@@ -140,6 +143,13 @@ const TLS: Policy = "custom_round_robin, TLS";
  * pair TLS is set beside.
  */
 const OWN: Policy = "custom_round_robin, own servers";
+/**
+ * The policy alone with an OpenTelemetry SDK and a Prometheus reader
+ * installed, scraped every second, and the call-duration interceptor: its
+ * channel is the only one made after the SDK is installed, so the others'
+ * policies meter nothing.
+ */
+const METRICS: Policy = "custom_round_robin + metrics";
 
 /**
  * A manual resolver per contender, handing out `plain`, or `own` and `tls`
@@ -159,11 +169,13 @@ function registerResolvers(
 }
 
 function channel(policy: Policy): EchoClient {
+  const target = `${scheme(policy)}:///echo`;
   return new EchoClient(
-    `${scheme(policy)}:///echo`,
+    target,
     policy === TLS
       ? clientCredentials({ ca: certs.ca })
       : grpc.credentials.createInsecure(),
+    metricsChannelOptions(target, policy === METRICS),
   );
 }
 
@@ -201,11 +213,22 @@ registerResolvers(
   ownServers.addresses,
   tlsServers.addresses,
 );
-const clients = new Map(POLICIES.map((policy) => [policy, channel(policy)]));
+const clients = new Map<Policy, EchoClient>(
+  POLICIES.filter((policy) => policy !== METRICS)
+    .map((policy) => [policy, channel(policy)]),
+);
+let metrics = null;
+let scrapes: ReturnType<typeof setInterval> | undefined;
 try {
+  // Every policy but one starts, in its warm-up, before the SDK is there.
   for (const client of clients.values()) {
     await new Sample().send(client, 8, WARM_UP_RPCS);
   }
+  metrics = await serveMetrics({ port: 0, host: "127.0.0.1" });
+  const url = metrics.url;
+  scrapes = setInterval(() => fetch(url).then((r) => r.text()), 1000);
+  clients.set(METRICS, channel(METRICS));
+  await new Sample().send(clients.get(METRICS)!, 8, WARM_UP_RPCS);
 
   const measured = new Map<string, Measured[]>();
   for (let round = 1; round <= ROUNDS; round++) {
@@ -286,6 +309,11 @@ try {
     (at(policy, concurrency).rps / at(base, concurrency).rps).toFixed(2);
   const both = (policy: Policy, base: Policy) =>
     `${ratio(policy, base, 1)} (c=1), ${ratio(policy, base, 64)} (c=64)`;
+  console.log(
+    `+ metrics/custom_round_robin throughput: ${
+      both(METRICS, "custom_round_robin")
+    }`,
+  );
   for (const layer of LAYERS) {
     console.log(
       `${layer}/round_robin throughput: ${both(layer, "round_robin")}`,
@@ -314,6 +342,8 @@ try {
     );
   }
 } finally {
+  clearInterval(scrapes);
+  await metrics?.stop();
   await servers.stop();
   await ownServers.stop();
   await tlsServers.stop();

@@ -112,17 +112,16 @@ export function underOutlierDetection(
 }
 
 /**
- * The channel options that label a channel's metrics with `target` and time
- * its calls (gRFC A66); none without metrics.
+ * The channel options that label the channel's metrics with `target`, and,
+ * with `interceptor`, time its calls (gRFC A66): the interceptor is a layer
+ * on every call, so it is there only when asked for.
  */
 export function metricsChannelOptions(
   target: string,
-  metrics: boolean,
+  interceptor: boolean,
 ): grpc.ChannelOptions {
-  return metrics
-    ? {
-      [METRICS_TARGET]: target,
-      interceptors: [callMetricsInterceptor(target)],
-    }
-    : {};
+  return {
+    [METRICS_TARGET]: target,
+    ...(interceptor ? { interceptors: [callMetricsInterceptor(target)] } : {}),
+  };
 }
