@@ -356,6 +356,8 @@ Deno.test("e2e: the programs', tests' and benchmarks' tasks take their permissio
     bench: "bench",
     "bench:rpc": "bench",
     "bench:scale": "bench",
+    "chart:metrics": "bench",
+    mutation: "mutation",
     conformance: "package",
     "bench:runtimes": "package",
   };
