@@ -71,18 +71,20 @@ export class FakeSubchannel implements SubchannelInterface {
   isHealthy(): boolean {
     return true;
   }
-  addHealthStateWatcher(): void {}
-  removeHealthStateWatcher(): void {}
+  addHealthStateWatcher(_watcher: (healthy: boolean) => void): void {}
+  removeHealthStateWatcher(_watcher: (healthy: boolean) => void): void {}
   addDataWatcher(): void {}
-  // One object for the life of the fake: wrappers compare real subchannels.
-  readonly #real = {
-    resetBackoff: () => this.backoffResets++,
-  } as unknown as RealSubchannel;
+  /** What the policy calls on the real subchannel: counted. */
+  resetBackoff(): void {
+    this.backoffResets++;
+  }
+  // The fake is its own real subchannel: wrappers compare real subchannels,
+  // and the block's metrics listen to it.
   getRealSubchannel(): RealSubchannel {
-    return this.#real;
+    return this as unknown as RealSubchannel;
   }
   realSubchannelEquals(other: SubchannelInterface): boolean {
-    return other.getRealSubchannel() === this.#real;
+    return other.getRealSubchannel() === this.getRealSubchannel();
   }
   getCallCredentials(): never {
     throw new Error("not used by the policy");

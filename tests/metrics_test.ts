@@ -1,0 +1,345 @@
+/**
+ * The metrics (`balancer/metrics.ts` and its internal
+ * `_subchannel_meter.ts`), read from an in-memory reader of a real
+ * OpenTelemetry SDK: the policy on a fake helper and fake subchannels, the
+ * health watch on a fake wrapper, the interceptors on real calls.
+ */
+import assert from "node:assert/strict";
+import { metrics } from "@opentelemetry/api";
+import {
+  MeterProvider,
+  MetricReader,
+  type ResourceMetrics,
+} from "@opentelemetry/sdk-metrics";
+import * as grpc from "@grpc/grpc-js";
+import {
+  callMetricsInterceptor,
+  METRICS_TARGET,
+  serverCallMetricsInterceptor,
+} from "../balancer/mod.ts";
+import { instruments, targetOf } from "../balancer/metrics.ts";
+import { SubchannelMeter } from "../balancer/_subchannel_meter.ts";
+import {
+  CustomRoundRobinLoadBalancer,
+  registerCustomRoundRobin,
+} from "../balancer/custom_round_robin.ts";
+import { EchoClient, startEchoServer, stopEchoServers } from "../echo/mod.ts";
+import {
+  endpoint,
+  FakeHelper,
+  FakeSubchannel,
+  pickMany,
+  tick,
+} from "../testing/fakes.ts";
+import { ANY_PORT } from "../testing/ports.ts";
+import { LEAVES_PICK_FIRST_TIMER } from "../testing/sanitizers.ts";
+
+const { IDLE, CONNECTING, READY, TRANSIENT_FAILURE } = grpc.connectivityState;
+
+registerCustomRoundRobin();
+
+/** A reader the test collects from by hand. */
+class TestReader extends MetricReader {
+  protected onForceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
+  protected onShutdown(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/** One data point: its labels and value. */
+interface Point {
+  readonly labels: Record<string, unknown>;
+  readonly value: unknown;
+}
+
+/** Runs `body` with an SDK installed as the global MeterProvider. */
+async function withSdk(
+  body: (collect: () => Promise<Map<string, Point[]>>) => Promise<void>,
+): Promise<void> {
+  const reader = new TestReader();
+  const provider = new MeterProvider({ readers: [reader] });
+  metrics.setGlobalMeterProvider(provider);
+  try {
+    await body(async () => {
+      const { resourceMetrics } = await reader.collect();
+      return points(resourceMetrics);
+    });
+  } finally {
+    metrics.disable();
+    await provider.shutdown();
+  }
+}
+
+function points(resource: ResourceMetrics): Map<string, Point[]> {
+  const byName = new Map<string, Point[]>();
+  for (const scope of resource.scopeMetrics) {
+    for (const metric of scope.metrics) {
+      byName.set(
+        metric.descriptor.name,
+        metric.dataPoints.map((point) => ({
+          labels: point.attributes,
+          value: point.value,
+        })),
+      );
+    }
+  }
+  return byName;
+}
+
+/** The value of `name`'s point whose labels include `labels`. */
+function valueOf(
+  collected: Map<string, Point[]>,
+  name: string,
+  labels: Record<string, string> = {},
+): unknown {
+  const point = collected.get(name)?.find((point) =>
+    Object.entries(labels).every(([key, value]) => point.labels[key] === value)
+  );
+  return point?.value;
+}
+
+/** A custom_round_robin policy over ports 1 and 2, both READY. */
+async function readyPolicy(options: grpc.ChannelOptions) {
+  const helper = new FakeHelper();
+  const policy = new CustomRoundRobinLoadBalancer(helper);
+  policy.updateAddressList(
+    grpc.experimental.statusOrFromValue([endpoint(1), endpoint(2)]),
+    grpc.experimental.parseLoadBalancingConfig({
+      custom_round_robin: { chooseSecond: 3 },
+    }),
+    options,
+    "",
+  );
+  await tick();
+  for (const port of [1, 2]) {
+    helper.subchannel(port).setState(CONNECTING);
+    helper.subchannel(port).setState(READY);
+  }
+  await tick();
+  return { helper, policy };
+}
+
+Deno.test("metrics: no instruments without an SDK; made once per provider; a channel without METRICS_TARGET is unknown", async () => {
+  assert.equal(instruments(), null);
+  await withSdk(() => {
+    const made = instruments();
+    assert.notEqual(made, null);
+    assert.equal(instruments(), made);
+    return Promise.resolve();
+  });
+  assert.equal(instruments(), null);
+  assert.equal(targetOf({}), "unknown");
+  assert.equal(targetOf({ [METRICS_TARGET]: 7 }), "unknown");
+  assert.equal(targetOf({ [METRICS_TARGET]: "dns:///x" }), "dns:///x");
+});
+
+Deno.test(
+  "metrics: the policy's picks per endpoint, endpoints per state, and each connection's attempts and end",
+  LEAVES_PICK_FIRST_TIMER,
+  async () => {
+    await withSdk(async (collect) => {
+      const labels = { "grpc.target": "t:///x" };
+      const { helper, policy } = await readyPolicy({
+        [METRICS_TARGET]: "t:///x",
+      });
+      pickMany(helper.latest.picker, 30);
+      let collected = await collect();
+      const picks = (port: number) =>
+        valueOf(collected, "customlb.picks", {
+          ...labels,
+          "customlb.policy": "custom_round_robin",
+          "customlb.endpoint": `127.0.0.1:${port}`,
+        });
+      assert.deepEqual([picks(1), picks(2)], [20, 10]);
+      // A state no child was ever in has no point.
+      const endpoints = (state: string) =>
+        valueOf(collected, "customlb.endpoints", {
+          ...labels,
+          "customlb.policy": "custom_round_robin",
+          "customlb.state": state,
+        }) ?? 0;
+      assert.deepEqual(
+        ["IDLE", "CONNECTING", "READY"].map(endpoints),
+        [0, 0, 2],
+      );
+      const value = (name: string, more: Record<string, string> = {}) =>
+        valueOf(collected, `grpc.subchannel.${name}`, { ...labels, ...more });
+      assert.equal(value("connection_attempts_succeeded"), 2);
+      assert.equal(value("open_connections"), 2);
+      assert.equal(value("disconnections"), undefined);
+
+      helper.subchannel(2).setState(IDLE);
+      helper.subchannel(2).setState(CONNECTING);
+      helper.subchannel(2).setState(TRANSIENT_FAILURE);
+      await tick();
+      collected = await collect();
+      assert.equal(value("open_connections"), 1);
+      assert.equal(
+        value("disconnections", { "grpc.disconnect_error": "unknown" }),
+        1,
+      );
+      assert.equal(value("connection_attempts_failed"), 1);
+      assert.equal(value("connection_attempts_succeeded"), 2);
+      assert.deepEqual(
+        ["READY", "TRANSIENT_FAILURE"].map(endpoints),
+        [1, 1],
+      );
+
+      policy.destroy();
+      collected = await collect();
+      assert.equal(value("open_connections"), 0);
+      assert.equal(
+        value("disconnections", {
+          "grpc.disconnect_error": "subchannel shutdown",
+        }),
+        1,
+      );
+      assert.deepEqual(
+        ["READY", "TRANSIENT_FAILURE"].map(endpoints),
+        [0, 0],
+      );
+      });
+  },
+);
+
+Deno.test(
+  "metrics: a resolver update keeps each connection's one watch",
+  LEAVES_PICK_FIRST_TIMER,
+  async () => {
+    await withSdk(async (collect) => {
+      const { helper, policy } = await readyPolicy({});
+      policy.updateAddressList(
+        grpc.experimental.statusOrFromValue([endpoint(1), endpoint(2)]),
+        grpc.experimental.parseLoadBalancingConfig({ custom_round_robin: {} }),
+        {},
+        "",
+      );
+      await tick();
+      helper.subchannel(1).setState(IDLE);
+      const collected = await collect();
+      const labels = { "grpc.target": "unknown" };
+      assert.equal(
+        valueOf(collected, "grpc.subchannel.disconnections", labels),
+        1,
+      );
+      assert.equal(
+        valueOf(collected, "grpc.subchannel.open_connections", labels),
+        1,
+      );
+      policy.destroy();
+    });
+  },
+);
+
+/** A health-checking wrapper whose health the test sets. */
+class HealthFake extends FakeSubchannel {
+  #healthy = true;
+  readonly #watchers = new Set<(healthy: boolean) => void>();
+
+  setHealthy(healthy: boolean): void {
+    this.#healthy = healthy;
+    for (const watcher of this.#watchers) watcher(healthy);
+  }
+  override isHealthy(): boolean {
+    return this.#healthy;
+  }
+  override addHealthStateWatcher(watcher: (healthy: boolean) => void): void {
+    this.#watchers.add(watcher);
+  }
+  override removeHealthStateWatcher(
+    watcher: (healthy: boolean) => void,
+  ): void {
+    this.#watchers.delete(watcher);
+  }
+  get watchers(): number {
+    return this.#watchers.size;
+  }
+}
+
+Deno.test("metrics: each health change of an address, and the addresses kept out of the picks", async () => {
+  await withSdk(async (collect) => {
+    const meter = new SubchannelMeter(instruments()!, "t:///x");
+    const made = new FakeSubchannel("127.0.0.1:1");
+    const seen = new HealthFake("127.0.0.1:1");
+    meter.watch(made, seen);
+    meter.watch(made, seen); // pick_first asking again
+    assert.equal(seen.watchers, 1);
+    const labels = {
+      "grpc.target": "t:///x",
+      "customlb.address": "127.0.0.1:1",
+    };
+    const changes = async (healthy: string) =>
+      valueOf(await collect(), "customlb.health.changes", {
+        ...labels,
+        "customlb.healthy": healthy,
+      });
+    const unhealthy = async () =>
+      valueOf(await collect(), "customlb.health.unhealthy", labels);
+    seen.setHealthy(false);
+    seen.setHealthy(false);
+    assert.equal(await changes("false"), 1);
+    assert.equal(await unhealthy(), 1);
+    seen.setHealthy(true);
+    assert.equal(await changes("true"), 1);
+    assert.equal(await unhealthy(), 0);
+
+    // A new wrapper of the same connection: the old one's watch ends.
+    const next = new HealthFake("127.0.0.1:1");
+    next.setHealthy(false);
+    meter.watch(made, next);
+    assert.equal(seen.watchers, 0);
+    assert.equal(await unhealthy(), 1);
+    meter.close();
+    assert.equal(next.watchers, 0);
+    assert.equal(await unhealthy(), 0);
+  });
+});
+
+Deno.test("metrics: the interceptors time each call, labelled with method, status and target", async () => {
+  await withSdk(async (collect) => {
+    const server = await startEchoServer(ANY_PORT, {
+      interceptors: [serverCallMetricsInterceptor()],
+    });
+    const target = `ipv4:${server.address}`;
+    const client = new EchoClient(target, grpc.credentials.createInsecure(), {
+      interceptors: [callMetricsInterceptor(target)],
+    });
+    try {
+      await new Promise((resolve, reject) =>
+        client.UnaryEcho(
+          { message: "x" },
+          {},
+          (error: Error | null) => error ? reject(error) : resolve(null),
+        )
+      );
+      await new Promise((resolve) =>
+        client.UnaryEcho(
+          { message: "x" },
+          { deadline: Date.now() - 1 },
+          resolve,
+        )
+      );
+      const collected = await collect();
+      const method = "grpc.examples.echo.Echo/UnaryEcho";
+      const client_ = (status: string) =>
+        valueOf(collected, "grpc.client.call.duration", {
+          "grpc.method": method,
+          "grpc.target": target,
+          "grpc.status": status,
+        }) as { count: number; sum: number } | undefined;
+      assert.equal(client_("OK")?.count, 1);
+      assert.ok(client_("OK")!.sum > 0 && client_("OK")!.sum < 5);
+      assert.equal(client_("DEADLINE_EXCEEDED")?.count, 1);
+      const served = valueOf(collected, "grpc.server.call.duration", {
+        "grpc.method": method,
+        "grpc.status": "OK",
+      }) as { count: number } | undefined;
+      assert.equal(served?.count, 1);
+    } finally {
+      client.close();
+      await stopEchoServers([server], { drainMs: 0 });
+    }
+  });
+});
