@@ -30,7 +30,7 @@ const AREAS: readonly Area[] = [
     tests: ["flags_test.ts"],
   },
   {
-    name: "policies, block and config check",
+    name: "policies, block, metrics and config check",
     mutate: [
       "balancer/*.ts",
       "!balancer/mod.ts",
@@ -39,6 +39,7 @@ const AREAS: readonly Area[] = [
     tests: [
       "custom_round_robin_test.ts",
       "endpoint_sharding_test.ts",
+      "metrics_test.ts",
       "service_config_test.ts",
       "least_request_test.ts",
       "integration_test.ts",
