@@ -71,6 +71,8 @@ export interface EtcdCluster {
   keys(prefix: string): Promise<string[]>;
   /** Puts `value` under `key`, as `etcdctl put` would. */
   put(key: string, value: string): Promise<void>;
+  /** Deletes `key`, as `etcdctl del` would. */
+  delete(key: string): Promise<void>;
 }
 
 /** How long a member may take to be healthy: an election is about 1 s. */
@@ -196,6 +198,10 @@ class Cluster implements EtcdCluster {
 
   async put(key: string, value: string): Promise<void> {
     await this.#etcdctl(this.#running(), "put", key, value);
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.#etcdctl(this.#running(), "del", key);
   }
 
   /** Kills every member and removes their data. */

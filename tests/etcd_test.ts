@@ -363,6 +363,52 @@ Deno.test({
     );
 
     await t.step(
+      "keys that change and vanish while the watch is down are seen when it is back",
+      async () => {
+        const servers = [
+          await startEchoServer(ANY_PORT),
+          await startEchoServer(ANY_PORT),
+          await startEchoServer(ANY_PORT),
+          await startEchoServer(ANY_PORT),
+        ];
+        const [a, b, c, d] = servers.map(({ address }) => address);
+        await cluster.put("down/a", etcdEndpointValue(a));
+        await cluster.put("down/b", etcdEndpointValue(b));
+        // The client knows one follower alone, so its watch is down while
+        // that member is; the other two keep the cluster writable meanwhile.
+        const down = (await cluster.leader() + 1) % 3;
+        const client = new EchoClient(
+          "etcd:///down",
+          grpc.credentials.createInsecure(),
+          {
+            ...CLIENT_CHANNEL_OPTIONS,
+            "grpc.service_config": JSON.stringify(clientServiceConfig(3, null)),
+            [ETCD_ENDPOINTS]: cluster.endpoints[down],
+          },
+        );
+        let killed = false;
+        try {
+          await untilOrdered(client, a, b);
+          await logged(async () => {
+            await cluster.kill(down);
+            killed = true;
+            // a's key vanishes, b's moves to d, and c comes.
+            await cluster.delete("down/a");
+            await cluster.put("down/b", etcdEndpointValue(d));
+            await cluster.put("down/c", etcdEndpointValue(c));
+            await cluster.start(down);
+            killed = false;
+            await untilOrdered(client, d, c);
+          });
+        } finally {
+          client.close();
+          await stopEchoServers(servers, { drainMs: 0 });
+          if (killed) await cluster.start(down);
+        }
+      },
+    );
+
+    await t.step(
       "endpoints go in key order, whichever registered first",
       async () => {
         const servers = [

@@ -200,7 +200,7 @@ Deno.test(
         ["READY", "TRANSIENT_FAILURE"].map(endpoints),
         [0, 0],
       );
-      });
+    });
   },
 );
 
