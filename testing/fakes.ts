@@ -130,8 +130,14 @@ export class FakeHelper implements experimental.ChannelControlHelper {
   requestReresolution(): void {
     this.reresolutions++;
   }
-  addChannelzChild(): void {}
-  removeChannelzChild(): void {}
+  /** Channelz children added and not removed. */
+  channelzChildren = 0;
+  addChannelzChild(): void {
+    this.channelzChildren++;
+  }
+  removeChannelzChild(): void {
+    this.channelzChildren--;
+  }
 
   /** The latest report. */
   get latest(): Reported {

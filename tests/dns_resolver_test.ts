@@ -179,3 +179,60 @@ Deno.test("dns resolver wrapper: no TXT record leaves the resolution as it is", 
     t.resolver.destroy();
   }
 });
+
+Deno.test("dns resolver wrapper: resolving again and destroying reach the inner resolver; one lookup at a time; none handed on after destroy", async () => {
+  const calls: string[] = [];
+  let answer: ((records: string[][]) => void) | null = null;
+  let lookups = 0;
+  const handedOn: unknown[] = [];
+  let inner:
+    | ((...args: Parameters<experimental.ResolverListener>) => boolean)
+    | null = null;
+  const resolver = new TxtHealthCheckResolver(
+    (_endpoints, attributes) => {
+      handedOn.push(attributes);
+      return true;
+    },
+    (listener) => {
+      inner = listener;
+      return {
+        updateResolution: () => calls.push("updateResolution"),
+        destroy: () => calls.push("destroy"),
+      };
+    },
+    () => {
+      lookups++;
+      return new Promise((resolve) => answer = resolve);
+    },
+  );
+  const resolution = () =>
+    inner!(experimental.statusOrFromValue([]), {}, null, "");
+  resolver.updateResolution();
+  resolution();
+  resolution();
+  assert.equal(lookups, 1, "a second lookup waits for the first");
+  answer!(txt([{ serviceConfig: WITH_HEALTH }]));
+  await tick();
+  assert.equal(handedOn.length, 3, "two resolutions, then the name found");
+  resolution();
+  assert.equal(lookups, 2, "the first has ended");
+  resolver.destroy();
+  answer!(txt([{ serviceConfig: { methodConfig: [] } }]));
+  await tick();
+  assert.equal(handedOn.length, 4, "nothing handed on after destroy");
+  assert.deepEqual(calls, ["updateResolution", "destroy"]);
+});
+
+Deno.test("dns resolver: a choice for 10 percent takes a draw of exactly 10, not above; a host name list must hold this host", () => {
+  const canary = [{
+    percentage: 10,
+    serviceConfig: { healthCheckConfig: { serviceName: "canary" } },
+  }];
+  assert.equal(healthCheckFromTxt(txt(canary), 10), "canary");
+  assert.equal(healthCheckFromTxt(txt(canary), 10.01), undefined);
+  const elsewhere = [{
+    clientHostname: ["no-such-host.invalid"],
+    serviceConfig: WITH_HEALTH,
+  }];
+  assert.equal(healthCheckFromTxt(txt(elsewhere), 50), undefined);
+});

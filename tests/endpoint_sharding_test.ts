@@ -551,3 +551,121 @@ Deno.test("endpoint sharding: the child policy is a parameter: each endpoint's c
     /recording: child policy no_such is not registered/,
   );
 });
+
+Deno.test(
+  "endpoint sharding: an endpoint of two addresses has a subchannel for each, and resetBackoff reaches both",
+  LEAVES_PICK_FIRST_TIMER,
+  async () => {
+    const { helper, sharding } = newSharding();
+    updateEndpoints(sharding, [endpointOf([A, B]), endpoint(C)]);
+    await tick();
+    assert.equal(sharding.size, 2);
+    helper.subchannel(A).setState(TRANSIENT_FAILURE);
+    await tick();
+    sharding.resetBackoff();
+    assert.deepEqual(
+      [A, B, C].map((p) => helper.subchannel(p).backoffResets),
+      [1, 1, 1],
+    );
+    sharding.destroy();
+  },
+);
+
+Deno.test(
+  "endpoint sharding: endpoints by Unix socket path are told apart, and each keeps its child",
+  LEAVES_PICK_FIRST_TIMER,
+  async () => {
+    const { sharding } = newSharding();
+    const socket = (path: string) => ({ addresses: [{ path }] });
+    updateEndpoints(sharding, [socket("/run/a.sock"), socket("/run/b.sock")]);
+    await tick();
+    assert.equal(sharding.size, 2);
+    updateEndpoints(sharding, [socket("/run/b.sock"), socket("/run/b.sock")]);
+    assert.equal(sharding.size, 1);
+    sharding.destroy();
+  },
+);
+
+Deno.test(
+  "endpoint sharding: a child's channelz children and re-resolution requests reach the channel",
+  LEAVES_PICK_FIRST_TIMER,
+  async () => {
+    const { helper, sharding } = newSharding(
+      {},
+      experimental.parseLoadBalancingConfig({ pick_first: {} }),
+    );
+    updateEndpoints(sharding, [endpoint(A)]);
+    await tick();
+    assert.ok(helper.channelzChildren > 0, "pick_first's subchannel is known");
+    const before = helper.reresolutions;
+    // Never READY: only pick_first itself asks for re-resolution here.
+    helper.subchannel(A).setState(CONNECTING);
+    helper.subchannel(A).setState(TRANSIENT_FAILURE);
+    await tick();
+    assert.ok(helper.reresolutions > before, "pick_first's request passed on");
+    sharding.destroy();
+    assert.equal(helper.channelzChildren, 0);
+  },
+);
+
+Deno.test(
+  "endpoint sharding: a child leaving READY asks for re-resolution once; no other change adds one",
+  LEAVES_PICK_FIRST_TIMER,
+  async () => {
+    const { helper, sharding, update } = newSharding();
+    update([A, B]);
+    await tick();
+    const asked: number[] = [];
+    const step = async (port: number, state: ConnectivityState) => {
+      const before = helper.reresolutions;
+      helper.subchannel(port).setState(state);
+      await tick();
+      asked.push(helper.reresolutions - before);
+    };
+    await step(A, CONNECTING);
+    await step(A, TRANSIENT_FAILURE);
+    await step(B, CONNECTING);
+    await step(B, READY);
+    await step(B, IDLE);
+    // pick_first asks on its own when its one address fails; the block
+    // asks when a READY child leaves READY, which pick_first does not.
+    assert.deepEqual(asked, [0, 1, 0, 0, 1]);
+    sharding.destroy();
+  },
+);
+
+Deno.test(
+  "endpoint sharding: an update that removes the only CONNECTING child counts the rest afresh",
+  LEAVES_PICK_FIRST_TIMER,
+  async () => {
+    const { helper, sharding, reports, update } = newSharding();
+    update([A, B]);
+    await tick();
+    helper.subchannel(A).setState(CONNECTING);
+    helper.subchannel(A).setState(TRANSIENT_FAILURE);
+    helper.subchannel(B).setState(CONNECTING);
+    await tick();
+    assert.equal(reports.at(-1)!.state, CONNECTING);
+    update([A]);
+    assert.equal(reports.at(-1)!.state, TRANSIENT_FAILURE);
+    sharding.destroy();
+  },
+);
+
+Deno.test(
+  "endpoint sharding: a policy's TRANSIENT_FAILURE without a message fails RPCs naming the policy",
+  LEAVES_PICK_FIRST_TIMER,
+  async () => {
+    const { helper, sharding, update } = newSharding({
+      combine: () => ({ state: TRANSIENT_FAILURE }),
+    });
+    update([A]);
+    const { errorMessage, picker } = helper.latest;
+    assert.equal(errorMessage, "recording: no endpoint is up");
+    assert.equal(
+      pickOne(picker).status?.details,
+      "recording: no endpoint is up",
+    );
+    sharding.destroy();
+  },
+);

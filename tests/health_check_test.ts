@@ -5,8 +5,10 @@ import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { service as healthService } from "grpc-health-check";
 import {
+  HEALTH_CHECK_SERVICE_NAME,
   HealthCheckingSubchannel,
   healthCheckServiceFromConfig,
+  healthCheckServiceFromOptions,
 } from "../balancer/health_check.ts";
 import { parseServiceConfig } from "../balancer/service_config.ts";
 import {
@@ -283,6 +285,42 @@ Deno.test("health: a failing health stream is retried with backoff, and its serv
       `${failing.watches} Watch calls in 2 s`,
     );
   });
+});
+
+Deno.test("health: the service a balancer sees: the resolver's attribute first, else the channel's default config, else none", () => {
+  const config = (serviceName: unknown) =>
+    JSON.stringify({ healthCheckConfig: { serviceName } });
+  const cases: [grpc.ChannelOptions, string | null][] = [
+    [{}, null],
+    [{ [HEALTH_CHECK_SERVICE_NAME]: "a" }, "a"],
+    // A resolver's config without health checking wins over the default.
+    [
+      { [HEALTH_CHECK_SERVICE_NAME]: null, "grpc.service_config": config("b") },
+      null,
+    ],
+    [{ [HEALTH_CHECK_SERVICE_NAME]: 7 }, null],
+    [{ "grpc.service_config": config("b") }, "b"],
+    [{ "grpc.service_config": config(7) }, null],
+    [{ "grpc.service_config": "{not json" }, null],
+  ];
+  for (const [options, expected] of cases) {
+    assert.equal(
+      healthCheckServiceFromOptions(options),
+      expected,
+      JSON.stringify(options),
+    );
+  }
+  for (const bad of [null, [], "x"]) {
+    assert.throws(
+      () => healthCheckServiceFromConfig({ healthCheckConfig: bad }),
+      {
+        message: `healthCheckConfig must be an object, got ${
+          JSON.stringify(bad)
+        }`,
+      },
+    );
+  }
+  assert.equal(healthCheckServiceFromConfig(null), null);
 });
 
 Deno.test("health: healthCheckConfig is checked with the service config", () => {

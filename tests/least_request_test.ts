@@ -362,6 +362,42 @@ Deno.test(
     }),
 );
 
+Deno.test(
+  "least_request policy: all of five down names the first three endpoints' errors and counts the rest",
+  LEAVES_PICK_FIRST_TIMER,
+  () =>
+    withPolicy(async (helper, update) => {
+      const ports = [A, B, C, 3004, 3005];
+      update(ports);
+      await tick();
+      for (const port of ports.slice(0, 2)) {
+        helper.subchannel(port).setState(TRANSIENT_FAILURE, `${port} refused`);
+      }
+      for (const port of ports.slice(2)) {
+        helper.subchannel(port).setState(TRANSIENT_FAILURE);
+      }
+      await tick();
+      const at = (port: number) => `\\[127\\.0\\.0\\.1:${port}\\]: `;
+      assert.match(
+        helper.latest.errorMessage ?? "",
+        new RegExp(
+          `^${LEAST_REQUEST}: no endpoint is reachable: ${
+            at(A)
+          }[^;]*${A} refused[^;]*; ` +
+            `${at(B)}[^;]*${B} refused[^;]*; ${at(C)}[^;]*; and 2 more$`,
+        ),
+      );
+      update([A]);
+      await tick();
+      assert.match(
+        helper.latest.errorMessage ?? "",
+        new RegExp(
+          `^${LEAST_REQUEST}: no endpoint is reachable: ${at(A)}[^;]*$`,
+        ),
+      );
+    }),
+);
+
 /** How many RPCs each policy sends in the slow-backend test. */
 const RPCS = 1000;
 

@@ -301,3 +301,47 @@ Deno.test("manual resolver: a destroyed channel's resolver gets no more answers"
   await tick();
   assert.equal(answers.length, 1);
 });
+
+Deno.test("manual resolver: destroyed with a request waiting, or with an answer on its way, a channel's resolver gets neither", async () => {
+  const { channel, answers, clock } = resolve({
+    endpoints: ["127.0.0.1:1001"],
+  });
+  channel.updateResolution();
+  await until("an answer", () => answers.length === 1);
+  channel.updateResolution();
+  assert.equal(clock.pending, 1, "a request waits for its turn");
+  channel.destroy();
+  assert.equal(clock.pending, 0, "destroy drops the waiting request");
+  clock.advance(MIN_RERESOLUTION_INTERVAL_MS);
+  await tick();
+  assert.equal(answers.length, 1);
+
+  // An answer whose name lookup is still running when the channel goes.
+  const named = resolve({ endpoints: ["localhost:1001"] });
+  const control = resolve({ endpoints: ["localhost:1001"] });
+  named.channel.updateResolution();
+  control.channel.updateResolution();
+  named.channel.destroy();
+  // Once the same lookup has answered the control, it has ended for both.
+  await until("the control's answer", () => control.answers.length === 1);
+  control.channel.destroy();
+  await tick();
+  assert.deepEqual(named.answers, []);
+});
+
+Deno.test("manual resolver: a request exactly one interval after the last answer is answered at once", async () => {
+  const { channel, answers, clock, owner } = resolve({
+    endpoints: ["127.0.0.1:1001"],
+  });
+  assert.deepEqual(owner.lastAddresses, [], "nothing resolved yet");
+  try {
+    channel.updateResolution();
+    await until("first answer", () => answers.length === 1);
+    clock.advance(MIN_RERESOLUTION_INTERVAL_MS);
+    channel.updateResolution();
+    assert.equal(clock.pending, 0);
+    await until("second answer", () => answers.length === 2);
+  } finally {
+    channel.destroy();
+  }
+});
