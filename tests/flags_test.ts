@@ -10,7 +10,7 @@ import { DRAIN_MS, ECHO_SERVICE_NAME } from "../echo/mod.ts";
 import { CLIENT_USAGE, readClientFlags } from "../cli/client_flags.ts";
 import { readServerFlags, SERVER_USAGE } from "../cli/server_flags.ts";
 import { DEFAULT_ETCD_TTL_SECONDS } from "../cli/etcd_registration.ts";
-import { UsageError } from "../cli/flags.ts";
+import { readFlagFile, UsageError } from "../cli/flags.ts";
 
 /** A flag, values it refuses, and a value it takes, as `[flag, refused, taken]`. */
 type Edge = [string, string[], string];
@@ -493,4 +493,45 @@ Deno.test("flags: each program's usage names every flag it reads", () => {
   }
   assert.match(CLIENT_USAGE, /\(default localhost:50050,localhost:50051\)/);
   assert.match(SERVER_USAGE, new RegExp(`\\(default ${DRAIN_MS}\\)`));
+});
+
+Deno.test("flags: a number is read in every decimal form, and only those", () => {
+  const timeout = (value: string) =>
+    readClientFlags(["--timeout", value])!.timeout;
+  const forms: [string, number][] = [
+    ["0.25", 0.25],
+    [".55", 0.55],
+    ["+2", 2],
+    [" 3 ", 3],
+    ["1e+1", 10],
+    ["1E-1", 0.1],
+    ["2e10", 2e10],
+  ];
+  for (const [value, read] of forms) assert.equal(timeout(value), read, value);
+  for (const value of ["1e", "e1", ".", "1.2.3", "1e+", "1 2"]) {
+    assertRefused(readClientFlags, ["--timeout", value], "--timeout", value);
+  }
+});
+
+Deno.test("flags: a flag's file that cannot be read is one line naming the flag, the path and why", () => {
+  const cases: [string, string][] = [
+    ["certs/no-such-file.pem", "no such file"],
+    [
+      "/etc/hostname",
+      "not readable with this task's permissions (put it in certs/)",
+    ],
+  ];
+  for (const [path, why] of cases) {
+    assert.throws(
+      () => readFlagFile("tls-ca", path),
+      (error: Error) =>
+        error.message === `--tls-ca: cannot read ${path}: ${why}` &&
+        error.cause !== undefined,
+      path,
+    );
+  }
+  assert.throws(
+    () => readFlagFile("tls-ca", "certs"),
+    (error: Error) => error.message.startsWith("--tls-ca: cannot read certs: "),
+  );
 });
