@@ -432,6 +432,60 @@ Deno.test("health wrapper: a READY connection shows CONNECTING until the first a
   }
 });
 
+Deno.test("health wrapper: its service; each state told once, to the listeners still added; none after the last reference goes", async () => {
+  const t = await wrapperOverFake();
+  try {
+    assert.equal(t.wrapper.serviceName, ECHO_SERVICE_NAME);
+    const heard: [grpc.connectivityState, number][] = [];
+    const removed: grpc.connectivityState[] = [];
+    t.wrapper.addConnectivityStateListener((_s, _p, state, keepalive) =>
+      heard.push([state, keepalive])
+    );
+    const other: grpc.experimental.ConnectivityStateListener = (
+      _s,
+      _p,
+      state,
+    ) => removed.push(state);
+    t.wrapper.addConnectivityStateListener(other);
+    t.wrapper.removeConnectivityStateListener(other);
+    await t.watching();
+    for (const status of ["SERVING", "SERVING", "NOT_SERVING"]) {
+      t.answer(0, status);
+    }
+    await until("unhealthy", () => !t.wrapper.isHealthy());
+    // -1: no keepalive change, as grpc-js's own wrappers say.
+    assert.deepEqual(heard, [[CONNECTING, -1], [READY, -1]]);
+    assert.deepEqual(removed, []);
+    t.wrapper.unref();
+    t.fake.setState(IDLE);
+    t.fake.setState(READY);
+    await tick();
+    assert.equal(
+      heard.length,
+      2,
+      "released: the connection's changes are not its",
+    );
+    assert.equal(t.watches.length, 1, "released: no new Watch");
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("health wrapper: a stream the server ends is a broken one: unhealthy, and reopened at once", async () => {
+  const t = await wrapperOverFake();
+  try {
+    await t.watching();
+    t.answer(0, "SERVING");
+    await until("healthy", () => t.wrapper.isHealthy());
+    t.watches[0].end();
+    await until("unhealthy", () => !t.wrapper.isHealthy());
+    await until("a second Watch", () => t.watches.length === 2, 500);
+  } finally {
+    t.wrapper.unref();
+    await t.close();
+  }
+});
+
 Deno.test("health wrapper: a broken stream that had answered is unhealthy and reopened at once", async () => {
   const t = await wrapperOverFake();
   try {
