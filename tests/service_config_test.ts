@@ -147,3 +147,70 @@ Deno.test("service config: outlier_detection over the policy parses, and its chi
     outlierDetection({ success_rate_ejection: {} }, [{ round_robin: {} }]),
   );
 });
+
+/** `outlier_detection` over `custom_round_robin`, with `knobs` added. */
+function underOutlier(knobs: Record<string, unknown>) {
+  return {
+    loadBalancingConfig: [{
+      outlier_detection: {
+        ...knobs,
+        child_policy: [{ custom_round_robin: {} }],
+      },
+    }],
+  };
+}
+
+Deno.test("service config: the edges of each check, each in its own words", () => {
+  const invalid = (config: unknown, message: string) =>
+    assert.throws(
+      () => parseServiceConfig(config),
+      (error: Error) => error.message === `invalid service config: ${message}`,
+      JSON.stringify(config),
+    );
+  for (const bad of [[], null, 3]) {
+    invalid(bad, `expected a JSON object, got ${JSON.stringify(bad)}`);
+  }
+  assert.ok(
+    (() => {
+      try {
+        parseServiceConfig("[]");
+      } catch (error) {
+        return (error as Error).cause instanceof Error;
+      }
+    })(),
+    "the underlying error is kept",
+  );
+  invalid(
+    { loadBalancingConfig: [{ no_such: {} }, { nor_this: {} }] },
+    "no load-balancing policy in loadBalancingConfig is registered: no_such, nor_this",
+  );
+  for (const field of ["interval", "base_ejection_time", "max_ejection_time"]) {
+    invalid(
+      underOutlier({ [field]: "10s" }),
+      `outlier_detection.${field}: grpc-js wants a duration as {"seconds": N, "nanos": N}, got "10s"`,
+    );
+  }
+  // Only outlier_detection's durations are checked so.
+  parseServiceConfig({
+    loadBalancingConfig: [{ custom_round_robin: { interval: "10s" } }],
+  });
+  // No ejection method, or minimum_hosts 2: nothing refused.
+  parseServiceConfig(underOutlier({}));
+  parseServiceConfig(
+    underOutlier({ success_rate_ejection: { minimum_hosts: 2 } }),
+  );
+  invalid(
+    underOutlier({ failure_percentage_ejection: {} }),
+    "outlier_detection.failure_percentage_ejection.minimum_hosts is 5 (grpc-js's default), but custom_round_robin has 2 endpoints, so no backend could ever be ejected: set it to 2",
+  );
+});
+
+Deno.test("service config: a timeout's fraction of a second becomes nanoseconds, to the last digit", () => {
+  const timeout = (text: string) =>
+    (parseServiceConfig({
+      methodConfig: [{ name: [{ service: "x" }], timeout: text }],
+    }).config.methodConfig[0] as { timeout?: unknown }).timeout;
+  assert.deepEqual(timeout("1.5s"), { seconds: 1, nanos: 500_000_000 });
+  assert.deepEqual(timeout("2s"), { seconds: 2, nanos: 0 });
+  assert.deepEqual(timeout("0.000000001s"), { seconds: 0, nanos: 1 });
+});
