@@ -15,30 +15,18 @@
  *
  * @module
  */
-import * as grpc from "@grpc/grpc-js";
 import * as vega from "vega";
 import { compile, type TopLevelSpec } from "vega-lite";
-import { ManualResolver, registerCustomRoundRobin } from "../balancer/mod.ts";
 import {
-  ECHO_SERVICE_NAME,
-  EchoClient,
   type EchoServer,
   startEchoServer,
-  startEchoServers,
   stopEchoServers,
 } from "../echo/mod.ts";
-import {
-  CLIENT_CHANNEL_OPTIONS,
-  metricsChannelOptions,
-} from "../cli/client_config.ts";
-import { serveMetrics } from "../cli/metrics.ts";
-import { ANY_PORT } from "../testing/ports.ts";
+import { startMeteredClient } from "../testing/metered_client.ts";
 import { type Series, withPrometheus } from "../testing/prometheus.ts";
-import { startLoad } from "../testing/steady_load.ts";
 import { sleep } from "../testing/wait.ts";
 
 const OUT = new URL("../docs/metrics_rolling_restart.svg", import.meta.url);
-const TARGET = "chart:///echo";
 /** What the chart plots: picks per second per backend, over 3 s windows. */
 const PROMQL = "sum by (customlb_endpoint) (rate(customlb_picks_total[3s]))";
 
@@ -48,21 +36,6 @@ async function restart(servers: EchoServer[], i: number): Promise<void> {
   await stopEchoServers([servers[i]], { drainMs: 1_000 });
   await sleep(2_000);
   servers[i] = await startEchoServer(address);
-}
-
-/** The client's channel through the policy, its metrics labelled. */
-function channel(servers: readonly EchoServer[]): EchoClient {
-  new ManualResolver("chart", {
-    endpoints: servers.map(({ address }) => address),
-    serviceConfig: {
-      loadBalancingConfig: [{ custom_round_robin: { chooseSecond: 3 } }],
-      healthCheckConfig: { serviceName: ECHO_SERVICE_NAME },
-    },
-  }).register();
-  return new EchoClient(TARGET, grpc.credentials.createInsecure(), {
-    ...CLIENT_CHANNEL_OPTIONS,
-    ...metricsChannelOptions(TARGET, true),
-  });
 }
 
 /** The series as a vega-lite line chart, rendered to SVG. */
@@ -102,16 +75,13 @@ async function render(
 }
 
 async function main(): Promise<void> {
-  registerCustomRoundRobin();
-  const metrics = await serveMetrics({ port: 0, host: "127.0.0.1" });
-  const servers = await startEchoServers([ANY_PORT, ANY_PORT]);
+  const metered = await startMeteredClient("chart", 3);
+  const { servers, load } = metered;
   const names = new Map(
     servers.map(({ address }, i) => [address, i === 0 ? "first" : "second"]),
   );
-  const client = channel(servers);
-  const load = startLoad(client, 4);
   try {
-    const svg = await withPrometheus(new URL(metrics.url).host, async (p) => {
+    const svg = await withPrometheus(metered.scraped, async (p) => {
       const start = Date.now() / 1000;
       await sleep(8_000);
       await restart(servers, 0);
@@ -122,13 +92,10 @@ async function main(): Promise<void> {
       return render(await p.queryRange(PROMQL, start, end, 1), names, start);
     });
     await Deno.writeTextFile(OUT, svg + "\n");
-    const failed = (await load.stop()).filter(({ error }) => error).length;
+    const failed = load.sent.filter(({ error }) => error).length;
     console.log(`${OUT.pathname}: written; failed RPCs: ${failed}`);
   } finally {
-    await load.stop();
-    client.close();
-    await stopEchoServers(servers, { drainMs: 0 });
-    await metrics.stop();
+    await metered.close();
   }
 }
 

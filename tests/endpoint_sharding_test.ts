@@ -655,7 +655,7 @@ Deno.test(
 Deno.test(
   "endpoint sharding: a policy's TRANSIENT_FAILURE without a message fails RPCs naming the policy",
   LEAVES_PICK_FIRST_TIMER,
-  async () => {
+  () => {
     const { helper, sharding, update } = newSharding({
       combine: () => ({ state: TRANSIENT_FAILURE }),
     });

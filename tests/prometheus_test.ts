@@ -4,29 +4,13 @@
  * every second by a real Prometheus, which PromQL questions then ask.
  */
 import assert from "node:assert/strict";
-import * as grpc from "@grpc/grpc-js";
-import { ManualResolver, registerCustomRoundRobin } from "../balancer/mod.ts";
-import {
-  ECHO_SERVICE_NAME,
-  EchoClient,
-  type EchoServer,
-  setServing,
-  startEchoServer,
-  startEchoServers,
-  stopEchoServers,
-} from "../echo/mod.ts";
-import {
-  CLIENT_CHANNEL_OPTIONS,
-  metricsChannelOptions,
-} from "../cli/client_config.ts";
-import { serveMetrics } from "../cli/metrics.ts";
-import { ANY_PORT } from "../testing/ports.ts";
+import { setServing, startEchoServer } from "../echo/mod.ts";
+import { startMeteredClient } from "../testing/metered_client.ts";
 import {
   type Prometheus,
   prometheusUnavailable,
   withPrometheus,
 } from "../testing/prometheus.ts";
-import { startLoad } from "../testing/steady_load.ts";
 import { sleep } from "../testing/wait.ts";
 
 const reason = await prometheusUnavailable();
@@ -70,27 +54,11 @@ Deno.test({
     "metrics: a client under load, scraped by a real Prometheus every second, shows through PromQL the 1:3 split, a health change and a disconnection",
   ignore: reason !== null,
 }, async (t) => {
-  registerCustomRoundRobin();
-  const metrics = await serveMetrics({ port: 0, host: "127.0.0.1" });
-  const servers: EchoServer[] = await startEchoServers([ANY_PORT, ANY_PORT]);
+  const metered = await startMeteredClient("metrics", CHOOSE_SECOND);
+  const { servers, target } = metered;
   const [first, second] = servers.map(({ address }) => address);
-  const target = "metrics:///echo";
-  new ManualResolver("metrics", {
-    endpoints: [first, second],
-    serviceConfig: {
-      loadBalancingConfig: [
-        { custom_round_robin: { chooseSecond: CHOOSE_SECOND } },
-      ],
-      healthCheckConfig: { serviceName: ECHO_SERVICE_NAME },
-    },
-  }).register();
-  const client = new EchoClient(target, grpc.credentials.createInsecure(), {
-    ...CLIENT_CHANNEL_OPTIONS,
-    ...metricsChannelOptions(target, true),
-  });
-  const load = startLoad(client, 4);
   try {
-    await withPrometheus(new URL(metrics.url).host, async (prometheus) => {
+    await withPrometheus(metered.scraped, async (prometheus) => {
       await t.step(
         "the second backend's share of picks is 1/chooseSecond",
         async () => {
@@ -163,9 +131,6 @@ Deno.test({
       );
     });
   } finally {
-    await load.stop();
-    client.close();
-    await stopEchoServers(servers, { drainMs: 0 });
-    await metrics.stop();
+    await metered.close();
   }
 });
