@@ -15,6 +15,9 @@
 import { Stryker } from "@stryker-mutator/core";
 import CONFIG from "./stryker.config.json" with { type: "json" };
 
+/** Stryker's options, which the JSON's types are read more loosely than. */
+type Options = NonNullable<ConstructorParameters<typeof Stryker>[0]>;
+
 interface Area {
   readonly name: string;
   /** Stryker's `mutate` globs. */
@@ -80,7 +83,7 @@ const NOT_COUNTED = new Set(["Ignored", "CompileError", "RuntimeError"]);
 async function runArea(area: Area): Promise<Mutant[]> {
   const tests = area.tests.map((file) => `tests/${file}`).join(" ");
   const stryker = new Stryker({
-    ...CONFIG,
+    ...CONFIG as Options,
     mutate: [...area.mutate],
     commandRunner: { command: `${CONFIG.commandRunner.command} ${tests}` },
   });
