@@ -4,7 +4,8 @@
  * command test runner. Each area's mutants face the tests of its concern,
  * the ones that need no etcd and no network namespaces, so that a run takes
  * minutes. Prints Stryker's report per area, then the score per area and
- * overall, and every surviving mutant.
+ * overall, and every surviving mutant. Arguments choose areas by a word of
+ * their names (`deno task mutation health`).
  *
  * Stryker runs in place: it rewrites the files under test and puts them back
  * when it ends, also on Ctrl-C. After a hard kill, `git checkout balancer cli`
@@ -127,9 +128,24 @@ function printSummary(results: ReadonlyMap<Area, Mutant[]>): void {
   }
 }
 
+/** The areas named by `args` (a word of each area's name), or all of them. */
+function chosen(args: readonly string[]): Area[] {
+  const areas = AREAS.filter((area) =>
+    args.length === 0 || args.some((word) => area.name.includes(word))
+  );
+  if (areas.length === 0) {
+    throw new Error(
+      `no area matches ${args.join(" ")}: ${
+        AREAS.map(({ name }) => name).join("; ")
+      }`,
+    );
+  }
+  return areas;
+}
+
 async function main(): Promise<void> {
   const results = new Map<Area, Mutant[]>();
-  for (const area of AREAS) {
+  for (const area of chosen(Deno.args)) {
     console.log(`\n== ${area.name}: ${area.mutate.join(" ")}`);
     results.set(area, await runArea(area));
   }
