@@ -535,3 +535,64 @@ Deno.test("flags: a flag's file that cannot be read is one line naming the flag,
     (error: Error) => error.message.startsWith("--tls-ca: cannot read certs: "),
   );
 });
+
+Deno.test("flags: what each reader is given, and the errors it keeps, at the edges the mutation run found", () => {
+  // A flag's value that looks like a flag is not taken as its value.
+  assertSays(
+    readClientFlags,
+    ["--health-service", "--quiet"],
+    "Option '--health-service' argument is ambiguous.",
+  );
+  assert.throws(
+    () => readClientFlags(["--quiet", "-1"]),
+    (error: Error) =>
+      error instanceof UsageError && error.message.includes("'-1'") &&
+      error.cause instanceof Error,
+  );
+  assert.throws(
+    () => readClientFlags(["--target", "etcd:///x", "--etcd-endpoints", "x"]),
+    (error: Error) =>
+      error.message.startsWith("--etcd-endpoints: ") &&
+      error.cause instanceof Error,
+  );
+  // IP addresses are fine without TLS; a target other than etcd: takes no
+  // etcd flag.
+  assert.deepEqual(
+    readClientFlags(["--addrs", "127.0.0.1:1,127.0.0.1:2"])!.addrs,
+    ["127.0.0.1:1", "127.0.0.1:2"],
+  );
+  assertSays(
+    readClientFlags,
+    ["--target", "dns:///x", "--etcd-endpoints", "http://127.0.0.1:1"],
+    "--etcd-endpoints works with an etcd: --target only",
+  );
+  assert.deepEqual(
+    readClientFlags(["--tls-cert", "c.pem", "--tls-key", "k.pem"])!.tls,
+    { ca: undefined, cert: "c.pem", key: "k.pem" },
+  );
+  for (const address of ["[::1", ":", "[::1]x"]) {
+    assertSays(
+      readClientFlags,
+      [
+        "--policy",
+        "least_request",
+        "--count",
+        "1",
+        "--addrs",
+        `a:1,${address}`,
+      ],
+      `--addrs: expected HOST:PORT, got "${address}"`,
+    );
+    assertSays(
+      readServerFlags,
+      ["--addrs", address],
+      `--addrs: expected HOST:PORT, got "${address}"`,
+    );
+  }
+  assert.match(SERVER_USAGE, /\(at\s+most 5 s\), then exits 0/);
+  assertSays(
+    readServerFlags,
+    ["--delay-ms", "x"],
+    '--delay-ms must be a whole number of milliseconds, at least 0, got "x"',
+  );
+});
