@@ -590,6 +590,12 @@ Deno.test("flags: what each reader is given, and the errors it keeps, at the edg
     );
   }
   assert.match(SERVER_USAGE, /\(at\s+most 5 s\), then exits 0/);
+  // A name that starts as a loopback address does is not one.
+  assertSays(
+    readServerFlags,
+    ["--addrs", "127.0.0.1.nip.test:1"],
+    "--addrs: 127.0.0.1.nip.test:1 is not a loopback address; the servers listen on loopback only unless --listen-anywhere",
+  );
   assertSays(
     readServerFlags,
     ["--delay-ms", "x"],
