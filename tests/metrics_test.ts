@@ -343,3 +343,94 @@ Deno.test("metrics: the interceptors time each call, labelled with method, statu
     }
   });
 });
+
+Deno.test("metrics: each instrument's name, unit and description, and A66's latency buckets", async () => {
+  const reader = new TestReader();
+  const provider = new MeterProvider({ readers: [reader] });
+  metrics.setGlobalMeterProvider(provider);
+  try {
+    const made = instruments()!;
+    made.picks.addCallback((result) => result.observe(1));
+    made.endpoints.add(1);
+    made.attemptsSucceeded.add(1);
+    made.attemptsFailed.add(1);
+    made.disconnections.add(1);
+    made.openConnections.add(1);
+    made.healthChanges.add(1);
+    made.unhealthy.add(1);
+    made.callDuration.record(0.0002);
+    made.serverCallDuration.record(0.0002);
+    const { resourceMetrics } = await reader.collect();
+    const described = resourceMetrics.scopeMetrics.flatMap((scope) =>
+      scope.metrics.map(({ descriptor }) =>
+        `${descriptor.name} [${descriptor.unit}] ${descriptor.description}`
+      )
+    );
+    assert.deepEqual(described.sort(), [
+      "customlb.endpoints [{endpoint}] Endpoints of a policy on the block, per state",
+      "customlb.health.changes [{change}] Health changes of an endpoint's address (gRFC A17)",
+      "customlb.health.unhealthy [{address}] Addresses that health checking keeps out of picks",
+      "customlb.picks [{pick}] Picks the policy delegated to each endpoint's child",
+      "grpc.client.call.duration [s] A call's time on the client, to its status (gRFC A66)",
+      "grpc.server.call.duration [s] A call's time on the server, to its status (gRFC A66)",
+      "grpc.subchannel.connection_attempts_failed [{attempt}] Connection attempts that failed (gRFC A94)",
+      "grpc.subchannel.connection_attempts_succeeded [{attempt}] Connection attempts that succeeded (gRFC A94)",
+      "grpc.subchannel.disconnections [{disconnection}] READY connections that closed (gRFC A94)",
+      "grpc.subchannel.open_connections [{connection}] Connections that are READY (gRFC A94)",
+    ]);
+    const histogram = resourceMetrics.scopeMetrics[0].metrics.find((metric) =>
+      metric.descriptor.name === "grpc.client.call.duration"
+    )!;
+    const value = histogram.dataPoints[0].value as {
+      buckets: { boundaries: number[]; counts: number[] };
+    };
+    // gRFC A66's boundaries, in seconds.
+    assert.deepEqual(value.buckets.boundaries, [
+      0,
+      0.00001,
+      0.00005,
+      0.0001,
+      0.0003,
+      0.0006,
+      0.0008,
+      0.001,
+      0.002,
+      0.003,
+      0.004,
+      0.005,
+      0.006,
+      0.008,
+      0.01,
+      0.013,
+      0.016,
+      0.02,
+      0.025,
+      0.03,
+      0.04,
+      0.05,
+      0.065,
+      0.08,
+      0.1,
+      0.13,
+      0.16,
+      0.2,
+      0.25,
+      0.3,
+      0.4,
+      0.5,
+      0.65,
+      0.8,
+      1,
+      2,
+      5,
+      10,
+      20,
+      50,
+      100,
+    ]);
+    assert.equal(value.buckets.counts[4], 1, "0.0002 s in (0.0001, 0.0003]");
+  } finally {
+    metrics.disable();
+    await provider.shutdown();
+  }
+});
