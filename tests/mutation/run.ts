@@ -55,10 +55,11 @@ const AREAS: readonly Area[] = [
     tests: ["health_check_test.ts"],
   },
   {
-    name: "discovery without etcd and xDS",
+    name: "discovery without etcd, DNS and xDS",
     mutate: [
       "balancer/discovery/*.ts",
       "!balancer/discovery/etcd_resolver.ts",
+      "!balancer/discovery/dns_health_check.ts",
       "!balancer/discovery/xds.ts",
     ],
     tests: [
