@@ -414,7 +414,7 @@ class Child implements experimental.ChannelControlHelper, ChildState {
   }
 }
 
-/** The connectivity states, each with its name. */
+/** The states a child can be in, in the order their counts are recorded. */
 const STATES = [
   ConnectivityState.IDLE,
   ConnectivityState.CONNECTING,

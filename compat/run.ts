@@ -44,7 +44,7 @@ for (const version of versions) {
       "--frozen",
       "--allow-net=localhost,127.0.0.1,[::1]",
       "--allow-read=.",
-      "--allow-sys=uid,gid",
+      "--allow-sys=uid,gid,hostname",
       "--allow-env=GRPC_*,grpc_proxy,https_proxy,http_proxy,no_grpc_proxy,no_proxy",
       "--allow-run=deno",
       ...TESTS,
