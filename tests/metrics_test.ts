@@ -297,15 +297,28 @@ Deno.test("metrics: each health change of an address, and the addresses kept out
   });
 });
 
+/** An echo server and a client, each with its call-metrics interceptor. */
+async function intercepted() {
+  const server = await startEchoServer(ANY_PORT, {
+    interceptors: [serverCallMetricsInterceptor()],
+  });
+  const target = `ipv4:${server.address}`;
+  const client = new EchoClient(target, grpc.credentials.createInsecure(), {
+    interceptors: [callMetricsInterceptor(target)],
+  });
+  return {
+    client,
+    target,
+    async close() {
+      client.close();
+      await stopEchoServers([server], { drainMs: 0 });
+    },
+  };
+}
+
 Deno.test("metrics: the interceptors time each call, labelled with method, status and target", async () => {
   await withSdk(async (collect) => {
-    const server = await startEchoServer(ANY_PORT, {
-      interceptors: [serverCallMetricsInterceptor()],
-    });
-    const target = `ipv4:${server.address}`;
-    const client = new EchoClient(target, grpc.credentials.createInsecure(), {
-      interceptors: [callMetricsInterceptor(target)],
-    });
+    const { client, target, close } = await intercepted();
     try {
       const startedAt = performance.now();
       await new Promise((resolve, reject) =>
@@ -343,21 +356,14 @@ Deno.test("metrics: the interceptors time each call, labelled with method, statu
       const servedSum = (served as { sum?: number } | undefined)?.sum ?? -1;
       assert.ok(servedSum > 0 && servedSum <= waited, `server: ${servedSum} s`);
     } finally {
-      client.close();
-      await stopEchoServers([server], { drainMs: 0 });
+      await close();
     }
   });
 });
 
 Deno.test("metrics: without an SDK the interceptors pass every call on untouched", async () => {
   assert.equal(instruments(), null);
-  const server = await startEchoServer(ANY_PORT, {
-    interceptors: [serverCallMetricsInterceptor()],
-  });
-  const target = `ipv4:${server.address}`;
-  const client = new EchoClient(target, grpc.credentials.createInsecure(), {
-    interceptors: [callMetricsInterceptor(target)],
-  });
+  const { client, close } = await intercepted();
   try {
     const reply = await new Promise<{ message: string }>((resolve, reject) =>
       client.UnaryEcho(
@@ -369,8 +375,7 @@ Deno.test("metrics: without an SDK the interceptors pass every call on untouched
     );
     assert.match(reply.message, /^untouched/);
   } finally {
-    client.close();
-    await stopEchoServers([server], { drainMs: 0 });
+    await close();
   }
 });
 
