@@ -154,6 +154,8 @@ interface Owner {
   resolutionNote: string;
   /** The instruments, or `null` when no OpenTelemetry SDK is installed. */
   readonly instruments: Instruments | null;
+  /** The policy's name, a label of its metrics. */
+  readonly policyName: string;
   /** After each state change; `previous` is the state before it. */
   report(child: Child, previous: ConnectivityState): void;
 }
@@ -257,7 +259,11 @@ class Child implements experimental.ChannelControlHelper, ChildState {
     this.#meter = owner.instruments === null
       ? null
       : new SubchannelMeter(owner.instruments, target);
-    this.pickLabels = { "grpc.target": target, "customlb.endpoint": key };
+    this.pickLabels = {
+      "grpc.target": target,
+      "customlb.policy": owner.policyName,
+      "customlb.endpoint": key,
+    };
     // A kept child's endpoint keeps its addresses, so this holds for life.
     if (endpoint.addresses.length > 1) this.#subchannels = new Map();
     if (owner.childPolicy === null) {
@@ -554,6 +560,7 @@ export class EndpointSharding<
       childPolicy,
       resolutionNote: "",
       instruments: meters,
+      policyName: policy.name,
       report: (child, previous) => this.#onChildReport(child, previous),
     };
     meters?.picks.addCallback(this.#observePicks);
@@ -732,10 +739,7 @@ export class EndpointSharding<
   /** Observes each child's picks, for the picks counter. */
   #observePicks = (result: ObservableResult): void => {
     for (const child of this.#list) {
-      result.observe(child.picks, {
-        ...child.pickLabels,
-        "customlb.policy": this.#policy.name,
-      });
+      result.observe(child.picks, child.pickLabels);
     }
   };
 

@@ -54,9 +54,15 @@ interface Point {
   readonly value: unknown;
 }
 
-/** Runs `body` with an SDK installed as the global MeterProvider. */
+/**
+ * Runs `body` with an SDK installed as the global MeterProvider; `collect`
+ * gives its points by instrument name, `reader` what it collects as is.
+ */
 async function withSdk(
-  body: (collect: () => Promise<Map<string, Point[]>>) => Promise<void>,
+  body: (
+    collect: () => Promise<Map<string, Point[]>>,
+    reader: TestReader,
+  ) => Promise<void>,
 ): Promise<void> {
   const reader = new TestReader();
   const provider = new MeterProvider({ readers: [reader] });
@@ -65,7 +71,7 @@ async function withSdk(
     await body(async () => {
       const { resourceMetrics } = await reader.collect();
       return points(resourceMetrics);
-    });
+    }, reader);
   } finally {
     metrics.disable();
     await provider.shutdown();
@@ -380,10 +386,7 @@ Deno.test("metrics: without an SDK the interceptors pass every call on untouched
 });
 
 Deno.test("metrics: each instrument's name, unit and description, and A66's latency buckets", async () => {
-  const reader = new TestReader();
-  const provider = new MeterProvider({ readers: [reader] });
-  metrics.setGlobalMeterProvider(provider);
-  try {
+  await withSdk(async (_collect, reader) => {
     const made = instruments()!;
     made.picks.addCallback((result) => result.observe(1));
     made.endpoints.add(1);
@@ -469,8 +472,5 @@ Deno.test("metrics: each instrument's name, unit and description, and A66's late
       ["@customlb/custom-round-robin"],
     );
     assert.equal(METRICS_TARGET, "customlb.metrics_target");
-  } finally {
-    metrics.disable();
-    await provider.shutdown();
-  }
+  });
 });
