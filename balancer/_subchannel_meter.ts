@@ -1,6 +1,7 @@
 /**
- * Meters one child's subchannels for gRFC A94 and A17: connection attempts,
- * open connections, disconnections and health changes.
+ * Internal: meters subchannels for gRFC A94 and A17: connection attempts,
+ * open connections and disconnections, once per real connection in the
+ * process, and each health change of what a child's policy sees.
  *
  * @module
  */
@@ -9,77 +10,60 @@ import {
   connectivityState as ConnectivityState,
   experimental,
 } from "@grpc/grpc-js";
+import { HealthCheckingSubchannel } from "./health_check.ts";
 import type { Instruments } from "./metrics.ts";
 
-/** One address's watch: its subchannel, and what stops each part. */
-interface Watch {
-  readonly subchannel: experimental.SubchannelInterface;
-  readonly stopConnections: () => void;
-  seen: experimental.SubchannelInterface;
-  stopHealth: (() => void) | null;
+type Subchannel = experimental.SubchannelInterface;
+type Real = ReturnType<Subchannel["getRealSubchannel"]>;
+
+/** One real subchannel's watch, and how many children hold it. */
+interface Connection {
+  holders: number;
+  readonly stop: () => void;
 }
 
 /**
- * Meters one child's subchannels: each connection attempt, open connection
- * and disconnection (gRFC A94, whose labels it uses), and each health change
- * of what the child's policy sees. One watch per address, on the channel's
- * own subchannel, however often the child's policy asks for it again.
+ * The real subchannels of the process, each metered once: grpc-js's pool
+ * gives every channel of a target with the same options the same
+ * subchannel, so several channels' children may hold one connection. The
+ * first holder's `grpc.target` labels it; the pool keys subchannels by
+ * their channel's target, so every holder has that target.
  */
-export class SubchannelMeter {
-  readonly #instruments: Instruments;
-  readonly #target: Attributes;
-  readonly #watches = new Map<string, Watch>();
+export class Connections {
+  readonly #instruments: Omit<Instruments, "connections">;
+  readonly #held = new Map<Real, Connection>();
 
-  constructor(instruments: Instruments, target: string) {
+  constructor(instruments: Omit<Instruments, "connections">) {
     this.#instruments = instruments;
-    this.#target = { "grpc.target": target };
   }
 
   /**
-   * Watches `made`, a subchannel the parent's helper made, and `seen`, what
-   * the child's policy gets for it: `made` or its health-checking wrapper.
+   * Holds `real`'s watch for one child, starting it for the first: a
+   * subchannel READY when first held is counted open. The function
+   * returned lets go; the last to let go of an open one counts its end.
    */
-  watch(
-    made: experimental.SubchannelInterface,
-    seen: experimental.SubchannelInterface,
-  ): void {
-    const address = made.getAddress();
-    const subchannel = made.getRealSubchannel();
-    let watch = this.#watches.get(address);
-    if (watch?.subchannel !== subchannel) {
-      if (watch !== undefined) this.#unwatch(address, watch);
-      watch = {
-        subchannel,
-        stopConnections: this.#watchConnections(subchannel),
-        seen: made,
-        stopHealth: null,
-      };
-      this.#watches.set(address, watch);
+  hold(real: Real, target: Attributes): () => void {
+    let connection = this.#held.get(real);
+    if (connection === undefined) {
+      connection = { holders: 0, stop: this.#watch(real, target) };
+      this.#held.set(real, connection);
     }
-    if (watch.seen === seen) return;
-    watch.stopHealth?.();
-    watch.seen = seen;
-    watch.stopHealth = seen === made ? null : this.#watchHealth(seen);
+    connection.holders++;
+    const held = connection;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      if (--held.holders > 0) return;
+      this.#held.delete(real);
+      held.stop();
+    };
   }
 
-  /** Stops every watch, as if each connection closed. */
-  close(): void {
-    for (const [address, watch] of this.#watches) {
-      this.#unwatch(address, watch);
-    }
-  }
-
-  #unwatch(address: string, watch: Watch): void {
-    watch.stopConnections();
-    watch.stopHealth?.();
-    this.#watches.delete(address);
-  }
-
-  #watchConnections(subchannel: experimental.SubchannelInterface): () => void {
+  #watch(real: Real, target: Attributes): () => void {
     const { READY, CONNECTING, TRANSIENT_FAILURE } = ConnectivityState;
     const i = this.#instruments;
-    const target = this.#target;
-    let open = subchannel.getConnectivityState() === READY;
+    let open = real.getConnectivityState() === READY;
     if (open) i.openConnections.add(1, target);
     const closed = (reason: string) => {
       open = false;
@@ -102,14 +86,74 @@ export class SubchannelMeter {
         closed("unknown");
       }
     };
-    subchannel.addConnectivityStateListener(listener);
+    real.addConnectivityStateListener(listener);
     return () => {
-      subchannel.removeConnectivityStateListener(listener);
+      real.removeConnectivityStateListener(listener);
       if (open) closed("subchannel shutdown");
     };
   }
+}
 
-  #watchHealth(seen: experimental.SubchannelInterface): () => void {
+/** One address's watch in a child: its connection, and its health. */
+interface Watch {
+  readonly real: Real;
+  readonly release: () => void;
+  seen: Subchannel;
+  stopHealth: (() => void) | null;
+}
+
+/**
+ * Meters one child's subchannels: each one's connection through
+ * {@linkcode Connections}, and the health of a health-checking one. One
+ * watch per address, however often the child's policy asks for it again.
+ */
+export class SubchannelMeter {
+  readonly #instruments: Instruments;
+  readonly #target: Attributes;
+  readonly #watches = new Map<string, Watch>();
+
+  constructor(instruments: Instruments, target: Attributes) {
+    this.#instruments = instruments;
+    this.#target = target;
+  }
+
+  /** Watches `seen`, a subchannel the child's policy got. */
+  watch(seen: Subchannel): void {
+    const address = seen.getAddress();
+    const real = seen.getRealSubchannel();
+    let watch = this.#watches.get(address);
+    if (watch?.real !== real) {
+      if (watch !== undefined) this.#unwatch(address, watch);
+      watch = {
+        real,
+        release: this.#instruments.connections.hold(real, this.#target),
+        seen: real,
+        stopHealth: null,
+      };
+      this.#watches.set(address, watch);
+    }
+    if (watch.seen === seen) return;
+    watch.stopHealth?.();
+    watch.seen = seen;
+    watch.stopHealth = seen instanceof HealthCheckingSubchannel
+      ? this.#watchHealth(seen)
+      : null;
+  }
+
+  /** Lets go of every watch. */
+  close(): void {
+    for (const [address, watch] of this.#watches) {
+      this.#unwatch(address, watch);
+    }
+  }
+
+  #unwatch(address: string, watch: Watch): void {
+    watch.release();
+    watch.stopHealth?.();
+    this.#watches.delete(address);
+  }
+
+  #watchHealth(seen: Subchannel): () => void {
     const i = this.#instruments;
     const labels = { ...this.#target, "customlb.address": seen.getAddress() };
     let healthy = seen.isHealthy();

@@ -3,8 +3,9 @@
  * RPCs, one goes to the second endpoint and the rest to the first.
  *
  * Read top to bottom: the config, the picker, the policy, its registration.
- * The policy only decides; {@linkcode EndpointSharding} keeps one pick_first
- * child per endpoint, and those children do all the connection work.
+ * The policy only decides; the block under it (`endpoint_sharding.ts`)
+ * keeps one pick_first child per endpoint, and those children do all the
+ * connection work. `definePolicy` writes what every policy shares.
  *
  * @module
  */
@@ -12,12 +13,9 @@ import {
   connectivityState as ConnectivityState,
   experimental,
 } from "@grpc/grpc-js";
-import {
-  type ChildState,
-  EndpointSharding,
-  type ShardedPolicy,
-} from "./endpoint_sharding.ts";
-import { configObject, shown } from "./_config.ts";
+import type { ChildState } from "./endpoint_sharding.ts";
+import { definePolicy } from "./define_policy.ts";
+import { shown } from "./_config.ts";
 
 type Endpoint = experimental.Endpoint;
 type Picker = experimental.Picker;
@@ -41,7 +39,7 @@ export const CUSTOM_ROUND_ROBIN = "custom_round_robin";
  *
  * @example The largest config there is
  * ```ts
- * const config = new CustomRoundRobinConfig(MAX_CHOOSE_SECOND);
+ * const config = { custom_round_robin: { chooseSecond: MAX_CHOOSE_SECOND } };
  * ```
  */
 export const MAX_CHOOSE_SECOND = 0xffff_ffff;
@@ -53,70 +51,38 @@ export const MAX_CHOOSE_SECOND = 0xffff_ffff;
  * ```ts
  * import assert from "node:assert/strict";
  *
- * const config = CustomRoundRobinConfig.createFromJson({});
- * assert.equal(config.chooseSecond, DEFAULT_CHOOSE_SECOND);
+ * const config = customRoundRobin.Config.createFromJson({});
+ * assert.equal(config.settings.chooseSecond, DEFAULT_CHOOSE_SECOND);
  * ```
  */
 export const DEFAULT_CHOOSE_SECOND = 3;
 
-/**
- * The parsed `custom_round_robin` config.
- *
- * @example Parsing the policy's entry and writing it back
- * ```ts
- * import assert from "node:assert/strict";
- *
- * const config = CustomRoundRobinConfig.createFromJson({ chooseSecond: 2 });
- * assert.deepEqual(config.toJsonObject(), {
- *   custom_round_robin: { chooseSecond: 2 },
- * });
- * ```
- */
-export class CustomRoundRobinConfig
-  implements experimental.TypedLoadBalancingConfig {
+/** The settings of a `custom_round_robin` config. */
+export interface CustomRoundRobinSettings {
   /** Every `chooseSecond`-th pick goes to the second endpoint; 0: never. */
   readonly chooseSecond: number;
+}
 
-  /** @throws {Error} if `chooseSecond` is not an integer in range. */
-  constructor(chooseSecond: number = DEFAULT_CHOOSE_SECOND) {
-    if (
-      !Number.isInteger(chooseSecond) || chooseSecond < 0 ||
-      chooseSecond > MAX_CHOOSE_SECOND
-    ) {
-      throw new Error(
-        `chooseSecond must be an integer from 0 to ${MAX_CHOOSE_SECOND}, got ${
-          shown(chooseSecond)
-        }`,
-      );
-    }
-    this.chooseSecond = chooseSecond;
-  }
-
-  /** The name the policy is registered under. */
-  getLoadBalancerName(): string {
-    return CUSTOM_ROUND_ROBIN;
-  }
-
-  /** The config as service-config JSON; `createFromJson` reads it back. */
-  toJsonObject(): object {
-    return { [CUSTOM_ROUND_ROBIN]: { chooseSecond: this.chooseSecond } };
-  }
-
-  /**
-   * Parses the policy's entry of a `loadBalancingConfig` list. Unknown fields
-   * are ignored, as gRPC LB configs are forward compatible.
-   *
-   * @throws {Error} naming the field and the bad value; grpc-js adds the
-   *   policy's name when it parses a service config.
-   */
-  static createFromJson(json: unknown): CustomRoundRobinConfig {
-    const config = configObject(json);
-    return new CustomRoundRobinConfig(
-      "chooseSecond" in config
-        ? config.chooseSecond as number
-        : DEFAULT_CHOOSE_SECOND,
+/**
+ * The policy's settings from its config entry.
+ *
+ * @throws {Error} naming the field and the bad value.
+ */
+function parse(config: Record<string, unknown>): CustomRoundRobinSettings {
+  const chooseSecond = "chooseSecond" in config
+    ? config.chooseSecond
+    : DEFAULT_CHOOSE_SECOND;
+  if (
+    !Number.isInteger(chooseSecond) || (chooseSecond as number) < 0 ||
+    (chooseSecond as number) > MAX_CHOOSE_SECOND
+  ) {
+    throw new Error(
+      `chooseSecond must be an integer from 0 to ${MAX_CHOOSE_SECOND}, got ${
+        shown(chooseSecond)
+      }`,
     );
   }
+  return { chooseSecond: chooseSecond as number };
 }
 
 /**
@@ -136,7 +102,7 @@ export class CustomRoundRobinPicker implements Picker {
   #count: number;
 
   /**
-   * @param chooseSecond As in {@linkcode CustomRoundRobinConfig}.
+   * @param chooseSecond As in {@linkcode CustomRoundRobinSettings}.
    * @param first The first endpoint's picker.
    * @param second The second endpoint's picker.
    * @param count Picks already made in the current cycle; tests use it to
@@ -167,7 +133,8 @@ export class CustomRoundRobinPicker implements Picker {
 }
 
 /**
- * How the policy combines its two children, by their states:
+ * The policy: the block (`EndpointSharding`) with a pick_first child per
+ * endpoint, combined by its states:
  *
  * | children                          | state             | picks go to            |
  * | --------------------------------- | ----------------- | ---------------------- |
@@ -176,12 +143,26 @@ export class CustomRoundRobinPicker implements Picker {
  * | none READY, any CONNECTING / IDLE | CONNECTING        | queued                 |
  * | both TRANSIENT_FAILURE            | TRANSIENT_FAILURE | UNAVAILABLE, naming both errors |
  *
- * It refuses a list of any length but 2, or of one endpoint twice.
+ * It needs exactly two endpoints: the resolver's first is "first", its
+ * second is "second". It refuses a list of any other length, or of one
+ * endpoint twice.
+ *
+ * @example The config class parses the policy's entry and writes it back
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * const config = customRoundRobin.Config.createFromJson({ chooseSecond: 2 });
+ * assert.deepEqual(config.toJsonObject(), {
+ *   custom_round_robin: { chooseSecond: 2 },
+ * });
+ * ```
  */
-const POLICY: ShardedPolicy<CustomRoundRobinConfig> = {
+export const customRoundRobin = definePolicy({
   name: CUSTOM_ROUND_ROBIN,
+  parse,
   refuse: endpointListProblem,
-  combine(state, [first, second], config) {
+  maxEndpoints: 2,
+  combine(state, [first, second], { chooseSecond }) {
     if (state === ConnectivityState.READY) {
       return {
         state,
@@ -190,7 +171,7 @@ const POLICY: ShardedPolicy<CustomRoundRobinConfig> = {
           : second.state !== ConnectivityState.READY
           ? first.picker
           : new CustomRoundRobinPicker(
-            config.chooseSecond,
+            chooseSecond,
             first.picker,
             second.picker,
           ),
@@ -205,31 +186,18 @@ const POLICY: ShardedPolicy<CustomRoundRobinConfig> = {
     }
     return { state: ConnectivityState.CONNECTING };
   },
-};
-
-/**
- * The policy: {@linkcode EndpointSharding} with a pick_first child per
- * endpoint, combined as {@linkcode POLICY} says. It needs exactly two
- * endpoints: the resolver's first is "first", its second is "second".
- */
-export class CustomRoundRobinLoadBalancer
-  extends EndpointSharding<CustomRoundRobinConfig> {
-  /** @param helper The channel's helper, passed down to the children. */
-  constructor(helper: experimental.ChannelControlHelper) {
-    super(helper, POLICY);
-  }
-}
+});
 
 /** Why `endpoints` cannot be used, or `null` if it can. */
 function endpointListProblem(endpoints: readonly Endpoint[]): string | null {
   const list = `[${endpoints.map(experimental.endpointToString).join(", ")}]`;
   if (endpoints.length !== 2) {
-    return `${CUSTOM_ROUND_ROBIN}: expected exactly 2 endpoints, got ${endpoints.length}: ${list}`;
+    return `expected exactly 2 endpoints, got ${endpoints.length}: ${list}`;
   }
   const distinct = new experimental.EndpointMap<true>();
   for (const endpoint of endpoints) distinct.set(endpoint, true);
   if (distinct.size !== 2) {
-    return `${CUSTOM_ROUND_ROBIN}: expected 2 different endpoints, got the same one twice: ${list}`;
+    return `expected 2 different endpoints, got the same one twice: ${list}`;
   }
   return null;
 }
@@ -263,9 +231,5 @@ function describe(child: ChildState): string {
  * ```
  */
 export function registerCustomRoundRobin(): void {
-  experimental.registerLoadBalancerType(
-    CUSTOM_ROUND_ROBIN,
-    CustomRoundRobinLoadBalancer,
-    CustomRoundRobinConfig,
-  );
+  customRoundRobin.register();
 }

@@ -2,8 +2,10 @@
  * Client-side health checking (gRFC A17) for grpc-js, which has none.
  *
  * With `"healthCheckConfig": {"serviceName": "<name>"}` in the service
- * config, every subchannel a child policy creates is wrapped in a
- * {@linkcode HealthCheckingSubchannel}. Once connected it opens a
+ * config, a balancer gives each child policy a helper decorated by
+ * {@linkcode healthCheckingHelper}: every subchannel the child creates is
+ * wrapped in a {@linkcode HealthCheckingSubchannel}, and the child's picker
+ * hands back the subchannels underneath. Once connected it opens a
  * `grpc.health.v1.Health/Watch` stream and reports itself READY only after
  * the first answer, healthy only while the latest answer is SERVING. grpc-js's
  * pick_first, as `LeafLoadBalancer`, already turns an unhealthy pick into
@@ -80,6 +82,67 @@ export function healthCheckServiceFromOptions(
     // grpc-js rejects such a channel option itself when the channel is made.
     return null;
   }
+}
+
+/**
+ * `parent`, decorated for one child policy with health checking (gRFC A17):
+ * each subchannel the child creates is a {@linkcode HealthCheckingSubchannel}
+ * watching `serviceName`, and each picker it reports is a
+ * {@linkcode HealthCheckUnwrappingPicker}, so that its picks hand `parent`'s
+ * subchannels back. pick_first asks for its subchannels again on every
+ * resolver update: the wrapper of a connection is reused while it lives, so
+ * that a connection keeps one health stream.
+ *
+ * @param parent The helper the child's subchannels and states go to.
+ * @param serviceName The service whose health is asked for; `""` asks for
+ *   the server as a whole.
+ *
+ * @example A pick_first child whose subchannels are health checked
+ * ```ts
+ * import { experimental } from "@grpc/grpc-js";
+ *
+ * function healthCheckedLeaf(
+ *   helper: experimental.ChannelControlHelper,
+ *   endpoint: experimental.Endpoint,
+ * ): experimental.LeafLoadBalancer {
+ *   return new experimental.LeafLoadBalancer(
+ *     endpoint,
+ *     healthCheckingHelper(helper, "grpc.examples.echo.Echo"),
+ *     {},
+ *     "",
+ *   );
+ * }
+ * ```
+ */
+export function healthCheckingHelper(
+  parent: grpc.experimental.ChannelControlHelper,
+  serviceName: string,
+): grpc.experimental.ChannelControlHelper {
+  /** The latest wrapper per address. */
+  const latest = new Map<string, HealthCheckingSubchannel>();
+  return grpc.experimental.createChildChannelControlHelper(parent, {
+    createSubchannel(address, options) {
+      const real = parent.createSubchannel(address, options);
+      const key = real.getAddress();
+      const known = latest.get(key);
+      if (
+        known !== undefined && !known.released &&
+        known.realSubchannelEquals(real)
+      ) {
+        return known;
+      }
+      const made = new HealthCheckingSubchannel(real, serviceName);
+      latest.set(key, made);
+      return made;
+    },
+    updateState(state, picker, errorMessage) {
+      parent.updateState(
+        state,
+        new HealthCheckUnwrappingPicker(picker),
+        errorMessage,
+      );
+    },
+  });
 }
 
 /** Addresses whose UNIMPLEMENTED answer was logged, so it is logged once. */

@@ -4,7 +4,7 @@
  * `choiceCount` READY endpoints sampled at random.
  *
  * Read top to bottom: the config, the picker, the policy, its registration.
- * As `custom_round_robin`, it only decides; {@linkcode EndpointSharding}
+ * As `custom_round_robin`, it only decides; the block (`EndpointSharding`)
  * keeps one pick_first child per endpoint, health checked when the service
  * config asks.
  *
@@ -14,12 +14,9 @@ import {
   connectivityState as ConnectivityState,
   experimental,
 } from "@grpc/grpc-js";
-import {
-  type ChildState,
-  EndpointSharding,
-  type PolicyState,
-} from "./endpoint_sharding.ts";
-import { configObject, shown } from "./_config.ts";
+import type { ChildState } from "./endpoint_sharding.ts";
+import { definePolicy } from "./define_policy.ts";
+import { shown } from "./_config.ts";
 
 type Picker = experimental.Picker;
 type PickArgs = experimental.PickArgs;
@@ -44,8 +41,8 @@ export const LEAST_REQUEST = "least_request_experimental";
  * ```ts
  * import assert from "node:assert/strict";
  *
- * const config = LeastRequestConfig.createFromJson({});
- * assert.equal(config.choiceCount, DEFAULT_CHOICE_COUNT);
+ * const config = leastRequest.Config.createFromJson({});
+ * assert.equal(config.settings.choiceCount, DEFAULT_CHOICE_COUNT);
  * ```
  */
 export const DEFAULT_CHOICE_COUNT = 2;
@@ -58,71 +55,34 @@ export const DEFAULT_CHOICE_COUNT = 2;
  * ```ts
  * import assert from "node:assert/strict";
  *
- * const config = LeastRequestConfig.createFromJson({ choiceCount: 50 });
- * assert.equal(config.choiceCount, MAX_CHOICE_COUNT);
+ * const config = leastRequest.Config.createFromJson({ choiceCount: 50 });
+ * assert.equal(config.settings.choiceCount, MAX_CHOICE_COUNT);
  * ```
  */
 export const MAX_CHOICE_COUNT = 10;
 
-/**
- * The parsed `least_request_experimental` config.
- *
- * @example Parsing the policy's entry and writing it back
- * ```ts
- * import assert from "node:assert/strict";
- *
- * const config = LeastRequestConfig.createFromJson({ choiceCount: 3 });
- * assert.deepEqual(config.toJsonObject(), {
- *   least_request_experimental: { choiceCount: 3 },
- * });
- * ```
- */
-export class LeastRequestConfig
-  implements experimental.TypedLoadBalancingConfig {
+/** The settings of a `least_request_experimental` config. */
+export interface LeastRequestSettings {
   /** How many READY endpoints each pick samples: 2 to 10. */
   readonly choiceCount: number;
+}
 
-  /**
-   * @param choiceCount An integer of at least 2; above
-   *   {@linkcode MAX_CHOICE_COUNT}, taken as it.
-   * @throws {Error} if `choiceCount` is not an integer of at least 2.
-   */
-  constructor(choiceCount: number = DEFAULT_CHOICE_COUNT) {
-    if (!Number.isInteger(choiceCount) || choiceCount < 2) {
-      throw new Error(
-        `choiceCount must be an integer of at least 2, got ${
-          shown(choiceCount)
-        }`,
-      );
-    }
-    this.choiceCount = Math.min(choiceCount, MAX_CHOICE_COUNT);
-  }
-
-  /** The name the policy is registered under. */
-  getLoadBalancerName(): string {
-    return LEAST_REQUEST;
-  }
-
-  /** The config as service-config JSON; `createFromJson` reads it back. */
-  toJsonObject(): object {
-    return { [LEAST_REQUEST]: { choiceCount: this.choiceCount } };
-  }
-
-  /**
-   * Parses the policy's entry of a `loadBalancingConfig` list. Unknown fields
-   * are ignored, as gRPC LB configs are forward compatible.
-   *
-   * @throws {Error} naming the field and the bad value; grpc-js adds the
-   *   policy's name when it parses a service config.
-   */
-  static createFromJson(json: unknown): LeastRequestConfig {
-    const config = configObject(json);
-    return new LeastRequestConfig(
-      "choiceCount" in config
-        ? config.choiceCount as number
-        : DEFAULT_CHOICE_COUNT,
+/**
+ * The policy's settings from its config entry: `choiceCount`, an integer
+ * of at least 2; above {@linkcode MAX_CHOICE_COUNT}, taken as it.
+ *
+ * @throws {Error} if `choiceCount` is not an integer of at least 2.
+ */
+function parse(config: Record<string, unknown>): LeastRequestSettings {
+  const choiceCount = "choiceCount" in config
+    ? config.choiceCount
+    : DEFAULT_CHOICE_COUNT;
+  if (!Number.isInteger(choiceCount) || (choiceCount as number) < 2) {
+    throw new Error(
+      `choiceCount must be an integer of at least 2, got ${shown(choiceCount)}`,
     );
   }
+  return { choiceCount: Math.min(choiceCount as number, MAX_CHOICE_COUNT) };
 }
 
 /** One endpoint's outstanding RPCs, kept for as long as its child lives. */
@@ -158,7 +118,7 @@ export class LeastRequestPicker implements Picker {
 
   /**
    * @param ready The READY endpoints; at least one.
-   * @param choiceCount As in {@linkcode LeastRequestConfig}.
+   * @param choiceCount As in {@linkcode LeastRequestSettings}.
    * @param random A number in [0, 1), as `Math.random` (the default, read
    *   at each pick) gives; tests pass their own.
    */
@@ -201,60 +161,51 @@ export class LeastRequestPicker implements Picker {
 }
 
 /**
- * The policy: {@linkcode EndpointSharding} with a pick_first child per
+ * The policy: the block (`EndpointSharding`) with a pick_first child per
  * endpoint. While any child is READY it is READY, with a
  * {@linkcode LeastRequestPicker} over the READY children; else it shows the
  * children's aggregate state, queueing RPCs or failing them with every
- * endpoint's last error. Each child's count lives as long as the child: an
- * endpoint that leaves and comes back starts again at 0, and the RPCs it
- * had out end on the count they started on.
+ * endpoint's last error. Each child's count is its `data`, and lives as
+ * long as the child: an endpoint that leaves and comes back starts again at
+ * 0, and the RPCs it had out end on the count they started on.
+ *
+ * @example The config class caps `choiceCount`
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * const config = leastRequest.Config.createFromJson({ choiceCount: 50 });
+ * assert.deepEqual(config.toJsonObject(), {
+ *   least_request_experimental: { choiceCount: MAX_CHOICE_COUNT },
+ * });
+ * ```
  */
-export class LeastRequestLoadBalancer
-  extends EndpointSharding<LeastRequestConfig> {
-  /** Each child's outstanding RPCs, for as long as the child lives. */
-  readonly #outstanding = new WeakMap<ChildState, Outstanding>();
-
-  /** @param helper The channel's helper, passed down to the children. */
-  constructor(helper: experimental.ChannelControlHelper) {
-    super(helper, {
-      name: LEAST_REQUEST,
-      combine: (state, children, config) =>
-        this.#combine(state, children, config),
-    });
-  }
-
-  #combine(
-    state: ConnectivityState,
-    children: readonly ChildState[],
-    config: LeastRequestConfig,
-  ): PolicyState {
+export const leastRequest = definePolicy({
+  name: LEAST_REQUEST,
+  parse,
+  childData: (): Outstanding => ({ count: 0 }),
+  combine(state, children, { choiceCount }) {
     const ready: ReadyEndpoint[] = [];
     for (const child of children) {
       if (child.state !== ConnectivityState.READY) continue;
-      let outstanding = this.#outstanding.get(child);
-      if (outstanding === undefined) {
-        outstanding = { count: 0 };
-        this.#outstanding.set(child, outstanding);
-      }
-      ready.push({ picker: child.picker, outstanding });
+      ready.push({ picker: child.picker, outstanding: child.data });
     }
     if (ready.length > 0) {
       return {
         state: ConnectivityState.READY,
-        picker: new LeastRequestPicker(ready, config.choiceCount),
+        picker: new LeastRequestPicker(ready, choiceCount),
       };
     }
     return state === ConnectivityState.TRANSIENT_FAILURE
       ? { state, errorMessage: unreachable(children) }
       : { state };
-  }
-}
+  },
+});
 
 /** How many endpoints' errors a failure names. */
 const NAMED_ERRORS = 3;
 
 /** Why every endpoint is down: the first few endpoints' last errors. */
-function unreachable(children: readonly ChildState[]): string {
+function unreachable(children: readonly ChildState<unknown>[]): string {
   const named = children.slice(0, NAMED_ERRORS).map((child) =>
     `${experimental.endpointToString(child.endpoint)}: ${
       child.lastError ?? "no error reported"
@@ -289,9 +240,5 @@ function unreachable(children: readonly ChildState[]): string {
  * ```
  */
 export function registerLeastRequest(): void {
-  experimental.registerLoadBalancerType(
-    LEAST_REQUEST,
-    LeastRequestLoadBalancer,
-    LeastRequestConfig,
-  );
+  leastRequest.register();
 }

@@ -1,8 +1,10 @@
 /**
  * Metrics through `@opentelemetry/api`, which grpc-js does not record: the
- * instruments of the policies on the block, and interceptors for gRFC A66's
- * per-call metrics. All record nothing until an application installs an
- * OpenTelemetry SDK; a policy started without one does no metrics work.
+ * observer of the block ({@linkcode metricsObserver}), and interceptors for
+ * gRFC A66's per-call metrics. All record nothing until an application
+ * installs an OpenTelemetry SDK; a policy started without one does no
+ * metrics work, and one installed later reaches a policy at its next
+ * resolver update.
  *
  * Attempt metrics (`grpc.client.attempt.*`) are left out: an interceptor
  * sees a call, not its retries' attempts, which are inside grpc-js.
@@ -10,6 +12,7 @@
  * @module
  */
 import {
+  type Attributes,
   type Counter,
   createNoopMeter,
   type Histogram,
@@ -17,9 +20,12 @@ import {
   type MeterProvider,
   metrics,
   type ObservableCounter,
+  type ObservableResult,
   type UpDownCounter,
 } from "@opentelemetry/api";
 import * as grpc from "@grpc/grpc-js";
+import type { ChildObserver, ShardingObserver } from "./endpoint_sharding.ts";
+import { Connections, SubchannelMeter } from "./_subchannel_meter.ts";
 
 /**
  * The name of the meter the instruments come from: the package's. A view
@@ -40,6 +46,11 @@ export const METER_NAME = "@customlb/custom-round-robin";
  * @example A channel whose metrics say its target
  * ```ts
  * import * as grpc from "@grpc/grpc-js";
+import type {
+  ChildObserver,
+  ShardingObserver,
+} from "./endpoint_sharding.ts";
+import { Connections, SubchannelMeter } from "./_subchannel_meter.ts";
  *
  * const target = "dns:///echo.example.com:50051";
  * const client = new grpc.Client(target, grpc.credentials.createInsecure(), {
@@ -65,6 +76,8 @@ export interface Instruments {
   readonly unhealthy: UpDownCounter;
   readonly callDuration: Histogram;
   readonly serverCallDuration: Histogram;
+  /** The process's real subchannels, each metered once. */
+  readonly connections: Connections;
 }
 
 /** gRFC A66's latency buckets, in seconds. */
@@ -104,7 +117,7 @@ function create(meter: Meter): Instruments {
   // Counts, but of the default value type: Deno's own MeterProvider
   // (OTEL_DENO=true) refuses any other.
   const int = (unit: string, description: string) => ({ unit, description });
-  return {
+  const made: Omit<Instruments, "connections"> = {
     picks: meter.createObservableCounter(
       "customlb.picks",
       int("{pick}", "Picks the policy delegated to each endpoint's child"),
@@ -140,6 +153,7 @@ function create(meter: Meter): Instruments {
     callDuration: latency(meter, "grpc.client.call.duration", "client"),
     serverCallDuration: latency(meter, "grpc.server.call.duration", "server"),
   };
+  return { ...made, connections: new Connections(made) };
 }
 
 function latency(meter: Meter, name: string, side: string): Histogram {
@@ -156,6 +170,152 @@ export function targetOf(options: grpc.ChannelOptions): string {
   return typeof target === "string" ? target : UNKNOWN_TARGET;
 }
 
+/**
+ * The block's observer for a channel, recording through the global
+ * MeterProvider's instruments, or `null` while no SDK is installed: an
+ * `ObserverSource` for {@linkcode EndpointSharding}. `current`, the
+ * block's observer, is kept while the provider and the target are the
+ * same.
+ *
+ * @param policyName The policy's name, the `customlb.policy` label.
+ * @param options The channel's options, whose {@linkcode METRICS_TARGET}
+ *   is the `grpc.target` label.
+ * @param current The block's observer now, or `null`.
+ *
+ * @example The block under a policy of one's own, metered
+ * ```ts
+ * import { connectivityState, experimental } from "@grpc/grpc-js";
+ * import { EndpointSharding } from "./endpoint_sharding.ts";
+ *
+ * class FirstReady extends EndpointSharding {
+ *   constructor(helper: experimental.ChannelControlHelper) {
+ *     super(helper, {
+ *       name: "first_ready",
+ *       combine: (state, children) =>
+ *         state === connectivityState.READY
+ *           ? {
+ *             state,
+ *             picker: children.find((child) => child.state === state)!.picker,
+ *           }
+ *           : { state },
+ *     }, null, metricsObserver);
+ *   }
+ * }
+ * ```
+ */
+export function metricsObserver(
+  policyName: string,
+  options: grpc.ChannelOptions,
+  current: ShardingObserver | null,
+): ShardingObserver | null {
+  const made = instruments();
+  if (made === null) return null;
+  const target = targetOf(options);
+  return current instanceof PolicyMeter && current.instruments === made &&
+      current.target === target
+    ? current
+    : new PolicyMeter(made, policyName, target);
+}
+
+/** The states a child can be in, in the order their labels are made. */
+const STATES = [
+  grpc.connectivityState.IDLE,
+  grpc.connectivityState.CONNECTING,
+  grpc.connectivityState.READY,
+  grpc.connectivityState.TRANSIENT_FAILURE,
+] as const;
+
+/** One block's metrics: its endpoints per state, and its children's. */
+class PolicyMeter implements ShardingObserver {
+  readonly instruments: Instruments;
+  readonly target: string;
+  readonly policyName: string;
+  readonly children = new Set<ChildMeter>();
+  /** The `customlb.endpoints` labels, by the index of the state in STATES. */
+  readonly #stateLabels: Attributes[];
+  /** The children per state last recorded, by the same index. */
+  readonly #recorded = [0, 0, 0, 0];
+
+  constructor(made: Instruments, policyName: string, target: string) {
+    this.instruments = made;
+    this.target = target;
+    this.policyName = policyName;
+    this.#stateLabels = STATES.map((state) => ({
+      "grpc.target": target,
+      "customlb.policy": policyName,
+      "customlb.state": grpc.connectivityState[state],
+    }));
+    made.picks.addCallback(this.#observePicks);
+  }
+
+  child(key: string): ChildObserver {
+    const child = new ChildMeter(this, key);
+    this.children.add(child);
+    return child;
+  }
+
+  states(counts: { count(state: grpc.connectivityState): number }): void {
+    STATES.forEach((state, i) => this.#record(i, counts.count(state)));
+  }
+
+  close(): void {
+    STATES.forEach((_state, i) => this.#record(i, 0));
+    this.instruments.picks.removeCallback(this.#observePicks);
+  }
+
+  /** Records `count` children in the `i`th state, as a change. */
+  #record(i: number, count: number): void {
+    const change = count - this.#recorded[i];
+    if (change === 0) return;
+    this.#recorded[i] = count;
+    this.instruments.endpoints.add(change, this.#stateLabels[i]);
+  }
+
+  #observePicks = (result: ObservableResult): void => {
+    for (const child of this.children) {
+      result.observe(child.picks, child.labels);
+    }
+  };
+}
+
+/** One child's metrics: its picks, and its subchannels'. */
+class ChildMeter implements ChildObserver {
+  picks = 0;
+  readonly labels: Attributes;
+  readonly #policy: PolicyMeter;
+  readonly #subchannels: SubchannelMeter;
+
+  constructor(policy: PolicyMeter, key: string) {
+    this.#policy = policy;
+    this.labels = {
+      "grpc.target": policy.target,
+      "customlb.policy": policy.policyName,
+      "customlb.endpoint": key,
+    };
+    this.#subchannels = new SubchannelMeter(policy.instruments, {
+      "grpc.target": policy.target,
+    });
+  }
+
+  picker(picker: grpc.experimental.Picker): grpc.experimental.Picker {
+    return {
+      pick: (args) => {
+        this.picks++;
+        return picker.pick(args);
+      },
+    };
+  }
+
+  subchannel(subchannel: grpc.experimental.SubchannelInterface): void {
+    this.#subchannels.watch(subchannel);
+  }
+
+  close(): void {
+    this.#subchannels.close();
+    this.#policy.children.delete(this);
+  }
+}
+
 /** A method's A66 label: its full name without the leading slash. */
 function methodLabel(path: string): string {
   return path.startsWith("/") ? path.slice(1) : path;
@@ -164,13 +324,20 @@ function methodLabel(path: string): string {
 /**
  * A client interceptor that records `grpc.client.call.duration` (gRFC A66,
  * in seconds) for every call, labelled `grpc.method`, `grpc.target` and
- * `grpc.status`. Add it to any grpc-js client or channel.
+ * `grpc.status`. Add it to any grpc-js client or channel. It records
+ * through the MeterProvider installed when it is made: make it after the
+ * SDK is installed.
  *
  * @param target The `grpc.target` label: the channel's target.
  *
  * @example Timing every call of a client
  * ```ts
  * import * as grpc from "@grpc/grpc-js";
+import type {
+  ChildObserver,
+  ShardingObserver,
+} from "./endpoint_sharding.ts";
+import { Connections, SubchannelMeter } from "./_subchannel_meter.ts";
  *
  * const target = "dns:///echo.example.com:50051";
  * const client = new grpc.Client(target, grpc.credentials.createInsecure(), {
@@ -180,8 +347,8 @@ function methodLabel(path: string): string {
  * ```
  */
 export function callMetricsInterceptor(target: string): grpc.Interceptor {
+  const duration = instruments()?.callDuration;
   return (options, nextCall) => {
-    const duration = instruments()?.callDuration;
     if (duration === undefined) {
       return new grpc.InterceptingCall(nextCall(options));
     }
@@ -207,11 +374,17 @@ export function callMetricsInterceptor(target: string): grpc.Interceptor {
 /**
  * A server interceptor that records `grpc.server.call.duration` (gRFC A66,
  * in seconds), from the call's arrival to the status sent, labelled
- * `grpc.method` and `grpc.status`. Give it to a grpc-js `Server`.
+ * `grpc.method` and `grpc.status`. Give it to a grpc-js `Server`, made
+ * after the SDK is installed, as {@linkcode callMetricsInterceptor}.
  *
  * @example A server that times every call
  * ```ts
  * import * as grpc from "@grpc/grpc-js";
+import type {
+  ChildObserver,
+  ShardingObserver,
+} from "./endpoint_sharding.ts";
+import { Connections, SubchannelMeter } from "./_subchannel_meter.ts";
  *
  * const server = new grpc.Server({
  *   interceptors: [serverCallMetricsInterceptor()],
@@ -220,8 +393,8 @@ export function callMetricsInterceptor(target: string): grpc.Interceptor {
  * ```
  */
 export function serverCallMetricsInterceptor(): grpc.ServerInterceptor {
+  const duration = instruments()?.serverCallDuration;
   return (method, call) => {
-    const duration = instruments()?.serverCallDuration;
     if (duration === undefined) return new grpc.ServerInterceptingCall(call);
     const start = performance.now();
     const label = methodLabel(method.path);

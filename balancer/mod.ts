@@ -31,13 +31,17 @@
  * and {@linkcode serverCallMetricsInterceptor}, the call durations of gRFC
  * A66 (see `docs/metrics.md`).
  *
- * The layers the policy is built on are exported for writing other policies
- * (see `docs/writing_a_policy.md`): {@linkcode EndpointSharding} and the
- * {@linkcode ShardedPolicy} a policy hands it, and
+ * The layers the policies are built on are exported for writing others
+ * (see `docs/writing_a_policy.md`): {@linkcode definePolicy}, the one way
+ * to make a policy on the block; {@linkcode EndpointSharding} itself, the
+ * {@linkcode ShardedPolicy} a policy hands it and the
+ * {@linkcode ShardingObserver} that watches it ({@linkcode metricsObserver}
+ * is the one metrics use); and {@linkcode healthCheckingHelper}, which adds
+ * health checking to any child policy, with the
  * {@linkcode HealthCheckingSubchannel} and
- * {@linkcode HealthCheckUnwrappingPicker}, which add health checking to the
- * subchannels of any child policy. Their API is grpc-js's `experimental`
- * one.
+ * {@linkcode HealthCheckUnwrappingPicker} it is made of. Their API is
+ * grpc-js's `experimental` one. Programs that write backends to etcd have
+ * the entry `@customlb/custom-round-robin/etcd`.
  *
  * @example Two backends through the policy, with health checking
  * ```ts
@@ -75,14 +79,23 @@ export {
   registerLeastRequest,
 } from "./least_request.ts";
 export {
+  type ChildObserver,
   type ChildState,
   EndpointSharding,
+  type ObserverSource,
   type PolicyState,
   type ShardedPolicy,
+  type ShardingObserver,
 } from "./endpoint_sharding.ts";
 export {
+  type DefinedPolicy,
+  definePolicy,
+  type PolicyConfig,
+  type PolicyDefinition,
+} from "./define_policy.ts";
+export {
+  healthCheckingHelper,
   HealthCheckingSubchannel,
-  healthCheckServiceFromOptions,
   HealthCheckUnwrappingPicker,
 } from "./health_check.ts";
 export { checkServiceConfig } from "./service_config.ts";
@@ -90,6 +103,7 @@ export {
   callMetricsInterceptor,
   METER_NAME,
   METRICS_TARGET,
+  metricsObserver,
   serverCallMetricsInterceptor,
 } from "./metrics.ts";
 export {
@@ -98,15 +112,7 @@ export {
   type ResolverState,
 } from "./discovery/manual_resolver.ts";
 export { registerDnsHealthCheckConfig } from "./discovery/dns_health_check.ts";
-export {
-  connectEtcd,
-  DEFAULT_ETCD_ENDPOINTS,
-  type EtcdAccess,
-  etcdEndpointsUseTls,
-  etcdKeyPrefix,
-  etcdRefusal,
-  parseEtcdEndpoints,
-} from "./discovery/etcd_naming.ts";
+export type { EtcdAccess } from "./discovery/etcd_naming.ts";
 export {
   ETCD_ENDPOINTS,
   type EtcdResolverOptions,

@@ -14,7 +14,7 @@ import {
   experimental,
   type ServiceConfig,
 } from "@grpc/grpc-js";
-import { CUSTOM_ROUND_ROBIN } from "./custom_round_robin.ts";
+import { registeredDefinition } from "./define_policy.ts";
 import { healthCheckServiceFromConfig } from "./health_check.ts";
 
 /**
@@ -68,8 +68,9 @@ function duration(text: string): { seconds: number; nanos: number } {
  * registered is the one used: it must parse, and if no entry names a
  * registered policy the config is invalid. The same holds for the
  * `child_policy` list of the chosen policy, as `outlier_detection` has; over
- * `custom_round_robin`, `outlier_detection` must be able to eject (a
- * `minimum_hosts` of at most 2) and take its durations as
+ * a policy with at most N endpoints (`custom_round_robin`: 2),
+ * `outlier_detection` must be able to eject (a `minimum_hosts` of at most
+ * N) and take its durations as
  * `{seconds, nanos}`. `healthCheckConfig`, when present, must name a service
  * as a string.
  *
@@ -196,9 +197,9 @@ const DEFAULT_MINIMUM_HOSTS = 5;
 
 /**
  * What grpc-js's `outlier_detection` takes but cannot use: a duration as
- * JSON text, where it wants `{seconds, nanos}`, and, above
- * `custom_round_robin` and its two endpoints, a `minimum_hosts` above 2,
- * with which no backend is ever ejected.
+ * JSON text, where it wants `{seconds, nanos}`, and, above a policy that
+ * uses at most N endpoints (`custom_round_robin`: 2), a `minimum_hosts`
+ * above N, with which no backend is ever ejected.
  *
  * @param child The policy under it, once chosen.
  */
@@ -215,16 +216,19 @@ function checkOutlierDetection(
       );
     }
   }
-  if (child !== CUSTOM_ROUND_ROBIN) return;
+  const most = child === null
+    ? undefined
+    : registeredDefinition(child)?.maxEndpoints;
+  if (most === undefined) return;
   for (const ejection of EJECTIONS) {
     const knobs = body[ejection] as Record<string, unknown> | undefined;
     if (typeof knobs !== "object" || knobs === null) continue;
     const hosts = knobs.minimum_hosts ?? DEFAULT_MINIMUM_HOSTS;
-    if (typeof hosts === "number" && hosts > 2) {
+    if (typeof hosts === "number" && hosts > most) {
       throw new Error(
         `invalid service config: outlier_detection.${ejection}.minimum_hosts is ${hosts}${
           "minimum_hosts" in knobs ? "" : " (grpc-js's default)"
-        }, but ${CUSTOM_ROUND_ROBIN} has 2 endpoints, so no backend could ever be ejected: set it to 2`,
+        }, but ${child} has ${most} endpoints, so no backend could ever be ejected: set it to ${most}`,
       );
     }
   }

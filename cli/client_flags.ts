@@ -7,11 +7,13 @@
 import {
   CUSTOM_ROUND_ROBIN,
   DEFAULT_CHOOSE_SECOND,
-  DEFAULT_ETCD_ENDPOINTS,
   LEAST_REQUEST,
   MAX_CHOOSE_SECOND,
-  parseEtcdEndpoints,
 } from "../balancer/mod.ts";
+import {
+  DEFAULT_ETCD_ENDPOINTS,
+  parseEtcdEndpoints,
+} from "../balancer/etcd.ts";
 import { ECHO_SERVICE_NAME } from "../echo/mod.ts";
 import {
   METRICS_OPTIONS,

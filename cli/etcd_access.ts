@@ -6,7 +6,8 @@
  *
  * @module
  */
-import { type EtcdAccess, etcdEndpointsUseTls } from "../balancer/mod.ts";
+import { type EtcdAccess } from "../balancer/mod.ts";
+import { etcdEndpointsUseTls } from "../balancer/etcd.ts";
 import { readFlagFile, UsageError } from "./flags.ts";
 import { explainConnectFailure, type TlsFiles, type TlsWords } from "./tls.ts";
 

@@ -8,12 +8,8 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import type { Etcd3, Lease } from "etcd3";
-import {
-  connectEtcd,
-  type EtcdAccess,
-  etcdKeyPrefix,
-  etcdRefusal,
-} from "../balancer/mod.ts";
+import { type EtcdAccess } from "../balancer/mod.ts";
+import { connectEtcd, etcdKeyPrefix, etcdRefusal } from "../balancer/etcd.ts";
 
 const TRACER = "etcd_registration";
 

@@ -10,7 +10,7 @@ import {
   DEFAULT_ETCD_ENDPOINTS,
   etcdKeyPrefix,
   parseEtcdEndpoints,
-} from "../balancer/mod.ts";
+} from "../balancer/etcd.ts";
 import {
   DRAIN_MS,
   ECHO_SERVICE_NAME,

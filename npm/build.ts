@@ -56,6 +56,7 @@ const manifest = {
   type: "module",
   exports: {
     ".": { types: "./esm/mod.d.ts", default: "./esm/mod.js" },
+    "./etcd": { types: "./esm/etcd.d.ts", default: "./esm/etcd.js" },
   },
   types: "./esm/mod.d.ts",
   files: ["esm", "README.md", "LICENSE"],

@@ -12,8 +12,7 @@ import {
   status,
 } from "@grpc/grpc-js";
 import {
-  CustomRoundRobinConfig,
-  CustomRoundRobinLoadBalancer,
+  customRoundRobin,
   CustomRoundRobinPicker,
   MAX_CHOOSE_SECOND,
 } from "../balancer/custom_round_robin.ts";
@@ -34,19 +33,21 @@ const { READY, CONNECTING, IDLE, TRANSIENT_FAILURE } = ConnectivityState;
 
 Deno.test("config: valid chooseSecond values parse and keep their value", () => {
   for (const chooseSecond of [0, 1, 2, 3, 7, 1000, MAX_CHOOSE_SECOND]) {
-    const config = CustomRoundRobinConfig.createFromJson({ chooseSecond });
-    assert.equal(config.chooseSecond, chooseSecond);
+    const config = customRoundRobin.Config.createFromJson({ chooseSecond });
+    assert.equal(config.settings.chooseSecond, chooseSecond);
     assert.equal(config.getLoadBalancerName(), "custom_round_robin");
   }
 });
 
 Deno.test("config: chooseSecond defaults to 3", () => {
-  assert.equal(CustomRoundRobinConfig.createFromJson({}).chooseSecond, 3);
-  assert.equal(new CustomRoundRobinConfig().chooseSecond, 3);
+  assert.equal(
+    customRoundRobin.Config.createFromJson({}).settings.chooseSecond,
+    3,
+  );
 });
 
 Deno.test("config: unknown fields are ignored", () => {
-  const config = CustomRoundRobinConfig.createFromJson({
+  const config = customRoundRobin.Config.createFromJson({
     chooseSecond: 5,
     futureField: { anything: true },
   });
@@ -71,7 +72,7 @@ Deno.test("config: invalid chooseSecond values are errors naming field and value
   ];
   for (const [chooseSecond, shown] of cases) {
     assert.throws(
-      () => CustomRoundRobinConfig.createFromJson({ chooseSecond }),
+      () => customRoundRobin.Config.createFromJson({ chooseSecond }),
       {
         message:
           `chooseSecond must be an integer from 0 to 4294967295, got ${shown}`,
@@ -84,7 +85,7 @@ Deno.test("config: invalid chooseSecond values are errors naming field and value
 Deno.test("config: a config that is not an object is an error", () => {
   for (const json of [null, 3, "x", [1]]) {
     assert.throws(
-      () => CustomRoundRobinConfig.createFromJson(json),
+      () => customRoundRobin.Config.createFromJson(json),
       /^Error: config must be a JSON object, got /,
     );
   }
@@ -96,10 +97,10 @@ Deno.test("config: JSON round trip gives the same JSON", () => {
       chooseSecond: MAX_CHOOSE_SECOND,
     }]
   ) {
-    const first = CustomRoundRobinConfig.createFromJson(json).toJsonObject();
+    const first = customRoundRobin.Config.createFromJson(json).toJsonObject();
     assert.deepEqual(first, { custom_round_robin: json });
     const text = JSON.stringify(first);
-    const again = CustomRoundRobinConfig.createFromJson(
+    const again = customRoundRobin.Config.createFromJson(
       JSON.parse(text).custom_round_robin,
     );
     assert.equal(JSON.stringify(again.toJsonObject()), text);
@@ -199,7 +200,7 @@ const B = "127.0.0.1:1002";
 /** A policy with a fake helper, before any update. */
 function newPolicy() {
   const helper = new FakeHelper();
-  return { helper, policy: new CustomRoundRobinLoadBalancer(helper) };
+  return { helper, policy: new customRoundRobin.LoadBalancer(helper) };
 }
 
 /**
@@ -207,7 +208,7 @@ function newPolicy() {
  * resolution error with these details.
  */
 function update(
-  policy: CustomRoundRobinLoadBalancer,
+  policy: InstanceType<typeof customRoundRobin.LoadBalancer>,
   result: number[] | string,
   chooseSecond = 3,
 ): boolean {
@@ -218,7 +219,7 @@ function update(
         details: result,
       })
       : experimental.statusOrFromValue(result.map(endpoint)),
-    new CustomRoundRobinConfig(chooseSecond),
+    new customRoundRobin.Config({ chooseSecond: chooseSecond }),
     {},
     "",
   );
@@ -369,7 +370,7 @@ for (const count of [1, 3]) {
     const list = ports.map(endpoint).map(experimental.endpointToString)
       .join(", ");
     const message =
-      `custom_round_robin: expected exactly 2 endpoints, got ${count}: [${list}]`;
+      `custom_round_robin: no endpoints were resolved: expected exactly 2 endpoints, got ${count}: [${list}]`;
     assert.equal(helper.latest.errorMessage, message);
     assert.equal(pickOne(helper.latest.picker).status?.details, message);
     assert.equal(helper.subchannels.size, 0);
@@ -454,7 +455,10 @@ Deno.test("policy: a resolver error without children -> TRANSIENT_FAILURE with i
   const { helper, policy } = newPolicy();
   update(policy, "no such host");
   assert.equal(helper.latest.state, TRANSIENT_FAILURE);
-  assert.equal(pickOne(helper.latest.picker).status?.details, "no such host");
+  assert.equal(
+    pickOne(helper.latest.picker).status?.details,
+    "custom_round_robin: no endpoints were resolved: no such host",
+  );
 });
 
 Deno.test("policy: a resolver error with children keeps serving", async () => {
@@ -503,11 +507,11 @@ Deno.test("policy: with health checking, each pick returns the subchannel the pa
     addChannelzChild: () => {},
     removeChannelzChild: () => {},
   };
-  const policy = new CustomRoundRobinLoadBalancer(helper);
+  const policy = new customRoundRobin.LoadBalancer(helper);
   try {
     policy.updateAddressList(
       experimental.statusOrFromValue([FIRST, SECOND].map(endpoint)),
-      new CustomRoundRobinConfig(3),
+      new customRoundRobin.Config({ chooseSecond: 3 }),
       { [HEALTH_CHECK_SERVICE_NAME]: "" },
       "",
     );

@@ -13,9 +13,10 @@ import {
 import {
   type ChildState,
   EndpointSharding,
-  SERVER_NAMES,
   type ShardedPolicy,
+  type ShardingObserver,
 } from "../balancer/endpoint_sharding.ts";
+import { SERVER_NAMES } from "../balancer/discovery/server_names.ts";
 import { StateCounts } from "../balancer/_aggregate_state.ts";
 import { HEALTH_CHECK_SERVICE_NAME } from "../balancer/health_check.ts";
 import {
@@ -61,25 +62,42 @@ function newSharding(
 ) {
   const helper = new FakeHelper();
   const reports: { state: ConnectivityState; children: ChildState[] }[] = [];
-  const sharding = new EndpointSharding(helper, {
-    name: "recording",
-    combine: (state, children) => {
-      reports.push({
-        state,
-        children: children.map(({ endpoint, state, picker, lastError }) => ({
-          endpoint,
-          state,
-          picker,
-          lastError,
-        })),
-      });
-      return { state };
+  // An observer that counts the children alive.
+  const alive = new Set<object>();
+  const observer: ShardingObserver = {
+    child() {
+      const child = {
+        picker: (picker: experimental.Picker) => picker,
+        subchannel() {},
+        close: () => alive.delete(child),
+      };
+      alive.add(child);
+      return child;
     },
-    ...policy,
-  }, childPolicy);
+    states() {},
+    close() {},
+  };
+  const sharding = new EndpointSharding(
+    helper,
+    {
+      name: "recording",
+      combine: (state, children) => {
+        reports.push({
+          state,
+          children: children.map((
+            { endpoint, key, state, picker, lastError, data },
+          ) => ({ endpoint, key, state, picker, lastError, data })),
+        });
+        return { state };
+      },
+      ...policy,
+    },
+    childPolicy,
+    () => observer,
+  );
   const update = (ports: number[]) =>
     updateEndpoints(sharding, ports.map(endpoint));
-  return { helper, sharding, reports, update };
+  return { helper, sharding, reports, update, children: () => alive.size };
 }
 
 Deno.test("endpoint sharding: states aggregate READY > CONNECTING > IDLE > TRANSIENT_FAILURE", () => {
@@ -206,10 +224,10 @@ Deno.test(
   "endpoint sharding: a repeated endpoint shares one child",
   LEAVES_PICK_FIRST_TIMER,
   async () => {
-    const { helper, sharding, reports, update } = newSharding();
+    const { helper, sharding, reports, update, children } = newSharding();
     update([A, A, B]);
     await tick();
-    assert.equal(sharding.size, 2);
+    assert.equal(children(), 2);
     assert.deepEqual(
       reports.at(-1)!.children.map((child) => child.endpoint),
       [A, B].map(endpoint),
@@ -290,7 +308,7 @@ Deno.test(
   "endpoint sharding: resetBackoff reaches every child's subchannels; destroy releases them",
   LEAVES_PICK_FIRST_TIMER,
   async () => {
-    const { helper, sharding, update } = newSharding();
+    const { helper, sharding, update, children } = newSharding();
     update([A, B]);
     await tick();
     sharding.resetBackoff();
@@ -300,7 +318,7 @@ Deno.test(
     ]);
     sharding.destroy();
     assert.deepEqual([A, B].map((p) => helper.subchannel(p).refs), [0, 0]);
-    assert.equal(sharding.size, 0);
+    assert.equal(children(), 0);
   },
 );
 
@@ -415,7 +433,7 @@ Deno.test(
   "endpoint sharding: a resolver error without children fails RPCs with it; with children it changes nothing; both are accepted",
   LEAVES_PICK_FIRST_TIMER,
   async () => {
-    const { helper, sharding, reports, update } = newSharding();
+    const { helper, sharding, reports, update, children } = newSharding();
     const error = (details: string) =>
       sharding.updateAddressList(
         experimental.statusOrFromError({ code: status.UNAVAILABLE, details }),
@@ -426,7 +444,10 @@ Deno.test(
     assert.equal(error("no such name"), true);
     const failed = helper.latest;
     assert.equal(failed.state, TRANSIENT_FAILURE);
-    assert.equal(failed.errorMessage, "no such name");
+    assert.equal(
+      failed.errorMessage,
+      "recording: no endpoints were resolved: no such name",
+    );
     assert.match(pickOne(failed.picker).status?.details ?? "", /no such name/);
     update([A, B]);
     await tick();
@@ -439,7 +460,7 @@ Deno.test(
     assert.equal(helper.reports.length, shown, "nothing new shown");
     assert.equal(reports.length, combined, "the children stay");
     assert.equal(helper.latest.state, READY);
-    assert.equal(sharding.size, 2);
+    assert.equal(children(), 2);
     sharding.destroy();
   },
 );
@@ -448,21 +469,24 @@ Deno.test(
   "endpoint sharding: a list the policy refuses follows the resolver-error rule and asks for re-resolution; another policy's config is not taken",
   LEAVES_PICK_FIRST_TIMER,
   async () => {
-    const { helper, sharding, update } = newSharding({
+    const { helper, sharding, update, children } = newSharding({
       refuse: (endpoints) => endpoints.length === 3 ? "three is a crowd" : null,
     });
     assert.equal(update([A, B, C]), true);
     assert.equal(helper.latest.state, TRANSIENT_FAILURE);
-    assert.equal(helper.latest.errorMessage, "three is a crowd");
+    assert.equal(
+      helper.latest.errorMessage,
+      "recording: no endpoints were resolved: three is a crowd",
+    );
     assert.equal(helper.reresolutions, 1);
-    assert.equal(sharding.size, 0, "no child made for a refused list");
+    assert.equal(children(), 0, "no child made for a refused list");
     update([A, B]);
     await tick();
     helper.subchannel(B).setState(READY);
     await tick();
     assert.equal(update([A, B, C]), true);
     assert.equal(helper.reresolutions, 2);
-    assert.equal(sharding.size, 2, "the children of the last good list stay");
+    assert.equal(children(), 2, "the children of the last good list stay");
     assert.equal(helper.latest.state, READY);
     const other = { ...RECORDING, getLoadBalancerName: () => "round_robin" };
     assert.equal(
@@ -474,7 +498,7 @@ Deno.test(
       ),
       false,
     );
-    assert.equal(sharding.size, 2);
+    assert.equal(children(), 2);
     sharding.destroy();
   },
 );
@@ -556,10 +580,10 @@ Deno.test(
   "endpoint sharding: an endpoint of two addresses has a subchannel for each, and resetBackoff reaches both",
   LEAVES_PICK_FIRST_TIMER,
   async () => {
-    const { helper, sharding } = newSharding();
+    const { helper, sharding, children } = newSharding();
     updateEndpoints(sharding, [endpointOf([A, B]), endpoint(C)]);
     await tick();
-    assert.equal(sharding.size, 2);
+    assert.equal(children(), 2);
     helper.subchannel(A).setState(TRANSIENT_FAILURE);
     await tick();
     sharding.resetBackoff();
@@ -575,13 +599,13 @@ Deno.test(
   "endpoint sharding: endpoints by Unix socket path are told apart, and each keeps its child",
   LEAVES_PICK_FIRST_TIMER,
   async () => {
-    const { sharding } = newSharding();
+    const { sharding, children } = newSharding();
     const socket = (path: string) => ({ addresses: [{ path }] });
     updateEndpoints(sharding, [socket("/run/a.sock"), socket("/run/b.sock")]);
     await tick();
-    assert.equal(sharding.size, 2);
+    assert.equal(children(), 2);
     updateEndpoints(sharding, [socket("/run/b.sock"), socket("/run/b.sock")]);
-    assert.equal(sharding.size, 1);
+    assert.equal(children(), 1);
     sharding.destroy();
   },
 );

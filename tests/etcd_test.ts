@@ -10,11 +10,11 @@
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import {
-  connectEtcd,
   ETCD_ENDPOINTS,
   registerCustomRoundRobin,
   registerEtcdResolver,
 } from "../balancer/mod.ts";
+import { connectEtcd } from "../balancer/etcd.ts";
 import {
   CLIENT_CHANNEL_OPTIONS,
   clientServiceConfig,

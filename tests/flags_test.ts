@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
-import { DEFAULT_ETCD_ENDPOINTS } from "../balancer/mod.ts";
+import { DEFAULT_ETCD_ENDPOINTS } from "../balancer/etcd.ts";
 import { DRAIN_MS, ECHO_SERVICE_NAME } from "../echo/mod.ts";
 import { CLIENT_USAGE, readClientFlags } from "../cli/client_flags.ts";
 import { readServerFlags, SERVER_USAGE } from "../cli/server_flags.ts";

@@ -279,7 +279,7 @@ Deno.test("integration: 3 endpoints at start fail RPCs at once with UNAVAILABLE 
       assert.equal(error.code, grpc.status.UNAVAILABLE);
       assert.match(
         error.details,
-        /^custom_round_robin: expected exactly 2 endpoints, got 3: /,
+        /^custom_round_robin: no endpoints were resolved: expected exactly 2 endpoints, got 3: /,
       );
       return true;
     });

@@ -15,8 +15,7 @@ import {
 import {
   DEFAULT_CHOICE_COUNT,
   LEAST_REQUEST,
-  LeastRequestConfig,
-  LeastRequestLoadBalancer,
+  leastRequest,
   LeastRequestPicker,
   MAX_CHOICE_COUNT,
   type Outstanding,
@@ -47,12 +46,12 @@ registerLeastRequest();
 
 Deno.test("least_request config: default 2, above 10 taken as 10, under 2 or not a whole number refused in one line", () => {
   assert.equal(
-    LeastRequestConfig.createFromJson({}).choiceCount,
+    leastRequest.Config.createFromJson({}).settings.choiceCount,
     DEFAULT_CHOICE_COUNT,
   );
   for (const [given, used] of [[2, 2], [3, 3], [10, 10], [11, 10], [1e9, 10]]) {
-    const config = LeastRequestConfig.createFromJson({ choiceCount: given });
-    assert.equal(config.choiceCount, used, `${given}`);
+    const config = leastRequest.Config.createFromJson({ choiceCount: given });
+    assert.equal(config.settings.choiceCount, used, `${given}`);
     assert.deepEqual(config.toJsonObject(), {
       [LEAST_REQUEST]: { choiceCount: used },
     });
@@ -70,7 +69,7 @@ Deno.test("least_request config: default 2, above 10 taken as 10, under 2 or not
   ];
   for (const [choiceCount, shown] of refused) {
     assert.throws(
-      () => LeastRequestConfig.createFromJson({ choiceCount }),
+      () => leastRequest.Config.createFromJson({ choiceCount }),
       new Error(`choiceCount must be an integer of at least 2, got ${shown}`),
     );
   }
@@ -225,8 +224,8 @@ async function withPolicy(
   choiceCount = 2,
 ): Promise<void> {
   const helper = new FakeHelper();
-  const policy = new LeastRequestLoadBalancer(helper);
-  const config = new LeastRequestConfig(choiceCount);
+  const policy = new leastRequest.LoadBalancer(helper);
+  const config = new leastRequest.Config({ choiceCount: choiceCount });
   const update = (ports: number[]) =>
     assert.ok(policy.updateAddressList(
       experimental.statusOrFromValue(ports.map(endpoint)),

@@ -9,10 +9,8 @@ import {
   MIN_RERESOLUTION_INTERVAL_MS,
   type ResolverState,
 } from "../balancer/discovery/manual_resolver.ts";
-import {
-  EndpointSharding,
-  SERVER_NAMES,
-} from "../balancer/endpoint_sharding.ts";
+import { EndpointSharding } from "../balancer/endpoint_sharding.ts";
+import { SERVER_NAMES } from "../balancer/discovery/server_names.ts";
 import { HEALTH_CHECK_SERVICE_NAME } from "../balancer/health_check.ts";
 import { registerCustomRoundRobin } from "../balancer/mod.ts";
 import { logged, until } from "../testing/wait.ts";

@@ -12,6 +12,7 @@ import {
   type ResourceMetrics,
 } from "@opentelemetry/sdk-metrics";
 import * as grpc from "@grpc/grpc-js";
+import { HealthCheckingSubchannel } from "../balancer/health_check.ts";
 import {
   callMetricsInterceptor,
   METRICS_TARGET,
@@ -20,7 +21,7 @@ import {
 import { instruments, targetOf } from "../balancer/metrics.ts";
 import { SubchannelMeter } from "../balancer/_subchannel_meter.ts";
 import {
-  CustomRoundRobinLoadBalancer,
+  customRoundRobin,
   registerCustomRoundRobin,
 } from "../balancer/custom_round_robin.ts";
 import { EchoClient, startEchoServer, stopEchoServers } from "../echo/mod.ts";
@@ -109,7 +110,7 @@ function valueOf(
 /** A custom_round_robin policy over ports 1 and 2, both READY. */
 async function readyPolicy(options: grpc.ChannelOptions) {
   const helper = new FakeHelper();
-  const policy = new CustomRoundRobinLoadBalancer(helper);
+  const policy = new customRoundRobin.LoadBalancer(helper);
   policy.updateAddressList(
     grpc.experimental.statusOrFromValue([endpoint(1), endpoint(2)]),
     grpc.experimental.parseLoadBalancingConfig({
@@ -240,37 +241,36 @@ Deno.test(
 );
 
 /** A health-checking wrapper whose health the test sets. */
-class HealthFake extends FakeSubchannel {
-  #healthy = true;
-  readonly #watchers = new Set<(healthy: boolean) => void>();
+class HealthFake extends HealthCheckingSubchannel {
+  watchers = 0;
 
-  setHealthy(healthy: boolean): void {
-    this.#healthy = healthy;
-    for (const watcher of this.#watchers) watcher(healthy);
+  constructor(made: FakeSubchannel) {
+    super(made, "");
   }
-  override isHealthy(): boolean {
-    return this.#healthy;
+  set(healthy: boolean): void {
+    this.setHealthy(healthy);
   }
   override addHealthStateWatcher(watcher: (healthy: boolean) => void): void {
-    this.#watchers.add(watcher);
+    this.watchers++;
+    super.addHealthStateWatcher(watcher);
   }
   override removeHealthStateWatcher(
     watcher: (healthy: boolean) => void,
   ): void {
-    this.#watchers.delete(watcher);
-  }
-  get watchers(): number {
-    return this.#watchers.size;
+    this.watchers--;
+    super.removeHealthStateWatcher(watcher);
   }
 }
 
 Deno.test("metrics: each health change of an address, and the addresses kept out of the picks", async () => {
   await withSdk(async (collect) => {
-    const meter = new SubchannelMeter(instruments()!, "t:///x");
+    const meter = new SubchannelMeter(instruments()!, {
+      "grpc.target": "t:///x",
+    });
     const made = new FakeSubchannel("127.0.0.1:1");
-    const seen = new HealthFake("127.0.0.1:1");
-    meter.watch(made, seen);
-    meter.watch(made, seen); // pick_first asking again
+    const seen = new HealthFake(made);
+    meter.watch(seen);
+    meter.watch(seen); // pick_first asking again
     assert.equal(seen.watchers, 1);
     const labels = {
       "grpc.target": "t:///x",
@@ -283,18 +283,18 @@ Deno.test("metrics: each health change of an address, and the addresses kept out
       });
     const unhealthy = async () =>
       valueOf(await collect(), "customlb.health.unhealthy", labels);
-    seen.setHealthy(false);
-    seen.setHealthy(false);
+    seen.set(false);
+    seen.set(false);
     assert.equal(await changes("false"), 1);
     assert.equal(await unhealthy(), 1);
-    seen.setHealthy(true);
+    seen.set(true);
     assert.equal(await changes("true"), 1);
     assert.equal(await unhealthy(), 0);
 
     // A new wrapper of the same connection: the old one's watch ends.
-    const next = new HealthFake("127.0.0.1:1");
-    next.setHealthy(false);
-    meter.watch(made, next);
+    const next = new HealthFake(made);
+    next.set(false);
+    meter.watch(next);
     assert.equal(seen.watchers, 0);
     assert.equal(await unhealthy(), 1);
     meter.close();

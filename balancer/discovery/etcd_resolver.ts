@@ -32,7 +32,7 @@ import {
   etcdValueAddress,
   parseEtcdEndpoints,
 } from "./etcd_naming.ts";
-import { SERVER_NAMES } from "../endpoint_sharding.ts";
+import { SERVER_NAMES } from "./server_names.ts";
 
 type Endpoint = experimental.Endpoint;
 type ResolverListener = experimental.ResolverListener;

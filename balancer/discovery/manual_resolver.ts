@@ -10,7 +10,7 @@ import {
   status,
 } from "@grpc/grpc-js";
 import { resolveEndpoint, serverNames } from "./_addresses.ts";
-import { SERVER_NAMES } from "../endpoint_sharding.ts";
+import { SERVER_NAMES } from "./server_names.ts";
 import { parseServiceConfig } from "../service_config.ts";
 import { HEALTH_CHECK_SERVICE_NAME } from "../health_check.ts";
 
