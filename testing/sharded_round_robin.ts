@@ -1,5 +1,5 @@
 /**
- * `sharded_round_robin`, a small policy on {@linkcode EndpointSharding} for
+ * `sharded_round_robin`, a small policy on the block, made by `definePolicy`, for
  * measuring the block at scale: it takes turns over its READY children, as
  * grpc-js's `round_robin` does over its own, so the two can be set side by
  * side.
@@ -10,11 +10,7 @@ import {
   connectivityState as ConnectivityState,
   experimental,
 } from "@grpc/grpc-js";
-import {
-  type ChildState,
-  EndpointSharding,
-  type PolicyState,
-} from "../balancer/mod.ts";
+import { definePolicy } from "../balancer/mod.ts";
 
 /** The policy's name in a service config. */
 export const SHARDED_ROUND_ROBIN = "sharded_round_robin";
@@ -42,51 +38,30 @@ class TurnsPicker implements experimental.Picker {
   }
 }
 
-/** The policy: the children's READY pickers in turn, else the aggregate. */
-export class ShardedRoundRobin extends EndpointSharding {
-  /** The latest picker over READY children, or `null` before the first. */
-  #turns: TurnsPicker | null = null;
-
-  constructor(helper: experimental.ChannelControlHelper) {
-    super(helper, {
-      name: SHARDED_ROUND_ROBIN,
-      combine: (state, children) => this.#combine(state, children),
-    });
-  }
-
-  #combine(
-    state: ConnectivityState,
-    children: readonly ChildState[],
-  ): PolicyState {
+/**
+ * The policy: the children's READY pickers in turn, else the aggregate.
+ * The turns go on where the last picker left them, as round_robin's do:
+ * each picker starting over would keep sending RPCs to the first children
+ * while the others connect.
+ */
+const shardedRoundRobin = definePolicy({
+  name: SHARDED_ROUND_ROBIN,
+  parse: () => ({}),
+  instance: (): { turns: TurnsPicker | null } => ({ turns: null }),
+  combine(state, children, _settings, instance) {
     const ready = children.filter((child) =>
       child.state === ConnectivityState.READY
     ).map((child) => child.picker);
     if (ready.length === 0) return { state };
-    // The turns go on where the last picker left them, as round_robin's
-    // do: each picker starting over would keep sending RPCs to the first
-    // children while the others connect.
-    this.#turns = new TurnsPicker(ready, this.#turns?.next ?? 0);
-    return { state: ConnectivityState.READY, picker: this.#turns };
-  }
-}
+    instance.turns = new TurnsPicker(ready, instance.turns?.next ?? 0);
+    return { state: ConnectivityState.READY, picker: instance.turns };
+  },
+});
 
-class Config implements experimental.TypedLoadBalancingConfig {
-  getLoadBalancerName(): string {
-    return SHARDED_ROUND_ROBIN;
-  }
-  toJsonObject(): object {
-    return { [SHARDED_ROUND_ROBIN]: {} };
-  }
-  static createFromJson(): Config {
-    return new Config();
-  }
-}
+/** The policy's load balancer, for benchmarks that construct it. */
+export const ShardedRoundRobin = shardedRoundRobin.LoadBalancer;
 
 /** Registers the policy with grpc-js. */
 export function registerShardedRoundRobin(): void {
-  experimental.registerLoadBalancerType(
-    SHARDED_ROUND_ROBIN,
-    ShardedRoundRobin,
-    Config,
-  );
+  shardedRoundRobin.register();
 }

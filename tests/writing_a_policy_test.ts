@@ -18,9 +18,14 @@ import { connect } from "../testing/channels.ts";
 import { failures, startLoad, untilSent } from "../testing/steady_load.ts";
 import { listen } from "../testing/ports.ts";
 import { untilServes } from "../testing/rpcs.ts";
+import { endpoint, FakeHelper, pickOne, tick } from "../testing/fakes.ts";
+import type { leastRequest } from "../balancer/least_request.ts";
+import { checkServiceConfig } from "../balancer/service_config.ts";
 
 /** The doc's policy module: its first TypeScript block, imported as is. */
-async function docPolicy(): Promise<{ registerLeastInFlight(): void }> {
+async function docPolicy(): Promise<
+  { leastInFlight: { register(): void } }
+> {
   const doc = await Deno.readTextFile(
     new URL("../docs/writing_a_policy.md", import.meta.url),
   );
@@ -58,7 +63,7 @@ for (const health of [false, true]) {
       health ? "with" : "without"
     } health checking sends most RPCs to the fast backend, none fails`,
     async () => {
-      (await docPolicy()).registerLeastInFlight();
+      (await docPolicy()).leastInFlight.register();
       // The slow one answers in 200 ms, so it holds one RPC most of the time;
       // the fast one answers at once and is picked whenever it holds fewer.
       // Round robin would send every other RPC to the slow one.
@@ -88,3 +93,48 @@ for (const health of [false, true]) {
     },
   );
 }
+
+Deno.test("writing a policy: the doc's maxInFlight reaches the picker, and a bad one is the error the doc quotes", async () => {
+  const { leastInFlight } = await docPolicy() as unknown as {
+    leastInFlight: typeof leastRequest;
+  };
+  leastInFlight.register();
+  assert.throws(
+    () =>
+      checkServiceConfig({
+        loadBalancingConfig: [{ least_in_flight: { maxInFlight: -1 } }],
+      }),
+    (error: Error) => {
+      const doc =
+        "least_in_flight: maxInFlight must be an integer of at least 0, got -1";
+      assert.equal(error.message, doc);
+      return true;
+    },
+  );
+  const helper = new FakeHelper();
+  const policy = new leastInFlight.LoadBalancer(helper);
+  policy.updateAddressList(
+    grpc.experimental.statusOrFromValue([endpoint(1)]),
+    grpc.experimental.parseLoadBalancingConfig({
+      least_in_flight: { maxInFlight: 1 },
+    }),
+    {},
+    "",
+  );
+  await tick();
+  helper.subchannel(1).setState(grpc.connectivityState.CONNECTING);
+  helper.subchannel(1).setState(grpc.connectivityState.READY);
+  await tick();
+  const first = pickOne(helper.latest.picker);
+  assert.equal(first.pickResultType, grpc.experimental.PickResultType.COMPLETE);
+  first.onCallStarted?.();
+  const second = pickOne(helper.latest.picker);
+  assert.equal(second.pickResultType, grpc.experimental.PickResultType.DROP);
+  assert.equal(second.status?.code, grpc.status.UNAVAILABLE);
+  first.onCallEnded?.(grpc.status.OK, "", new grpc.Metadata());
+  assert.equal(
+    pickOne(helper.latest.picker).pickResultType,
+    grpc.experimental.PickResultType.COMPLETE,
+  );
+  policy.destroy();
+});
