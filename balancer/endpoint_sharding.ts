@@ -212,7 +212,8 @@ const QUEUE: Picker = {
 /**
  * One endpoint's child policy, behind the calls the block makes (as
  * grpc-go's `endpointState`): it keeps the child connected, and reports
- * each change. It is also the entry the policy's `combine` reads.
+ * each change. It is also the entry the policy's `combine` reads, and the
+ * overrides of its policy's helper (`createSubchannel`, `updateState`).
  */
 class Child<Data> implements ChildState<Data> {
   readonly key: string;
@@ -242,6 +243,8 @@ class Child<Data> implements ChildState<Data> {
   /** The latest subchannel per address, as the child's policy got it. */
   readonly #subchannels: Subchannel[] = [];
   #observer: ChildObserver | null;
+  /** The health-checking helper its subchannels come from, or `null`. */
+  #inner: Helper | null = null;
 
   /** Makes the child and starts it connecting. */
   constructor(
@@ -259,17 +262,22 @@ class Child<Data> implements ChildState<Data> {
     this.healthCheckService = healthCheckService;
     this.#endpoint = endpoint;
     this.#observer = observer;
-    const own = experimental.createChildChannelControlHelper(block.helper, {
-      updateState: (state, picker, error) =>
-        this.#onState(state, picker, error),
-    });
-    const checked = healthCheckService === null
-      ? own
-      : healthCheckingHelper(own, healthCheckService);
-    const helper = experimental.createChildChannelControlHelper(checked, {
-      createSubchannel: (address, subchannelOptions) =>
-        this.#keep(checked.createSubchannel(address, subchannelOptions)),
-    });
+    // The child is the helper's overrides itself: one helper object a child.
+    let helper = experimental.createChildChannelControlHelper(
+      block.helper,
+      this,
+    );
+    if (healthCheckService !== null) {
+      const own = experimental.createChildChannelControlHelper(block.helper, {
+        updateState: (state, picker, error) =>
+          this.updateState(state, picker, error),
+      });
+      this.#inner = healthCheckingHelper(own, healthCheckService);
+      helper = experimental.createChildChannelControlHelper(this.#inner, {
+        createSubchannel: (address, options) =>
+          this.createSubchannel(address, options),
+      });
+    }
     if (block.childPolicy === null) {
       const leaf = new experimental.LeafLoadBalancer(
         endpoint,
@@ -345,18 +353,29 @@ class Child<Data> implements ChildState<Data> {
     this.#observer?.close();
   }
 
-  /** Keeps the latest subchannel of its address, and tells the observer. */
-  #keep(subchannel: Subchannel): Subchannel {
-    const address = subchannel.getAddress();
+  /**
+   * Makes a subchannel for the child's policy, health-checking when asked;
+   * keeps the latest of its address, and tells the observer.
+   */
+  createSubchannel(
+    address: experimental.SubchannelAddress,
+    options: ChannelOptions,
+  ): Subchannel {
+    const subchannel = (this.#inner ?? this.#block.helper).createSubchannel(
+      address,
+      options,
+    );
+    const key = subchannel.getAddress();
     const i = this.#subchannels.findIndex((known) =>
-      known.getAddress() === address
+      known.getAddress() === key
     );
     this.#subchannels[i < 0 ? this.#subchannels.length : i] = subchannel;
     this.#observer?.subchannel(subchannel);
     return subchannel;
   }
 
-  #onState(
+  /** What the child's policy reports: its state, picker, and why it failed. */
+  updateState(
     state: ConnectivityState,
     picker: Picker,
     errorMessage: string | null,

@@ -24,6 +24,8 @@ const TESTS = [
   "integration_test.ts",
   "outlier_detection_test.ts",
   "client_test.ts",
+  "define_policy_test.ts",
+  "connection_metrics_test.ts",
 ].map((file) => `tests/${file}`);
 
 const versions: string[] = [];
