@@ -712,8 +712,10 @@ export class EndpointSharding<
  * An endpoint's identity, its set of addresses (gRFC A61), as one string:
  * the same for the same addresses in any order. grpc-js's `EndpointMap`
  * finds an endpoint by a linear scan, and its `endpointToString` depends on
- * the addresses' order: measured with bench/scale.ts's fakes, an update of
- * 10,000 endpoints through `EndpointMap` took MEASURED.
+ * the addresses' order. The lookups of one update of 10,000 one-address
+ * endpoints took 2.3 to 2.4 s through `EndpointMap` and 5 to 7 ms through a
+ * Map keyed by this string (three rounds, one run), where `deno task
+ * bench:scale` puts the block's whole first update at 10,000 at 123 ms.
  */
 function endpointKey(endpoint: experimental.Endpoint): string {
   const { addresses } = endpoint;
