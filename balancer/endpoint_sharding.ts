@@ -27,10 +27,6 @@ import {
 } from "./health_check.ts";
 import { serverNamed } from "./discovery/server_names.ts";
 
-type Picker = experimental.Picker;
-type Helper = experimental.ChannelControlHelper;
-type Subchannel = experimental.SubchannelInterface;
-
 const TRACER = "endpoint_sharding";
 
 function trace(text: string): void {
@@ -56,7 +52,7 @@ export interface ChildState<Data = unknown> {
   /** The child's connectivity state. */
   readonly state: ConnectivityState;
   /** The child's picker: delegate a pick to it to send the RPC there. */
-  readonly picker: Picker;
+  readonly picker: experimental.Picker;
   /** The child's most recent error message, or `null` if it reported none. */
   readonly lastError: string | null;
   /** What the policy's `childData` made for this child, kept for its life. */
@@ -75,7 +71,7 @@ export interface PolicyState {
    * RPCs with `errorMessage` in TRANSIENT_FAILURE, one that queues them in
    * any other state.
    */
-  readonly picker?: Picker;
+  readonly picker?: experimental.Picker;
   /** Why the policy is in TRANSIENT_FAILURE; `null` or left out otherwise. */
   readonly errorMessage?: string | null;
 }
@@ -168,9 +164,9 @@ export interface ShardingObserver {
 /** What watches one child. */
 export interface ChildObserver {
   /** What the policy gets in place of the child's picker. */
-  picker(picker: Picker): Picker;
+  picker(picker: experimental.Picker): experimental.Picker;
   /** A subchannel the child's policy got, health-checking or not. */
-  subchannel(subchannel: Subchannel): void;
+  subchannel(subchannel: experimental.SubchannelInterface): void;
   /** The child is gone, or watched by another observer from now on. */
   close(): void;
 }
@@ -189,7 +185,7 @@ export type ObserverSource = (
 /** What a child needs of its block. */
 interface Block {
   /** The channel's helper, which applies each backend's TLS name. */
-  readonly helper: Helper;
+  readonly helper: experimental.ChannelControlHelper;
   /** The child policy's config, or `null` for pick_first as a leaf. */
   readonly childPolicy: experimental.TypedLoadBalancingConfig | null;
   /** The latest update's resolution note, which children hand their policy. */
@@ -199,7 +195,7 @@ interface Block {
 }
 
 /** What a child's picker queues with before the child's first report. */
-const QUEUE: Picker = {
+const QUEUE: experimental.Picker = {
   pick: () => ({
     pickResultType: experimental.PickResultType.QUEUE,
     subchannel: null,
@@ -237,14 +233,14 @@ class Child<Data> implements ChildState<Data> {
   #endpoint: experimental.Endpoint;
   #destroyed = false;
   #state: ConnectivityState = ConnectivityState.IDLE;
-  #picker: Picker = QUEUE;
+  #picker: experimental.Picker = QUEUE;
   /** The child's latest error message, kept past reports without one. */
   #lastError: string | null = null;
   /** The latest subchannel per address, as the child's policy got it. */
-  readonly #subchannels: Subchannel[] = [];
+  readonly #subchannels: experimental.SubchannelInterface[] = [];
   #observer: ChildObserver | null;
   /** The health-checking helper its subchannels come from, or `null`. */
-  #inner: Helper | null = null;
+  #inner: experimental.ChannelControlHelper | null = null;
 
   /** Makes the child and starts it connecting. */
   constructor(
@@ -301,7 +297,7 @@ class Child<Data> implements ChildState<Data> {
     return this.#state;
   }
 
-  get picker(): Picker {
+  get picker(): experimental.Picker {
     return this.#observer === null
       ? this.#picker
       : this.#observer.picker(this.#picker);
@@ -360,7 +356,7 @@ class Child<Data> implements ChildState<Data> {
   createSubchannel(
     address: experimental.SubchannelAddress,
     options: ChannelOptions,
-  ): Subchannel {
+  ): experimental.SubchannelInterface {
     const subchannel = (this.#inner ?? this.#block.helper).createSubchannel(
       address,
       options,
@@ -377,7 +373,7 @@ class Child<Data> implements ChildState<Data> {
   /** What the child's policy reports: its state, picker, and why it failed. */
   updateState(
     state: ConnectivityState,
-    picker: Picker,
+    picker: experimental.Picker,
     errorMessage: string | null,
   ): void {
     if (this.#destroyed) return;
@@ -453,7 +449,7 @@ export class EndpointSharding<
     experimental.TypedLoadBalancingConfig,
   Data = unknown,
 > implements experimental.LoadBalancer {
-  readonly #helper: Helper;
+  readonly #helper: experimental.ChannelControlHelper;
   readonly #policy: ShardedPolicy<Config, Data>;
   readonly #observe: ObserverSource | null;
   readonly #block: Block;
@@ -490,7 +486,7 @@ export class EndpointSharding<
    * @throws {Error} when `childPolicy` names no registered policy.
    */
   constructor(
-    helper: Helper,
+    helper: experimental.ChannelControlHelper,
     policy: ShardedPolicy<Config, Data>,
     childPolicy: experimental.TypedLoadBalancingConfig | null = null,
     observe: ObserverSource | null = null,
