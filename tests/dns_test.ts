@@ -248,7 +248,7 @@ async function refusedAtStart(dns: DnsServer) {
   const ms = performance.now() - started;
   assert.equal(client.code, 1);
   assert.deepEqual(client.stderr, [
-    `client: UnaryEcho failed: UNAVAILABLE: Name resolution failed for target ${
+    `client: UnaryEcho failed: UNAVAILABLE: custom_round_robin: no endpoints were resolved: Name resolution failed for target ${
       target(dns)
     }`,
   ]);

@@ -455,7 +455,7 @@ Deno.test("e2e: with etcd unreachable, the client and a registering server each 
   assert.match(
     client.stderr[0],
     new RegExp(
-      `^client: UnaryEcho failed: UNAVAILABLE: etcd resolver: cannot read echo/ from etcd at ${etcd}: `,
+      `^client: UnaryEcho failed: UNAVAILABLE: custom_round_robin: no endpoints were resolved: etcd resolver: cannot read echo/ from etcd at ${etcd}: `,
     ),
   );
   assert.equal(server.code, 1);
