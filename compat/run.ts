@@ -48,7 +48,7 @@ for (const version of versions) {
       "--allow-read=.",
       "--allow-sys=uid,gid,hostname",
       "--allow-env=GRPC_*,grpc_proxy,https_proxy,http_proxy,no_grpc_proxy,no_proxy",
-      "--allow-run=deno",
+      "--allow-run=deno,ss",
       ...TESTS,
     ],
     cwd: ROOT,
