@@ -47,12 +47,15 @@ const AREAS: readonly Area[] = [
       "service_config_test.ts",
       "least_request_test.ts",
       "integration_test.ts",
+      "define_policy_test.ts",
+      "connection_metrics_test.ts",
     ],
   },
   {
     name: "health checking",
     mutate: ["balancer/health_check.ts"],
-    tests: ["health_check_test.ts"],
+    // The helper decorator is run by the policy's health-checking tests.
+    tests: ["health_check_test.ts", "custom_round_robin_test.ts"],
   },
   {
     name: "discovery without etcd, DNS and xDS",
