@@ -465,6 +465,7 @@ export class EndpointSharding<
   #list: Child<Data>[] = [];
   readonly #counts = new StateCounts();
   #updating = false;
+  #destroyed = false;
   /** Whether a child changed since the policy last combined them. */
   #changed = false;
   /** Whether a microtask to combine them is queued. */
@@ -559,6 +560,7 @@ export class EndpointSharding<
 
   /** Destroys every child; no state follows. */
   destroy(): void {
+    this.#destroyed = true;
     for (const child of this.#list) child.destroy();
     this.#children = new Map();
     this.#list = [];
@@ -577,7 +579,12 @@ export class EndpointSharding<
   /** The resolver-error rule: keep serving from children, else fail. */
   #onResolutionProblem(problem: string, note: string, resolved: boolean): void {
     const name = this.#policy.name;
-    this.#helper.requestReresolution();
+    // After the resolver's call returns: a resolver that fails within
+    // updateResolution would be asked again before grpc-js starts the
+    // backoff that spaces its attempts out.
+    queueMicrotask(() => {
+      if (!this.#destroyed) this.#helper.requestReresolution();
+    });
     if (this.#children.size > 0) {
       // No RPC fails, so for a list that was not used the log is the one
       // place that says why; the resolver reports its own errors.
