@@ -360,10 +360,11 @@ Deno.test(
 );
 
 for (const count of [1, 3]) {
-  Deno.test(`policy: ${count} endpoints at start -> TRANSIENT_FAILURE with the reason, re-resolution`, () => {
+  Deno.test(`policy: ${count} endpoints at start -> TRANSIENT_FAILURE with the reason, re-resolution`, async () => {
     const { helper, policy } = newPolicy();
     const ports = [FIRST, SECOND, 1003].slice(0, count);
     const accepted = update(policy, ports);
+    await tick();
     assert.equal(accepted, true, "accepted, so that RPCs fail with the reason");
     assert.equal(helper.reresolutions, 1);
     assert.equal(helper.latest.state, TRANSIENT_FAILURE);
@@ -402,6 +403,7 @@ Deno.test("policy: a bad endpoint count after a good update keeps serving and lo
     setLogger(console);
   }
   assert.equal(accepted, true, "accepted: the resolver-error rule");
+  await tick();
   assert.equal(helper.reresolutions, 1);
   assert.deepEqual(logged, [
     "custom_round_robin: expected exactly 2 endpoints, got 3: " +

@@ -144,6 +144,7 @@ for (const { policy, problems } of POLICIES) {
         const balancer = new policy.LoadBalancer(helper);
         const config = policy.Config.createFromJson({});
         assert.equal(updateWith(balancer, config, problem, "from DNS"), true);
+        await tick();
         assert.equal(helper.reresolutions, 1);
         assert.equal(helper.latest.state, TRANSIENT_FAILURE);
         const message = helper.latest.errorMessage ?? "";

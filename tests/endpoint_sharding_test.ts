@@ -473,6 +473,7 @@ Deno.test(
       refuse: (endpoints) => endpoints.length === 3 ? "three is a crowd" : null,
     });
     assert.equal(update([A, B, C]), true);
+    await tick();
     assert.equal(helper.latest.state, TRANSIENT_FAILURE);
     assert.equal(
       helper.latest.errorMessage,
@@ -485,6 +486,7 @@ Deno.test(
     helper.subchannel(B).setState(READY);
     await tick();
     assert.equal(update([A, B, C]), true);
+    await tick();
     assert.equal(helper.reresolutions, 2);
     assert.equal(children(), 2, "the children of the last good list stay");
     assert.equal(helper.latest.state, READY);
