@@ -10,6 +10,7 @@
  * @module
  */
 import {
+  type ChannelOptions,
   connectivityState as ConnectivityState,
   experimental,
 } from "@grpc/grpc-js";
@@ -59,6 +60,17 @@ export interface PolicyDefinition<Settings extends object, Instance, Data> {
   /** What the policy keeps for a new child, as its `data`. */
   childData?(endpoint: experimental.Endpoint): Data;
   /**
+   * Whether children connect only when the policy asks (see
+   * `ShardedPolicy`'s `lazy`).
+   */
+  readonly lazy?: boolean;
+  /** What the channel's request to leave IDLE does (see `ShardedPolicy`). */
+  exitIdle?(
+    children: readonly ChildState<Data>[],
+    settings: Settings,
+    instance: Instance,
+  ): void;
+  /**
    * What the channel sees, given the children's states (see
    * {@linkcode ShardedPolicy.combine}).
    */
@@ -67,6 +79,7 @@ export interface PolicyDefinition<Settings extends object, Instance, Data> {
     children: readonly ChildState<Data>[],
     settings: Settings,
     instance: Instance,
+    options: ChannelOptions,
   ): PolicyState;
 }
 
@@ -191,8 +204,18 @@ export function definePolicy<
             ((endpoints, config) =>
               definition.refuse!(endpoints, config.settings)),
           childData: definition.childData,
-          combine: (state, children, config) =>
-            definition.combine(state, children, config.settings, instance),
+          lazy: definition.lazy,
+          exitIdle: definition.exitIdle &&
+            ((children, config) =>
+              definition.exitIdle!(children, config.settings, instance)),
+          combine: (state, children, config, options) =>
+            definition.combine(
+              state,
+              children,
+              config.settings,
+              instance,
+              options,
+            ),
         },
         null,
         metricsObserver,

@@ -57,6 +57,11 @@ export interface ChildState<Data = unknown> {
   readonly lastError: string | null;
   /** What the policy's `childData` made for this child, kept for its life. */
   readonly data: Data;
+  /**
+   * Starts the child connecting if it is IDLE: how a policy whose children
+   * are `lazy` connects one. Nothing for a child in any other state.
+   */
+  exitIdle(): void;
 }
 
 /**
@@ -126,6 +131,17 @@ export interface ShardedPolicy<
    */
   childData?(endpoint: experimental.Endpoint): Data;
   /**
+   * Whether children connect only when the policy asks (`exitIdle` of a
+   * child), as ring hash's do, instead of at once and again whenever they
+   * go IDLE. Left out, `false`.
+   */
+  readonly lazy?: boolean;
+  /**
+   * What the channel's request to leave IDLE does, in place of telling
+   * every child to: for a `lazy` policy, which children to connect.
+   */
+  exitIdle?(children: readonly ChildState<Data>[], config: Config): void;
+  /**
    * What the channel sees, given the children's states: called once at the
    * end of every accepted update, and once after the children report
    * changes, however many report in the same turn of the event loop (in a
@@ -140,11 +156,13 @@ export interface ShardedPolicy<
    *   returns: read them during the call, and keep what you need of them
    *   (a picker, a `data`), not them.
    * @param config The policy's latest config.
+   * @param options The channel's options of the latest update.
    */
   combine(
     state: ConnectivityState,
     children: readonly ChildState<Data>[],
     config: Config,
+    options: ChannelOptions,
   ): PolicyState;
 }
 
@@ -188,6 +206,8 @@ interface Block {
   readonly helper: experimental.ChannelControlHelper;
   /** The child policy's config, or `null` for pick_first as a leaf. */
   readonly childPolicy: experimental.TypedLoadBalancingConfig | null;
+  /** Whether children connect only when asked. */
+  readonly lazy: boolean;
   /** The latest update's resolution note, which children hand their policy. */
   resolutionNote: string;
   /** After each state change; `previous` is the state before it. */
@@ -282,7 +302,7 @@ class Child<Data> implements ChildState<Data> {
         block.resolutionNote,
       );
       this.#balancer = leaf;
-      leaf.startConnecting();
+      if (!block.lazy) leaf.startConnecting();
     } else {
       this.#balancer = new experimental.ChildLoadBalancerHandler(helper);
       this.update(endpoint, options);
@@ -333,7 +353,14 @@ class Child<Data> implements ChildState<Data> {
   }
 
   exitIdle(): void {
-    this.#balancer.exitIdle();
+    if (this.#destroyed || this.#state !== ConnectivityState.IDLE) return;
+    const balancer = this.#balancer;
+    // A lazy leaf that never started has no address to connect to yet.
+    if (balancer instanceof experimental.LeafLoadBalancer) {
+      balancer.startConnecting();
+    } else {
+      balancer.exitIdle();
+    }
   }
 
   resetBackoff(): void {
@@ -392,7 +419,9 @@ class Child<Data> implements ChildState<Data> {
     // Reported first: exitIdle makes pick_first report CONNECTING from
     // within it, and that report's previous state must be this one.
     this.#block.report(this as Child<unknown>, previous);
-    if (state === ConnectivityState.IDLE) this.#balancer.exitIdle();
+    if (state === ConnectivityState.IDLE && !this.#block.lazy) {
+      this.#balancer.exitIdle();
+    }
   }
 }
 
@@ -454,6 +483,8 @@ export class EndpointSharding<
   readonly #observe: ObserverSource | null;
   readonly #block: Block;
   #config: Config | null = null;
+  /** The channel's options of the latest accepted update. */
+  #options: ChannelOptions = {};
   #state: ConnectivityState = ConnectivityState.IDLE;
   #observer: ShardingObserver | null = null;
   /**
@@ -510,6 +541,7 @@ export class EndpointSharding<
           helper.createSubchannel(address, serverNamed(address, options)),
       }),
       childPolicy,
+      lazy: policy.lazy ?? false,
       resolutionNote: "",
       report: (child, previous) => this.#onChildReport(child, previous),
     };
@@ -537,6 +569,7 @@ export class EndpointSharding<
       return true;
     }
     this.#config = config as Config;
+    this.#options = options;
     this.#setObserver(
       this.#observe?.(this.#policy.name, options, this.#observer) ?? null,
     );
@@ -548,8 +581,15 @@ export class EndpointSharding<
     return true;
   }
 
-  /** Tells every child to leave IDLE and connect. */
+  /**
+   * Tells every child to leave IDLE and connect, or does what the policy's
+   * `exitIdle` says.
+   */
   exitIdle(): void {
+    if (this.#policy.exitIdle !== undefined && this.#config !== null) {
+      this.#policy.exitIdle(this.#list, this.#config);
+      return;
+    }
     for (const child of this.#list) child.exitIdle();
   }
 
@@ -686,7 +726,12 @@ export class EndpointSharding<
     this.#changed = false;
     this.#observer?.states(this.#counts);
     this.#show(
-      this.#policy.combine(this.#counts.aggregate(), this.#list, this.#config!),
+      this.#policy.combine(
+        this.#counts.aggregate(),
+        this.#list,
+        this.#config!,
+        this.#options,
+      ),
     );
   }
 

@@ -12,11 +12,13 @@
  * checking (gRFC A17).
  *
  * A second policy, `least_request_experimental` (gRFC A48), sends each RPC
- * to the least loaded of a few READY endpoints sampled at random.
+ * to the least loaded of a few READY endpoints sampled at random; a third,
+ * `ring_hash_experimental` (gRFCs A42 and A76), sends every RPC of one key,
+ * a request header's value, to the same endpoint.
  *
  * Each register function changes only what its name says:
- * {@linkcode registerCustomRoundRobin} and {@linkcode registerLeastRequest}
- * register their policies;
+ * {@linkcode registerCustomRoundRobin}, {@linkcode registerLeastRequest} and
+ * {@linkcode registerRingHash} register their policies;
  * {@linkcode registerDnsHealthCheckConfig} puts a wrapper in the place of
  * grpc-js's `dns` resolver that passes on a `healthCheckConfig` from a DNS
  * TXT service config, which grpc-js alone drops;
@@ -78,6 +80,15 @@ export {
   MAX_CHOICE_COUNT,
   registerLeastRequest,
 } from "./least_request.ts";
+export {
+  DEFAULT_MAX_RING_SIZE,
+  DEFAULT_MIN_RING_SIZE,
+  MAX_RING_SIZE,
+  registerRingHash,
+  RING_HASH,
+  RING_SIZE_CAP,
+  type RingHashEndpoint,
+} from "./ring_hash.ts";
 export {
   type ChildObserver,
   type ChildState,

@@ -75,6 +75,7 @@ const manifest = {
     "cockatiel": "^3.1.1",
     "etcd3": "^1.1.2",
     "grpc-health-check": "^2.1.0",
+    "xxhash-wasm": "^1.1.0",
   },
 };
 await Deno.writeTextFile(

@@ -86,7 +86,15 @@ function newSharding(
           state,
           children: children.map((
             { endpoint, key, state, picker, lastError, data },
-          ) => ({ endpoint, key, state, picker, lastError, data })),
+          ) => ({
+            endpoint,
+            key,
+            state,
+            picker,
+            lastError,
+            data,
+            exitIdle() {},
+          })),
         });
         return { state };
       },

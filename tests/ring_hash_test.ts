@@ -1,0 +1,440 @@
+/**
+ * `ring_hash_experimental` on a fake helper and fake subchannels: its
+ * config, its ring (the same endpoint for the same hash as grpc-js-xds's
+ * `ring_hash`), its picks by state, its aggregate state and its
+ * connections.
+ */
+import assert from "node:assert/strict";
+import {
+  type ChannelOptions,
+  connectivityState as ConnectivityState,
+  experimental,
+  Metadata,
+} from "@grpc/grpc-js";
+import xxhash from "xxhash-wasm";
+import {
+  buildRing,
+  RING_SIZE_CAP,
+  ringHash,
+  type RingHashEndpoint,
+} from "../balancer/ring_hash.ts";
+import { checkServiceConfig } from "../balancer/service_config.ts";
+import { registerXds } from "../balancer/mod.ts";
+import { FakeHelper, tick } from "../testing/fakes.ts";
+import { LEAVES_PICK_FIRST_TIMER } from "../testing/sanitizers.ts";
+
+const { IDLE, CONNECTING, READY, TRANSIENT_FAILURE } = ConnectivityState;
+const { h64 } = await xxhash();
+
+ringHash.register();
+
+Deno.test("ring_hash config: the defaults are gRFC A42's, 0 takes them, a header is lowercased", () => {
+  assert.deepEqual(ringHash.Config.createFromJson({}).settings, {
+    minRingSize: 1024,
+    maxRingSize: 4096,
+    requestHashHeader: "",
+  });
+  assert.deepEqual(
+    ringHash.Config.createFromJson({
+      minRingSize: 0,
+      maxRingSize: 0,
+      requestHashHeader: "X-User_Id.v2",
+    }).settings,
+    { minRingSize: 1024, maxRingSize: 4096, requestHashHeader: "x-user_id.v2" },
+  );
+  assert.deepEqual(
+    ringHash.Config.createFromJson({ minRingSize: 1, maxRingSize: 8388608 })
+      .settings,
+    { minRingSize: 1, maxRingSize: 8388608, requestHashHeader: "" },
+  );
+});
+
+Deno.test("ring_hash config: each bad field is one line naming it and the value, from checkServiceConfig too", () => {
+  const cases: [Record<string, unknown>, string][] = [
+    [
+      { minRingSize: 8388609 },
+      "minRingSize must be an integer from 0 to 8388608, got 8388609",
+    ],
+    [
+      { maxRingSize: -1 },
+      "maxRingSize must be an integer from 0 to 8388608, got -1",
+    ],
+    [
+      { maxRingSize: 1.5 },
+      "maxRingSize must be an integer from 0 to 8388608, got 1.5",
+    ],
+    [
+      { minRingSize: "1024" },
+      'minRingSize must be an integer from 0 to 8388608, got "1024"',
+    ],
+    [
+      { minRingSize: 10, maxRingSize: 5 },
+      "minRingSize (10) must not be above maxRingSize (5)",
+    ],
+    [
+      { requestHashHeader: "x user" },
+      'requestHashHeader must be a header name (letters, digits, "-", "_" and "."), got "x user"',
+    ],
+    [
+      { requestHashHeader: ":path" },
+      'requestHashHeader must be a header name (letters, digits, "-", "_" and "."), got ":path"',
+    ],
+    [
+      { requestHashHeader: "x-user-bin" },
+      'requestHashHeader must not name a binary header (one ending in -bin), got "x-user-bin"',
+    ],
+    [
+      { requestHashHeader: 7 },
+      "requestHashHeader must be a string, got 7",
+    ],
+  ];
+  for (const [json, message] of cases) {
+    assert.throws(
+      () => ringHash.Config.createFromJson(json),
+      (error: Error) => error.message === message,
+      message,
+    );
+    assert.throws(
+      () =>
+        checkServiceConfig({
+          loadBalancingConfig: [{ ring_hash_experimental: json }],
+        }),
+      (error: Error) => error.message === `ring_hash_experimental: ${message}`,
+      message,
+    );
+  }
+});
+
+/** Endpoints on ports 1000 + i, with weights 1, 2, 3, 1, 2, 3, …. */
+function weighted(n: number): RingHashEndpoint[] {
+  return Array.from({ length: n }, (_, i) => ({
+    addresses: [{ host: "127.0.0.1", port: 1000 + i }],
+    endpointWeight: 1 + i % 3,
+    // grpc-js-xds reads a weight only from a locality's endpoint.
+    localityPath: [],
+  }));
+}
+
+/** A policy made through grpc-js's registry, on a fake helper of its own. */
+function policyOf(json: Record<string, object>) {
+  const helper = new FakeHelper();
+  const balancer = new experimental.ChildLoadBalancerHandler(helper);
+  const config = experimental.parseLoadBalancingConfig(
+    json as Parameters<typeof experimental.parseLoadBalancingConfig>[0],
+  );
+  const update = (endpoints: RingHashEndpoint[], options = {}) =>
+    balancer.updateAddressList(
+      experimental.statusOrFromValue(endpoints),
+      config,
+      options,
+      "",
+    );
+  return { helper, balancer, update };
+}
+
+/** A pick with `hash` as an xDS route gives it, and no metadata. */
+function hashArgs(hash: bigint): experimental.PickArgs {
+  return { metadata: new Metadata(), extraPickInfo: { hash: String(hash) } };
+}
+
+/** Makes every subchannel of `helper` READY. */
+function allReady(helper: FakeHelper): void {
+  for (const subchannel of helper.subchannels.values()) {
+    if (subchannel.state === READY) continue;
+    subchannel.setState(CONNECTING);
+    subchannel.setState(READY);
+  }
+}
+
+/**
+ * Connects every endpoint of a lazy policy: a pick at one of each
+ * endpoint's own ring entries starts it connecting.
+ */
+async function connectAll(
+  policy: ReturnType<typeof policyOf>,
+  endpoints: RingHashEndpoint[],
+  options: { min: number; max: number },
+): Promise<void> {
+  const ring = buildRing(endpoints, options.min, options.max);
+  for (let i = 0; i < endpoints.length; i++) {
+    const entry = ring.owners.indexOf(i);
+    if (entry < 0) continue;
+    policy.helper.latest.picker.pick(hashArgs(ring.hashes[entry]));
+    await tick();
+    allReady(policy.helper);
+    await tick();
+  }
+}
+
+/** The address each of `hashes` is picked to, or the pick's type. */
+function picks(helper: FakeHelper, hashes: bigint[]): string[] {
+  return hashes.map((hash) => {
+    const result = helper.latest.picker.pick(hashArgs(hash));
+    return result.subchannel?.getAddress() ??
+      experimental.PickResultType[result.pickResultType];
+  });
+}
+
+for (const n of [3, 10, 100]) {
+  Deno.test(
+    `ring_hash: for ${n} weighted endpoints, 1,000 hashes reach the endpoint grpc-js-xds's ring_hash picks, and again with one removed`,
+    LEAVES_PICK_FIRST_TIMER,
+    async () => {
+      await registerXds();
+      const sizes = { min: 1024, max: 4096 };
+      const ours = policyOf({
+        ring_hash_experimental: { minRingSize: 1024, maxRingSize: 4096 },
+      });
+      const theirs = policyOf({
+        ring_hash: { min_ring_size: 1024, max_ring_size: 4096 },
+      });
+      const endpoints = weighted(n);
+      for (const policy of [ours, theirs]) policy.update(endpoints);
+      // grpc-js-xds builds its ring once its XXH64 has loaded.
+      await tick();
+      for (const policy of [ours, theirs]) {
+        await connectAll(policy, endpoints, sizes);
+      }
+      const hashes = Array.from({ length: 1000 }, (_, i) => h64(`key-${i}`));
+      const expected = picks(theirs.helper, hashes);
+      assert.equal(expected.filter((p) => p.startsWith("127.")).length, 1000);
+      assert.deepEqual(picks(ours.helper, hashes), expected);
+
+      const fewer = endpoints.filter((_, i) => i !== 1);
+      for (const policy of [ours, theirs]) policy.update(fewer);
+      await tick();
+      const after = picks(theirs.helper, hashes);
+      assert.ok(!after.includes("127.0.0.1:1001"));
+      assert.deepEqual(picks(ours.helper, hashes), after);
+      // A removed endpoint changes the others' shares, and so their entries
+      // (gRFC A42): keys move between them too, in both, alike.
+      for (const policy of [ours, theirs]) policy.balancer.destroy();
+    },
+  );
+}
+
+Deno.test("ring_hash: the ring's size is A42's, the channel's cap bounds it, and an endpoint's hashKey places it in place of its address", () => {
+  const equal = weighted(4).map(({ addresses }) => ({ addresses }));
+  // Equal weights: the smallest share, 1/4, is whole at 1024 entries.
+  assert.equal(buildRing(equal, 1024, 4096).hashes.length, 1024);
+  // Weights 1, 2, 3, 1 (7 in all): 1/7 is whole at 1029.
+  assert.equal(buildRing(weighted(4), 1024, 4096).hashes.length, 1029);
+  assert.equal(buildRing(weighted(4), 10, 20).hashes.length, 14);
+  assert.equal(buildRing(weighted(4), 100, 100).hashes.length, 100);
+  // Sorted, and each entry is XXH64 of "address_N".
+  const ring = buildRing(equal.slice(0, 1), 4, 4);
+  assert.deepEqual(
+    [...ring.hashes],
+    [0, 1, 2, 3].map((n) => h64(`127.0.0.1:1000_${n}`)).sort((a, b) =>
+      a < b ? -1 : a > b ? 1 : 0
+    ),
+  );
+  const named = buildRing([{ ...equal[0], hashKey: "echo-0" }], 2, 2);
+  assert.deepEqual(
+    [...named.hashes].sort(),
+    [h64("echo-0_0"), h64("echo-0_1")].sort(),
+  );
+});
+
+/** Our policy on `n` one-weight endpoints, the header `x-user`. */
+async function keyed(n: number, options: ChannelOptions = {}) {
+  const policy = policyOf({
+    ring_hash_experimental: { requestHashHeader: "x-user" },
+  });
+  const endpoints = weighted(n).map(({ addresses }) => ({ addresses }));
+  policy.update(endpoints, options);
+  await tick();
+  return { ...policy, endpoints };
+}
+
+/** A pick for the RPC of `user`. */
+function userArgs(...values: string[]): experimental.PickArgs {
+  const metadata = new Metadata();
+  for (const value of values) metadata.add("x-user", value);
+  return { metadata, extraPickInfo: {} };
+}
+
+/** Where `args` goes once every endpoint is READY. */
+function addressOf(
+  helper: FakeHelper,
+  args: experimental.PickArgs,
+): string | undefined {
+  return helper.latest.picker.pick(args).subchannel?.getAddress();
+}
+
+Deno.test(
+  "ring_hash: a keyed pick waits for its own endpoint while it connects, never for the first READY one",
+  LEAVES_PICK_FIRST_TIMER,
+  async () => {
+    const { helper, balancer } = await keyed(5);
+    assert.equal(helper.subchannels.size, 0, "no connection before a pick");
+    assert.equal(helper.latest.state, IDLE);
+    const args = userArgs("alice");
+    const first = helper.latest.picker.pick(args);
+    assert.equal(first.pickResultType, experimental.PickResultType.QUEUE);
+    await tick();
+    assert.equal(helper.subchannels.size, 1, "only alice's endpoint connects");
+    const [alice] = helper.subchannels.values();
+    // Another endpoint READY first changes nothing for alice.
+    const other = helper.latest.picker.pick(userArgs("bob"));
+    assert.equal(other.pickResultType, experimental.PickResultType.QUEUE);
+    await tick();
+    for (const subchannel of helper.subchannels.values()) {
+      if (subchannel === alice) continue;
+      subchannel.setState(CONNECTING);
+      subchannel.setState(READY);
+    }
+    await tick();
+    assert.equal(
+      helper.latest.picker.pick(args).pickResultType,
+      experimental.PickResultType.QUEUE,
+    );
+    alice.setState(CONNECTING);
+    alice.setState(READY);
+    await tick();
+    assert.equal(addressOf(helper, args), alice.address);
+    balancer.destroy();
+  },
+);
+
+Deno.test(
+  "ring_hash: a keyed pick whose endpoint failed walks on to the next one; the header's values are joined by commas",
+  LEAVES_PICK_FIRST_TIMER,
+  async () => {
+    const { helper, balancer, endpoints } = await keyed(5);
+    await connectAll({ helper, balancer, update: () => true }, endpoints, {
+      min: 1024,
+      max: 4096,
+    });
+    const users = Array.from({ length: 200 }, (_, i) => `user-${i}`);
+    const before = users.map((user) => addressOf(helper, userArgs(user)));
+    // The header's hash is XXH64 of its values joined by ",".
+    assert.equal(
+      addressOf(helper, userArgs("a", "b")),
+      addressOf(helper, hashArgsOf("a,b")),
+    );
+    const failed = helper.subchannel(1002);
+    failed.setState(TRANSIENT_FAILURE, "refused");
+    await tick();
+    const after = users.map((user) => addressOf(helper, userArgs(user)));
+    users.forEach((user, i) => {
+      if (before[i] === failed.address) {
+        assert.notEqual(after[i], failed.address, user);
+      } else assert.equal(after[i], before[i], user);
+    });
+    assert.ok(before.includes(failed.address), "some keys were on it");
+    balancer.destroy();
+  },
+);
+
+/** A pick with the hash of `text`, as an xDS route would give it. */
+function hashArgsOf(text: string): experimental.PickArgs {
+  return hashArgs(h64(text));
+}
+
+Deno.test(
+  "ring_hash: an RPC without the header takes a random hash: the first READY endpoint, or one connection started",
+  LEAVES_PICK_FIRST_TIMER,
+  async () => {
+    const { helper, balancer } = await keyed(5);
+    const result = helper.latest.picker.pick(userArgs());
+    assert.equal(result.pickResultType, experimental.PickResultType.QUEUE);
+    await tick();
+    assert.equal(helper.subchannels.size, 1, "at most one connection started");
+    const [only] = helper.subchannels.values();
+    only.setState(CONNECTING);
+    await tick();
+    helper.latest.picker.pick(userArgs(""));
+    await tick();
+    assert.equal(helper.subchannels.size, 1, "none while one is CONNECTING");
+    only.setState(READY);
+    await tick();
+    for (let i = 0; i < 20; i++) {
+      assert.equal(addressOf(helper, userArgs()), only.address);
+    }
+    balancer.destroy();
+  },
+);
+
+Deno.test(
+  "ring_hash: the aggregate state is gRFC A61's, connections start by themselves in TRANSIENT_FAILURE and CONNECTING, and all down fails RPCs naming the errors",
+  LEAVES_PICK_FIRST_TIMER,
+  async () => {
+    const { helper, balancer } = await keyed(3);
+    assert.equal(helper.latest.state, IDLE);
+    helper.latest.picker.pick(userArgs("alice"));
+    await tick();
+    const [first] = helper.subchannels.values();
+    first.setState(CONNECTING);
+    await tick();
+    assert.equal(helper.latest.state, CONNECTING);
+    assert.equal(helper.subchannels.size, 1, "one CONNECTING: no other starts");
+    first.setState(TRANSIENT_FAILURE, "refused 1");
+    await tick();
+    // One in TRANSIENT_FAILURE among several: CONNECTING, and the next starts.
+    assert.equal(helper.latest.state, CONNECTING);
+    assert.equal(helper.subchannels.size, 2);
+    const second = [...helper.subchannels.values()][1];
+    second.setState(CONNECTING);
+    second.setState(TRANSIENT_FAILURE, "refused 2");
+    await tick();
+    assert.equal(helper.latest.state, TRANSIENT_FAILURE);
+    assert.equal(helper.subchannels.size, 3, "the last starts too");
+    const third = [...helper.subchannels.values()][2];
+    third.setState(CONNECTING);
+    third.setState(TRANSIENT_FAILURE, "refused 3");
+    await tick();
+    const failed = helper.latest.picker.pick(userArgs("alice"));
+    assert.equal(
+      failed.pickResultType,
+      experimental.PickResultType.TRANSIENT_FAILURE,
+    );
+    assert.match(
+      failed.status?.details ?? "",
+      /^ring_hash_experimental: no endpoint is reachable: \[127\.0\.0\.1:1000\]: No connection established\. Last error: refused \d\. /,
+    );
+    assert.equal(helper.latest.errorMessage, failed.status?.details);
+    third.setState(IDLE);
+    third.setState(CONNECTING);
+    third.setState(READY);
+    await tick();
+    assert.equal(helper.latest.state, READY);
+    balancer.destroy();
+  },
+);
+
+Deno.test(
+  "ring_hash: the channel's exitIdle starts one connection (gRFC A117)",
+  LEAVES_PICK_FIRST_TIMER,
+  async () => {
+    const { helper, balancer } = await keyed(5);
+    balancer.exitIdle();
+    await tick();
+    assert.equal(helper.subchannels.size, 1);
+    balancer.destroy();
+  },
+);
+
+Deno.test(
+  "ring_hash: an update with the same endpoints keeps the ring; the channel's cap changes it",
+  LEAVES_PICK_FIRST_TIMER,
+  async () => {
+    const { helper, balancer, update, endpoints } = await keyed(3, {
+      [RING_SIZE_CAP]: 10,
+    });
+    const ring = () => {
+      const picker = helper.latest.picker as unknown as { ring: unknown };
+      return picker.ring;
+    };
+    const first = ring();
+    update(endpoints.map((endpoint) => ({ ...endpoint })), {
+      [RING_SIZE_CAP]: 10,
+    });
+    await tick();
+    assert.equal(ring(), first, "the same ring");
+    update(endpoints, {});
+    await tick();
+    assert.notEqual(ring(), first, "a new cap, a new ring");
+    balancer.destroy();
+  },
+);
