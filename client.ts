@@ -22,6 +22,7 @@ import {
   metricsChannelOptions,
   underOutlierDetection,
   withLeastRequest,
+  withRingHash,
 } from "./cli/client_config.ts";
 import {
   CLIENT_USAGE,
@@ -36,6 +37,7 @@ import { registerForTarget } from "./cli/registrations.ts";
 import { checkRatio } from "./cli/ratio_proof.ts";
 import { clientCredentials } from "./cli/tls.ts";
 import { explainClientFailure } from "./cli/client_failure.ts";
+import { sendKeys } from "./cli/keys.ts";
 import { serveMetrics } from "./cli/metrics.ts";
 
 /**
@@ -64,10 +66,15 @@ export async function runClient(args: readonly string[]): Promise<number> {
   const { client, endpointOf } = makeChannel(flags, serviceConfig);
   // 5. UnaryEcho RPCs; Echo is idempotent, so a call whose connection was
   // lost in a way the retry policy does not cover is sent once more.
-  const send = withResend((deadline) => unaryEcho(client, deadline));
+  const send = withResend((deadline, metadata) =>
+    unaryEcho(client, deadline, metadata)
+  );
   try {
-    // 6. The proof of the ratio, or a count of RPCs per backend.
-    return flags.count === null
+    // 6. The proof of the ratio, a count of RPCs per backend, or each
+    // key's backend.
+    return flags.keys !== null
+      ? await sendKeys(send, flags.keys, flags)
+      : flags.count === null
       ? await proveRatio(send, flags, endpointOf)
       : await countRpcs(send, flags.count, flags, endpointOf);
   } catch (error) {
@@ -91,6 +98,8 @@ function checkedServiceConfig(flags: ClientFlags): Record<string, unknown> {
   const custom = clientServiceConfig(flags.chooseSecond, flags.healthService);
   const policy = flags.policy === "least_request"
     ? withLeastRequest(custom)
+    : flags.keys !== null
+    ? withRingHash(custom, flags.keys.header)
     : custom;
   const serviceConfig = flags.outlierDetection
     ? underOutlierDetection(policy)

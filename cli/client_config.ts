@@ -11,6 +11,7 @@ import {
   CUSTOM_ROUND_ROBIN,
   LEAST_REQUEST,
   METRICS_TARGET,
+  RING_HASH,
 } from "../balancer/mod.ts";
 import { ECHO_SERVICE_NAME } from "../echo/mod.ts";
 
@@ -71,6 +72,20 @@ export function withLeastRequest(
   serviceConfig: Record<string, unknown>,
 ): Record<string, unknown> {
   return { ...serviceConfig, loadBalancingConfig: [{ [LEAST_REQUEST]: {} }] };
+}
+
+/**
+ * `serviceConfig` with `ring_hash_experimental` in place of the policy: the
+ * RPCs of one value of `header` to one backend.
+ */
+export function withRingHash(
+  serviceConfig: Record<string, unknown>,
+  header: string,
+): Record<string, unknown> {
+  return {
+    ...serviceConfig,
+    loadBalancingConfig: [{ [RING_HASH]: { requestHashHeader: header } }],
+  };
 }
 
 /**

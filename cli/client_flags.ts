@@ -9,6 +9,7 @@ import {
   DEFAULT_CHOOSE_SECOND,
   LEAST_REQUEST,
   MAX_CHOOSE_SECOND,
+  RING_HASH,
 } from "../balancer/mod.ts";
 import {
   DEFAULT_ETCD_ENDPOINTS,
@@ -34,9 +35,13 @@ import {
   readEtcdSettings,
 } from "./etcd_access.ts";
 
+/** The header `--hash-header` names when left out. */
+const DEFAULT_HASH_HEADER = "x-user";
+
 /** The client's usage message: its flags and what it does. */
 export const CLIENT_USAGE = `usage: client.ts [--addrs A,B | --target URI]
-                 [--choose-second N | --policy least_request]
+                 [--choose-second N | --policy least_request |
+                  --policy ring_hash --keys N [--hash-header NAME]]
                  [--etcd-endpoints URLS [--etcd-ca FILE]
                   [--etcd-cert FILE --etcd-key FILE]]
                  [--health-service NAME] [--outlier-detection]
@@ -49,7 +54,8 @@ Sends UnaryEcho RPCs through the ${CUSTOM_ROUND_ROBIN} policy.
 
   --addrs HOST:PORT,HOST:PORT  the first and second backend
                                (default localhost:50050,localhost:50051);
-                               any number of them for least_request
+                               any number of them for least_request and
+                               ring_hash
   --target URI                 any grpc-js target instead of --addrs,
                                e.g. dns:///backends.internal:50051, or
                                etcd:///PREFIX for the backends registered
@@ -71,7 +77,15 @@ Sends UnaryEcho RPCs through the ${CUSTOM_ROUND_ROBIN} policy.
                                least_request: each RPC to the backend with the
                                fewest RPCs in flight of two picked at random
                                (${LEAST_REQUEST}, docs/least_request.md);
-                               it takes --count
+                               it takes --count; or ring_hash: the RPCs of
+                               one key to one backend (${RING_HASH},
+                               docs/ring_hash.md); it takes --keys
+  --keys N                     with ring_hash, send the RPCs of N keys
+                               (key-0 …), three rounds, the first as the
+                               channel starts; print each backend's keys,
+                               exit 0 only if no key reached two backends
+  --hash-header NAME           with ring_hash, the request header that
+                               carries the key (default ${DEFAULT_HASH_HEADER})
   --health-service NAME        watch each backend's health for this service
                                and skip unhealthy ones; "" turns health
                                checking off (default ${ECHO_SERVICE_NAME})
@@ -103,7 +117,7 @@ With an etcd: target and ETCD_USERNAME and ETCD_PASSWORD set, the client
 reads etcd as that user, who needs read permission on PREFIX/.`;
 
 /** The policies `--policy` names. */
-const POLICIES = ["custom_round_robin", "least_request"] as const;
+const POLICIES = ["custom_round_robin", "least_request", "ring_hash"] as const;
 
 /** The client's command line, checked. */
 export interface ClientFlags {
@@ -127,6 +141,14 @@ export interface ClientFlags {
   readonly quiet: boolean;
   /** Where to serve the metrics, or `null` for none. */
   readonly metrics: MetricsFlags | null;
+  /** With ring_hash, `--keys` and `--hash-header`; else `null`. */
+  readonly keys: KeyFlags | null;
+}
+
+/** `--keys` and `--hash-header`. */
+export interface KeyFlags {
+  readonly keys: number;
+  readonly header: string;
 }
 
 /** `--count`, `--concurrency` and `--rate`. */
@@ -148,6 +170,8 @@ const OPTIONS = {
   count: { type: "string" },
   concurrency: { type: "string" },
   rate: { type: "string" },
+  keys: { type: "string" },
+  "hash-header": { type: "string" },
   "health-service": { type: "string", default: ECHO_SERVICE_NAME },
   "outlier-detection": { type: "boolean", default: false },
   "tls-ca": { type: "string" },
@@ -172,7 +196,7 @@ export function readClientFlags(args: readonly string[]): ClientFlags | null {
     throw new UsageError("--addrs and --target cannot be used together");
   }
   const policy = readPolicy(flags);
-  const addrs = policy === "least_request" && flags.addrs !== undefined
+  const addrs = policy !== "custom_round_robin" && flags.addrs !== undefined
     ? readAddresses("addrs", flags.addrs)
     : readTwoAddresses(flags.addrs);
   const tls = readTls(flags);
@@ -199,6 +223,29 @@ export function readClientFlags(args: readonly string[]): ClientFlags | null {
     count: readCount(flags),
     quiet: flags.quiet,
     metrics: readMetricsFlags(flags),
+    keys: readKeys(flags, policy),
+  };
+}
+
+/** Reads `--keys` and `--hash-header`, which ring_hash alone takes. */
+function readKeys(
+  flags: Parsed,
+  policy: typeof POLICIES[number],
+): KeyFlags | null {
+  if (policy !== "ring_hash") {
+    for (const flag of ["keys", "hash-header"] as const) {
+      if (flags[flag] !== undefined) {
+        throw new UsageError(`--${flag} works with --policy ring_hash only`);
+      }
+    }
+    return null;
+  }
+  if (flags.keys === undefined) {
+    throw new UsageError("--policy ring_hash works with --keys only");
+  }
+  return {
+    keys: readNumber("keys", flags.keys, { whole: true, min: 1 }),
+    header: flags["hash-header"] ?? DEFAULT_HASH_HEADER,
   };
 }
 
@@ -210,7 +257,9 @@ function readPolicy(flags: Parsed): typeof POLICIES[number] {
   const policy = POLICIES.find((name) => name === flags.policy);
   if (policy === undefined) {
     throw new UsageError(
-      `--policy must be ${POLICIES.join(" or ")}, got "${flags.policy}"`,
+      `--policy must be ${POLICIES.slice(0, -1).join(", ")} or ${
+        POLICIES.at(-1)
+      }, got "${flags.policy}"`,
     );
   }
   if (policy === "least_request" && flags.count === undefined) {

@@ -17,7 +17,10 @@ export interface Echoed {
 }
 
 /** Sends one UnaryEcho that must end by `deadline`. */
-export type Send = (deadline: Date) => Promise<Echoed>;
+export type Send = (
+  deadline: Date,
+  metadata?: grpc.Metadata,
+) => Promise<Echoed>;
 
 /**
  * The errors of calls whose reply had started (its headers had arrived),
@@ -29,11 +32,13 @@ const answeredCalls = new WeakSet<grpc.ServiceError>();
 export function unaryEcho(
   client: EchoClient,
   deadline: Date,
+  metadata: grpc.Metadata = new grpc.Metadata(),
 ): Promise<Echoed> {
   return new Promise<Echoed>((resolve, reject) => {
     let answered = false;
     const call = client.UnaryEcho(
       { message: MESSAGE },
+      metadata,
       { deadline },
       (error, response) => {
         if (error) {
@@ -56,11 +61,13 @@ export function unaryEcho(
  * methods such as Echo: the first call may have been served.
  */
 export function withResend(send: Send): Send {
-  return (deadline) =>
-    send(deadline).catch((error: grpc.ServiceError) => {
+  return (deadline, metadata) =>
+    send(deadline, metadata).catch((error: grpc.ServiceError) => {
       const { code, details } = error;
       const answered = answeredCalls.has(error);
-      if (connectionLost({ code, details, answered })) return send(deadline);
+      if (connectionLost({ code, details, answered })) {
+        return send(deadline, metadata);
+      }
       throw error;
     });
 }

@@ -9,6 +9,7 @@ import {
   registerDnsHealthCheckConfig,
   registerEtcdResolver,
   registerLeastRequest,
+  registerRingHash,
   registerXds,
 } from "../balancer/mod.ts";
 import type { ClientFlags } from "./client_flags.ts";
@@ -27,6 +28,7 @@ import { checkXdsBootstrap } from "./xds_bootstrap.ts";
 export async function registerForTarget(flags: ClientFlags): Promise<void> {
   registerCustomRoundRobin();
   if (flags.policy === "least_request") registerLeastRequest();
+  if (flags.policy === "ring_hash") registerRingHash();
   const scheme = flags.target?.split(":")[0];
   if (scheme === "dns") registerDnsHealthCheckConfig();
   if (flags.etcd !== null) registerEtcdResolver(flags.etcd.access);

@@ -41,6 +41,12 @@ export interface EchoClient extends grpc.Client {
     options: grpc.CallOptions,
     callback: grpc.requestCallback<EchoResponse>,
   ): grpc.ClientUnaryCall;
+  UnaryEcho(
+    request: EchoRequest,
+    metadata: grpc.Metadata,
+    options: grpc.CallOptions,
+    callback: grpc.requestCallback<EchoResponse>,
+  ): grpc.ClientUnaryCall;
   ServerStreamingEcho(
     request: EchoRequest,
     options?: grpc.CallOptions,
