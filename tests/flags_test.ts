@@ -104,6 +104,21 @@ Deno.test("flags: a flag that needs a partner is refused without it, naming the 
     [readClientFlags, ["--policy", "least_request"], /works with --count only/],
     [
       readClientFlags,
+      ["--policy", "ring_hash"],
+      /--policy ring_hash works with --keys only$/,
+    ],
+    [
+      readClientFlags,
+      ["--keys", "3"],
+      /--keys works with --policy ring_hash only$/,
+    ],
+    [
+      readClientFlags,
+      ["--hash-header", "x-user"],
+      /--hash-header works with --policy ring_hash only$/,
+    ],
+    [
+      readClientFlags,
       ["--etcd-ca", "ca.pem"],
       /--etcd-ca works with an etcd: --target only/,
     ],
@@ -152,6 +167,7 @@ Deno.test("flags: the client's defaults, and every flag given, read as the clien
     count: null,
     quiet: false,
     metrics: null,
+    keys: null,
   });
   assert.deepEqual(
     readClientFlags([
@@ -192,6 +208,7 @@ Deno.test("flags: the client's defaults, and every flag given, read as the clien
       count: { count: 5, concurrency: 2, rate: 1000 },
       quiet: true,
       metrics: { port: 65535, host: "127.0.0.1" },
+      keys: null,
     },
   );
 });
@@ -227,6 +244,27 @@ Deno.test("flags: a client target, least_request's endpoints and chooseSecond as
     readClientFlags(["--policy", "least_request", "--count", "1"])!.addrs,
     ["localhost:50050", "localhost:50051"],
   );
+  const ringHash = readClientFlags([
+    "--policy",
+    "ring_hash",
+    "--keys",
+    "7",
+    "--addrs",
+    "a:1,b:2,c:3",
+  ])!;
+  assert.deepEqual(ringHash.keys, { keys: 7, header: "x-user" });
+  assert.deepEqual(ringHash.addrs, ["a:1", "b:2", "c:3"]);
+  assert.deepEqual(
+    readClientFlags([
+      "--policy",
+      "ring_hash",
+      "--keys",
+      "1",
+      "--hash-header",
+      "x-tenant",
+    ])!.keys,
+    { keys: 1, header: "x-tenant" },
+  );
   assert.equal(readClientFlags(["--choose-second", "2.5"])!.chooseSecond, 2.5);
   assert.equal(readClientFlags(["--timeout", ".5"])!.timeout, 0.5);
   assert.equal(readClientFlags(["--timeout", "2."])!.timeout, 2);
@@ -242,7 +280,7 @@ Deno.test("flags: each client mistake is refused in its own words", () => {
     ],
     [
       ["--policy", "pick_first"],
-      '--policy must be custom_round_robin or least_request, got "pick_first"',
+      '--policy must be custom_round_robin, least_request or ring_hash, got "pick_first"',
     ],
     [
       ["--addrs", "a:1"],
