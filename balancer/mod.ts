@@ -120,6 +120,7 @@ export {
 export {
   type Clock,
   ManualResolver,
+  type NamedEndpoint,
   type ResolverState,
 } from "./discovery/manual_resolver.ts";
 export { registerDnsHealthCheckConfig } from "./discovery/dns_health_check.ts";

@@ -9,7 +9,7 @@ import {
   etcdEndpointsUseTls,
   etcdKeyPrefix,
   etcdRefusal,
-  etcdValueAddress,
+  etcdValue,
   parseEtcdEndpoints,
 } from "../balancer/discovery/etcd_naming.ts";
 
@@ -82,17 +82,28 @@ Deno.test("etcd naming: the key prefix drops slashes at either end, not inside",
 
 Deno.test("etcd naming: a value's Addr must be HOST:PORT in JSON, each mistake said", () => {
   assert.equal(
-    etcdValueAddress('{"Addr":"10.0.0.7:50051","Metadata":null}'),
+    etcdValue('{"Addr":"10.0.0.7:50051","Metadata":null}').address,
     "10.0.0.7:50051",
   );
-  assert.equal(etcdValueAddress('{"Addr":"[::1]:5"}'), "[::1]:5");
+  assert.deepEqual(etcdValue('{"Addr":"[::1]:5"}'), {
+    address: "[::1]:5",
+    hashKey: undefined,
+  });
+  assert.deepEqual(
+    etcdValue('{"Addr":"10.0.0.7:1","Metadata":{"hashKey":"echo-0"}}'),
+    { address: "10.0.0.7:1", hashKey: "echo-0" },
+  );
+  assert.equal(
+    etcdValue('{"Addr":"10.0.0.7:1","Metadata":{"hashKey":7}}').hashKey,
+    undefined,
+  );
   assert.throws(
-    () => etcdValueAddress("10.0.0.7:50051"),
+    () => etcdValue("10.0.0.7:50051"),
     /^Error: value is not JSON: "10.0.0.7:50051"$/,
   );
   for (const value of ["null", "{}", '{"Addr":7}', '{"Addr":"10.0.0.7"}']) {
     assert.throws(
-      () => etcdValueAddress(value),
+      () => etcdValue(value),
       new RegExp(`^Error: "Addr" is not HOST:PORT in ${value}$`),
     );
   }

@@ -343,3 +343,30 @@ Deno.test("manual resolver: a request exactly one interval after the last answer
     channel.destroy();
   }
 });
+
+Deno.test("manual resolver: an endpoint given with a hash key is handed on with it (gRFC A76), its TLS name by its address", async () => {
+  const { channel, answers } = resolve({
+    endpoints: [
+      { address: "localhost:1001", hashKey: "echo-0" },
+      "127.0.0.1:1002",
+    ],
+  });
+  try {
+    channel.updateResolution();
+    await until("first answer", () => answers.length === 1);
+    const { endpoints, attributes } = answers[0];
+    assert.ok(endpoints.ok);
+    assert.deepEqual(
+      endpoints.value.map((endpoint) =>
+        (endpoint as { hashKey?: string }).hashKey
+      ),
+      ["echo-0", undefined],
+    );
+    assert.equal(
+      (attributes[SERVER_NAMES] as Record<string, string>)["127.0.0.1:1001"],
+      "localhost",
+    );
+  } finally {
+    channel.destroy();
+  }
+});

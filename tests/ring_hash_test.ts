@@ -302,16 +302,23 @@ Deno.test(
   LEAVES_PICK_FIRST_TIMER,
   async () => {
     const { helper, balancer, endpoints } = await keyed(5);
-    await connectAll({ helper, balancer, update: () => true }, endpoints, {
-      min: 1024,
-      max: 4096,
-    });
+    // Keys that land on every endpoint start all five connecting.
+    for (let i = 0; helper.subchannels.size < 5; i++) {
+      assert.ok(i < 500, "500 keys reach every endpoint");
+      helper.latest.picker.pick(userArgs(`warm-${i}`));
+      await tick();
+      allReady(helper);
+      await tick();
+    }
     const users = Array.from({ length: 200 }, (_, i) => `user-${i}`);
     const before = users.map((user) => addressOf(helper, userArgs(user)));
-    // The header's hash is XXH64 of its values joined by ",".
+    // The header's hash is XXH64 of its values joined by ",": the endpoint
+    // of the first ring entry at or after it.
+    const ring = buildRing(endpoints, 1024, 4096);
+    const at = ring.hashes.findIndex((hash) => hash >= h64("a,b"));
     assert.equal(
       addressOf(helper, userArgs("a", "b")),
-      addressOf(helper, hashArgsOf("a,b")),
+      `127.0.0.1:${1000 + ring.owners[at < 0 ? 0 : at]}`,
     );
     const failed = helper.subchannel(1002);
     failed.setState(TRANSIENT_FAILURE, "refused");
@@ -326,11 +333,6 @@ Deno.test(
     balancer.destroy();
   },
 );
-
-/** A pick with the hash of `text`, as an xDS route would give it. */
-function hashArgsOf(text: string): experimental.PickArgs {
-  return hashArgs(h64(text));
-}
 
 Deno.test(
   "ring_hash: an RPC without the header takes a random hash: the first READY endpoint, or one connection started",
@@ -436,5 +438,36 @@ Deno.test(
     await tick();
     assert.notEqual(ring(), first, "a new cap, a new ring");
     balancer.destroy();
+  },
+);
+
+Deno.test(
+  "ring_hash: an endpoint that keeps its hashKey keeps its keys when its address changes",
+  LEAVES_PICK_FIRST_TIMER,
+  async () => {
+    const policy = policyOf({ ring_hash_experimental: {} });
+    const named = (ports: number[]) =>
+      ports.map((port, i) => ({
+        addresses: [{ host: "127.0.0.1", port }],
+        hashKey: `echo-${i}`,
+      }));
+    const sizes = { min: 1024, max: 4096 };
+    policy.update(named([1000, 1001, 1002]));
+    await tick();
+    await connectAll(policy, named([1000, 1001, 1002]), sizes);
+    const hashes = Array.from({ length: 300 }, (_, i) => h64(`key-${i}`));
+    const before = picks(policy.helper, hashes);
+    policy.update(named([1000, 1001, 1009]));
+    await tick();
+    await connectAll(policy, named([1000, 1001, 1009]), sizes);
+    const after = picks(policy.helper, hashes);
+    assert.ok(before.includes("127.0.0.1:1002"));
+    assert.deepEqual(
+      after,
+      before.map((address) =>
+        address === "127.0.0.1:1002" ? "127.0.0.1:1009" : address
+      ),
+    );
+    policy.balancer.destroy();
   },
 );

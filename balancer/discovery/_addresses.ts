@@ -10,17 +10,27 @@ import { experimental } from "@grpc/grpc-js";
 
 type Endpoint = experimental.Endpoint;
 
-/** Resolves `host:port` to an endpoint holding all of the host's addresses. */
-export async function resolveEndpoint(hostPort: string): Promise<Endpoint> {
+/**
+ * Resolves `host:port` to an endpoint holding all of the host's addresses,
+ * with `hashKey` (gRFC A76), when given, where ring_hash reads it.
+ */
+export async function resolveEndpoint(
+  hostPort: string,
+  hashKey?: string,
+): Promise<Endpoint> {
   const parsed = experimental.splitHostPort(hostPort);
   if (parsed === null || parsed.port === undefined) {
     throw new Error(`endpoint must be host:port, got "${hostPort}"`);
   }
   const { host, port } = parsed;
-  if (isIP(host)) return { addresses: [{ host, port }] };
+  const named = hashKey === undefined ? {} : { hashKey };
+  if (isIP(host)) return { addresses: [{ host, port }], ...named };
   try {
     const found = await lookup(host, { all: true });
-    return { addresses: found.map(({ address }) => ({ host: address, port })) };
+    return {
+      addresses: found.map(({ address }) => ({ host: address, port })),
+      ...named,
+    };
   } catch (error) {
     throw new Error(`cannot resolve ${host}: ${(error as Error).message}`, {
       cause: error,

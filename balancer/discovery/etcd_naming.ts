@@ -130,27 +130,46 @@ export function etcdKeyPrefix(prefix: string): string {
   return `${prefix.replace(/^\/+|\/+$/g, "")}/`;
 }
 
+/** What a registered value says of its endpoint. */
+export interface EtcdValue {
+  /** Its `Addr`, `host:port`. */
+  readonly address: string;
+  /**
+   * `Metadata.hashKey`, gRFC A76's hash key: where ring_hash places the
+   * endpoint in place of its address; `undefined` when not a string.
+   */
+  readonly hashKey: string | undefined;
+}
+
 /**
- * The address a registered value holds, its `Addr`.
+ * What a registered value holds: its `Addr`, and a `hashKey` in its
+ * `Metadata` (grpc-go's naming format leaves `Metadata` to the user).
  *
  * @throws {Error} saying what is wrong with a value that is not JSON with
  *   an `Addr` of `host:port`.
  */
-export function etcdValueAddress(value: string): string {
+export function etcdValue(value: string): EtcdValue {
   let parsed: unknown;
   try {
     parsed = JSON.parse(value);
   } catch {
     throw new Error(`value is not JSON: ${JSON.stringify(value)}`);
   }
-  const address = (parsed as { Addr?: unknown } | null)?.Addr;
+  const { Addr: address, Metadata: metadata } = (parsed ?? {}) as {
+    Addr?: unknown;
+    Metadata?: unknown;
+  };
   if (
     typeof address !== "string" ||
     experimental.splitHostPort(address)?.port === undefined
   ) {
     throw new Error(`"Addr" is not HOST:PORT in ${value}`);
   }
-  return address;
+  const hashKey = (metadata as { hashKey?: unknown } | null)?.hashKey;
+  return {
+    address,
+    hashKey: typeof hashKey === "string" ? hashKey : undefined,
+  };
 }
 
 /**

@@ -29,7 +29,8 @@ import {
   type EtcdAccess,
   etcdKeyPrefix,
   etcdRefusal,
-  etcdValueAddress,
+  type EtcdValue,
+  etcdValue,
   parseEtcdEndpoints,
 } from "./etcd_naming.ts";
 import { SERVER_NAMES } from "./server_names.ts";
@@ -75,7 +76,7 @@ class EtcdResolver implements experimental.Resolver {
   #watcher: Watcher | null = null;
   #starting = false;
   /** Address by key, of every valid key under the prefix. */
-  readonly #addresses = new Map<string, string>();
+  readonly #addresses = new Map<string, EtcdValue>();
   /** Bumped by each hand-on and by destroy, to drop a stale one. */
   #generation = 0;
   #destroyed = false;
@@ -191,7 +192,7 @@ class EtcdResolver implements experimental.Resolver {
   #put(kv: IKeyValue): void {
     const key = kv.key.toString();
     try {
-      this.#addresses.set(key, etcdValueAddress(kv.value.toString()));
+      this.#addresses.set(key, etcdValue(kv.value.toString()));
     } catch (error) {
       this.#addresses.delete(key);
       experimental.log(
@@ -208,7 +209,9 @@ class EtcdResolver implements experimental.Resolver {
     const generation = ++this.#generation;
     const given = [...this.#addresses].sort(([a], [b]) => a < b ? -1 : 1);
     const settled = await Promise.allSettled(
-      given.map(([, address]) => resolveEndpoint(address)),
+      given.map(([, { address, hashKey }]) =>
+        resolveEndpoint(address, hashKey)
+      ),
     );
     if (generation !== this.#generation) return;
     const endpoints: Endpoint[] = [];
@@ -216,7 +219,7 @@ class EtcdResolver implements experimental.Resolver {
     settled.forEach((result, i) => {
       if (result.status === "fulfilled") {
         endpoints.push(result.value);
-        addresses.push(given[i][1]);
+        addresses.push(given[i][1].address);
       } else {
         experimental.log(
           LogVerbosity.ERROR,

@@ -28,6 +28,26 @@ type ResolverListener = experimental.ResolverListener;
 export const MIN_RERESOLUTION_INTERVAL_MS = 1_000;
 
 /**
+ * An endpoint with a hash key (gRFC A76): where `ring_hash_experimental`
+ * places it on its ring, in place of its address, so that it keeps its keys
+ * when its address changes.
+ *
+ * @example A StatefulSet's pod, by its stable name
+ * ```ts
+ * const endpoint: NamedEndpoint = {
+ *   address: "10.0.3.17:50051",
+ *   hashKey: "echo-0",
+ * };
+ * ```
+ */
+export interface NamedEndpoint {
+  /** Its `host:port`. */
+  readonly address: string;
+  /** Its hash key. */
+  readonly hashKey: string;
+}
+
+/**
  * What a {@linkcode ManualResolver} hands the channel.
  *
  * @example Two endpoints and the policy, with health checking
@@ -43,11 +63,11 @@ export const MIN_RERESOLUTION_INTERVAL_MS = 1_000;
  */
 export interface ResolverState {
   /**
-   * One `host:port` per endpoint, in order. Each host name is resolved to
-   * all of its addresses, so that pick_first can use Happy Eyeballs among
-   * them.
+   * One `host:port` per endpoint, in order, or a {@linkcode NamedEndpoint}
+   * for one that has a hash key. Each host name is resolved to all of its
+   * addresses, so that pick_first can use Happy Eyeballs among them.
    */
-  readonly endpoints: readonly string[];
+  readonly endpoints: readonly (string | NamedEndpoint)[];
   /**
    * The service config, as JSON text or a parsed object; `null` for none
    * (the channel's default then holds). Left out of an update, the last one
@@ -180,7 +200,7 @@ export class ManualResolver {
 
 /** A {@linkcode ResolverState} as channels are handed it. */
 interface Answer {
-  readonly endpoints: readonly string[];
+  readonly endpoints: readonly (string | NamedEndpoint)[];
   /** The checked service config, or `null` for none. */
   readonly serviceConfig: experimental.StatusOr<ServiceConfig> | null;
   /**
@@ -284,7 +304,13 @@ class ChannelResolver implements experimental.Resolver {
     let resolved: experimental.StatusOr<Endpoint[]>;
     try {
       resolved = experimental.statusOrFromValue(
-        await Promise.all(endpoints.map(resolveEndpoint)),
+        await Promise.all(
+          endpoints.map((endpoint) =>
+            typeof endpoint === "string"
+              ? resolveEndpoint(endpoint)
+              : resolveEndpoint(endpoint.address, endpoint.hashKey)
+          ),
+        ),
       );
     } catch (error) {
       resolved = experimental.statusOrFromError({
@@ -301,7 +327,14 @@ class ChannelResolver implements experimental.Resolver {
         `${this.#source.scheme} resolver: ${serviceConfig.error.details}`,
       );
     }
-    const names = resolved.ok ? serverNames(endpoints, resolved.value) : {};
+    const names = resolved.ok
+      ? serverNames(
+        endpoints.map((endpoint) =>
+          typeof endpoint === "string" ? endpoint : endpoint.address
+        ),
+        resolved.value,
+      )
+      : {};
     this.#listener(
       resolved,
       { ...this.#attributes, [SERVER_NAMES]: names },
