@@ -124,6 +124,11 @@ Deno.test(
       const share = ring.owners.filter((owner) => owner === killed).length /
         ring.owners.length;
       const spread = 4 * Math.sqrt(100 * share * (1 - share));
+      console.log(
+        `${held.length} of 100 keys moved; the killed backend's ring share ${
+          share.toFixed(3)
+        }`,
+      );
       assert.ok(
         Math.abs(held.length - 100 * share) <= spread,
         `${held.length} keys moved, ring share ${share}`,
@@ -132,11 +137,17 @@ Deno.test(
       servers[killed] = await startServerTask([addresses[killed]]);
       const end = performance.now() + 10_000;
       let back = await round(send);
+      const restarted = performance.now();
       while (!KEYS.every((key) => back.get(key) === home.get(key))) {
         assert.ok(performance.now() < end, "keys back within 10 s");
         await new Promise((resolve) => setTimeout(resolve, 200));
         back = await round(send);
       }
+      console.log(
+        `every key back ${
+          (performance.now() - restarted).toFixed(0)
+        } ms after the restart`,
+      );
     } finally {
       channel.close();
       for (const server of servers) await server.stop();
