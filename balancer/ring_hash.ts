@@ -522,7 +522,7 @@ export const ringHash = definePolicy({
   parse,
   lazy: true,
   instance: (): RingState => ({ ring: null, builtFrom: null, signature: "" }),
-  exitIdle(children, settings, instance) {
+  exitIdle(children, _settings, instance) {
     const ring = instance.ring;
     if (ring !== null) connectOne(ring, children);
   },

@@ -1,8 +1,8 @@
 /**
  * Throughput and latency of UnaryEcho through `custom_round_robin` and the
  * layers a user puts around it, next to grpc-js's bare `round_robin` and
- * `pick_first`, and `least_request_experimental` over the same two
- * servers: the two echo servers run in a separate process, and this
+ * `pick_first`, and `least_request_experimental` and
+ * `ring_hash_experimental` (1,000 keys in turn) over the same two servers: the two echo servers run in a separate process, and this
  * process holds one channel per contender. `custom_round_robin` alone, then
  * the layers, each row adding one to the row above: health checking,
  * `outlier_detection` above, the client's retry policy. Last,
@@ -32,6 +32,8 @@ import {
   ManualResolver,
   registerCustomRoundRobin,
   registerLeastRequest,
+  registerRingHash,
+  RING_HASH,
 } from "../balancer/mod.ts";
 import {
   clientServiceConfig,
@@ -59,6 +61,9 @@ const CONFIGS = {
   "round_robin": { loadBalancingConfig: [{ round_robin: {} }] },
   "pick_first": { loadBalancingConfig: [{ pick_first: {} }] },
   "least_request": { loadBalancingConfig: [{ [LEAST_REQUEST]: {} }] },
+  "ring_hash": {
+    loadBalancingConfig: [{ [RING_HASH]: { requestHashHeader: "x-user" } }],
+  },
   "custom_round_robin": POLICY_ALONE,
   "+ health": WITH_HEALTH,
   "+ outlier_detection": WITH_OUTLIER_DETECTION,
@@ -92,10 +97,16 @@ interface Measured {
   readonly p99: number;
 }
 
+/** Keys for ring_hash, taken in turn; every contender's RPCs carry one. */
+let keys = 0;
+
 function unary(client: EchoClient): Promise<void> {
+  const metadata = new grpc.Metadata();
+  metadata.set("x-user", `user-${keys++ % 1000}`);
   return new Promise((resolve, reject) =>
     client.UnaryEcho(
       REQUEST,
+      metadata,
       {},
       (error) => error ? reject(error) : resolve(),
     )
@@ -208,6 +219,7 @@ const tlsServers = await startServerTask(["localhost:0", "localhost:0"], [
 ]);
 registerCustomRoundRobin();
 registerLeastRequest();
+registerRingHash();
 registerResolvers(
   servers.addresses,
   ownServers.addresses,
