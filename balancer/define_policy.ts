@@ -18,6 +18,7 @@ import {
   type ChildState,
   EndpointSharding,
   type PolicyState,
+  type ShardedPolicy,
 } from "./endpoint_sharding.ts";
 import { metricsObserver } from "./metrics.ts";
 import { configObject } from "./_config.ts";
@@ -195,31 +196,7 @@ export function definePolicy<
 
   class LoadBalancer extends EndpointSharding<Config, Data> {
     constructor(helper: experimental.ChannelControlHelper) {
-      const instance = definition.instance?.() as Instance;
-      super(
-        helper,
-        {
-          name,
-          refuse: definition.refuse &&
-            ((endpoints, config) =>
-              definition.refuse!(endpoints, config.settings)),
-          childData: definition.childData,
-          lazy: definition.lazy,
-          exitIdle: definition.exitIdle &&
-            ((children, config) =>
-              definition.exitIdle!(children, config.settings, instance)),
-          combine: (state, children, config, options) =>
-            definition.combine(
-              state,
-              children,
-              config.settings,
-              instance,
-              options,
-            ),
-        },
-        null,
-        metricsObserver,
-      );
+      super(helper, shardedPolicyOf(definition), null, metricsObserver);
     }
   }
 
@@ -231,5 +208,27 @@ export function definePolicy<
       experimental.registerLoadBalancerType(name, LoadBalancer, Config);
       registered.set(name, { maxEndpoints: definition.maxEndpoints });
     },
+  };
+}
+
+/**
+ * What the block takes of `definition`, for one channel's policy: each
+ * call handed the config's settings and the policy's own instance.
+ */
+function shardedPolicyOf<Settings extends object, Instance, Data>(
+  definition: PolicyDefinition<Settings, Instance, Data>,
+): ShardedPolicy<PolicyConfig<Settings>, Data> {
+  const instance = definition.instance?.() as Instance;
+  const { refuse, exitIdle } = definition;
+  return {
+    name: definition.name,
+    refuse: refuse &&
+      ((endpoints, config) => refuse(endpoints, config.settings)),
+    childData: definition.childData,
+    lazy: definition.lazy,
+    exitIdle: exitIdle &&
+      ((children, config) => exitIdle(children, config.settings, instance)),
+    combine: (state, children, config, options) =>
+      definition.combine(state, children, config.settings, instance, options),
   };
 }

@@ -39,6 +39,7 @@ const AREAS: readonly Area[] = [
       "balancer/*.ts",
       "!balancer/mod.ts",
       "!balancer/health_check.ts",
+      "!balancer/ring_hash.ts",
     ],
     tests: [
       "custom_round_robin_test.ts",
@@ -50,6 +51,11 @@ const AREAS: readonly Area[] = [
       "define_policy_test.ts",
       "connection_metrics_test.ts",
     ],
+  },
+  {
+    name: "ring hash",
+    mutate: ["balancer/ring_hash.ts"],
+    tests: ["ring_hash_test.ts", "ring_hash_e2e_test.ts"],
   },
   {
     name: "health checking",
