@@ -55,7 +55,9 @@ const AREAS: readonly Area[] = [
   {
     name: "ring hash",
     mutate: ["balancer/ring_hash.ts"],
-    tests: ["ring_hash_test.ts", "ring_hash_e2e_test.ts"],
+    // The end-to-end test runs servers under the program permissions, which
+    // do not reach Stryker's variable.
+    tests: ["ring_hash_test.ts"],
   },
   {
     name: "health checking",
