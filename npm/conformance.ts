@@ -116,6 +116,17 @@ const CHECKS: [string, Check][] = [
       ? null
       : `${failed} failed, then ${JSON.stringify(last)}`;
   }],
+  ["ring_hash: each key's RPCs to one backend", async (client, [a, b]) => {
+    const { keys } = await client.ask("ring 20") as {
+      keys: Record<string, string[]>;
+    };
+    const homes = Object.values(keys).map((servers) => new Set(servers));
+    const used = new Set(homes.flatMap((home) => [...home]));
+    return homes.length === 20 && homes.every((home) => home.size === 1) &&
+        used.size === 2 && used.has(a.address) && used.has(b.address)
+      ? null
+      : `got ${JSON.stringify(keys)}`;
+  }],
   ["both down: UNAVAILABLE naming both", async (client, servers) => {
     await stopEchoServers(servers, { drainMs: 0, graceMs: 500 });
     const { code, details } = await client.ask("fail");

@@ -19,6 +19,9 @@
 //   xds BOOTSTRAP SECOND N   a channel to xds:///echo, its bootstrap the JSON
 //                            BOOTSTRAP (no spaces); once SECOND answered, N
 //                            more RPCs: {"servers": [...]}
+//   ring N                   a channel through ring_hash_experimental, its key
+//                            in x-user, to both backends; N keys, three
+//                            rounds: {"keys": {KEY: [servers of its RPCs]}}
 //   eject                    a channel with health checking under
 //                            outlier_detection to the first and the failing
 //                            backend, RPCs until 50 in a row succeed (at most
@@ -37,10 +40,12 @@ const {
   ManualResolver,
   registerCustomRoundRobin,
   registerEtcdResolver,
+  registerRingHash,
   registerXds,
 } = await import(modulePath);
 
 registerCustomRoundRobin();
+registerRingHash();
 
 // EchoRequest and EchoResponse both hold one string, field 1.
 const encode = ({ message }) => {
@@ -72,13 +77,14 @@ function channelTo(endpoints, serviceConfig) {
 }
 
 /** One UnaryEcho: the address that answered, or the error. */
-function echo(client) {
+function echo(client, metadata = new grpc.Metadata()) {
   return new Promise((resolve) =>
     client.makeUnaryRequest(
       "/grpc.examples.echo.Echo/UnaryEcho",
       encode,
       decode,
       { message: "conformance" },
+      metadata,
       { deadline: new Date(Date.now() + 5000) },
       (error, reply) =>
         resolve(
@@ -179,6 +185,27 @@ const commands = {
       },
     );
     return await patternOn(client, secondAddress, Number(n));
+  },
+  async ring(n) {
+    const client = channelTo([first, second], {
+      loadBalancingConfig: [{
+        ring_hash_experimental: { requestHashHeader: "x-user" },
+      }],
+    });
+    const keys = {};
+    try {
+      for (let round = 0; round < 3; round++) {
+        for (let i = 0; i < Number(n); i++) {
+          const metadata = new grpc.Metadata();
+          metadata.set("x-user", `key-${i}`);
+          const { server, error } = await echo(client, metadata);
+          (keys[`key-${i}`] ??= []).push(server ?? `ERROR ${error.details}`);
+        }
+      }
+      return { keys };
+    } finally {
+      client.close();
+    }
   },
   async open() {
     kept = channel(3, true);
