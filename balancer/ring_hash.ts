@@ -224,16 +224,22 @@ export function buildRing(
       owners.push(i);
     }
   });
-  const order = hashes.map((_, i) => i).sort((a, b) =>
-    hashes[a] < hashes[b] ? -1 : hashes[a] > hashes[b] ? 1 : a - b
-  );
+  // A hash two entries share, a 2**-64 chance, goes to the first's owner.
+  const ownerOf = new Map<bigint, number>();
+  hashes.forEach((hash, i) => {
+    if (!ownerOf.has(hash)) ownerOf.set(hash, owners[i]);
+  });
+  const sorted = BigUint64Array.from(hashes).sort();
   return {
-    hashes: BigUint64Array.from(order, (i) => hashes[i]),
-    owners: Uint32Array.from(order, (i) => owners[i]),
+    hashes: sorted,
+    owners: Uint32Array.from(sorted, (hash) => ownerOf.get(hash)!),
   };
 }
 
-/** The first ring entry at or after `hash`, past the last back to 0. */
+/**
+ * The first ring entry at or after `hash`: its index, or the ring's length
+ * past the last, which a walk taken modulo the length starts from entry 0.
+ */
 function firstAtOrAfter(hashes: BigUint64Array, hash: bigint): number {
   let low = 0;
   let high = hashes.length;
@@ -242,7 +248,7 @@ function firstAtOrAfter(hashes: BigUint64Array, hash: bigint): number {
     if (hashes[middle] < hash) low = middle + 1;
     else high = middle;
   }
-  return low === hashes.length ? 0 : low;
+  return low;
 }
 
 /** A uniformly random 64-bit hash. */
@@ -382,9 +388,12 @@ export class RingHashPicker implements experimental.Picker {
 /** What one channel's policy keeps: its ring, and what it was built from. */
 interface RingState {
   ring: Ring | null;
-  /** The children the ring was built from, or `null`. */
+  /** The children the ring was last handed, or `null`. */
   builtFrom: readonly ChildState[] | null;
-  /** Each endpoint's hash key and weight, and the bounds, of that build. */
+  /**
+   * Each endpoint's hash key and weight, and the bounds, of the ring's
+   * build; `""` before the first.
+   */
   signature: string;
 }
 
@@ -412,9 +421,7 @@ function ringFor(
   settings: RingHashSettings,
   options: ChannelOptions,
 ): Ring {
-  if (instance.ring !== null && instance.builtFrom === children) {
-    return instance.ring;
-  }
+  if (instance.builtFrom === children) return instance.ring!;
   const option = options[RING_SIZE_CAP];
   const cap = typeof option === "number" && option > 0
     ? option
@@ -422,7 +429,7 @@ function ringFor(
   const min = Math.min(settings.minRingSize, cap);
   const max = Math.min(settings.maxRingSize, cap);
   const signature = signatureOf(children, min, max);
-  if (instance.ring === null || signature !== instance.signature) {
+  if (signature !== instance.signature) {
     experimental.trace(
       LogVerbosity.DEBUG,
       TRACER,
@@ -436,7 +443,7 @@ function ringFor(
     instance.signature = signature;
   }
   instance.builtFrom = children;
-  return instance.ring;
+  return instance.ring!;
 }
 
 /**
@@ -522,10 +529,9 @@ export const ringHash = definePolicy({
   parse,
   lazy: true,
   instance: (): RingState => ({ ring: null, builtFrom: null, signature: "" }),
-  exitIdle(children, _settings, instance) {
-    const ring = instance.ring;
-    if (ring !== null) connectOne(ring, children);
-  },
+  // The block asks only once an update has been combined, so with a ring.
+  exitIdle: (children, _settings, instance) =>
+    connectOne(instance.ring!, children),
   combine(_state, children, settings, instance, options) {
     const ring = ringFor(instance, children, settings, options);
     const state = aggregate(children);

@@ -14,19 +14,22 @@ import {
 import xxhash from "xxhash-wasm";
 import {
   buildRing,
-  RING_SIZE_CAP,
   ringHash,
   type RingHashEndpoint,
 } from "../balancer/ring_hash.ts";
 import { checkServiceConfig } from "../balancer/service_config.ts";
-import { registerXds } from "../balancer/mod.ts";
-import { FakeHelper, tick } from "../testing/fakes.ts";
+import {
+  registerRingHash,
+  registerXds,
+  RING_SIZE_CAP,
+} from "../balancer/mod.ts";
+import { FakeHelper, FakeSubchannel, tick } from "../testing/fakes.ts";
 import { LEAVES_PICK_FIRST_TIMER } from "../testing/sanitizers.ts";
 
 const { IDLE, CONNECTING, READY, TRANSIENT_FAILURE } = ConnectivityState;
 const { h64 } = await xxhash();
 
-ringHash.register();
+registerRingHash();
 
 Deno.test("ring_hash config: the defaults are gRFC A42's, 0 takes them, a header is lowercased", () => {
   assert.deepEqual(ringHash.Config.createFromJson({}).settings, {
@@ -47,6 +50,13 @@ Deno.test("ring_hash config: the defaults are gRFC A42's, 0 takes them, a header
       .settings,
     { minRingSize: 1, maxRingSize: 8388608, requestHashHeader: "" },
   );
+  assert.equal(
+    ringHash.Config.createFromJson({ minRingSize: 5, maxRingSize: 5 }).settings
+      .maxRingSize,
+    5,
+  );
+  // grpc-js-xds's and C-core's name for the cap.
+  assert.equal(RING_SIZE_CAP, "grpc.lb.ring_hash.ring_size_cap");
 });
 
 Deno.test("ring_hash config: each bad field is one line naming it and the value, from checkServiceConfig too", () => {
@@ -234,6 +244,20 @@ Deno.test("ring_hash: the ring's size is A42's, the channel's cap bounds it, and
     [...named.hashes].sort(),
     [h64("echo-0_0"), h64("echo-0_1")].sort(),
   );
+  // An empty hashKey, and a weight that is no positive number, are not set.
+  const plain = buildRing(equal, 100, 1000);
+  for (
+    const odd of [{ hashKey: "" }, { endpointWeight: 0 }, {
+      endpointWeight: -2,
+    }, { endpointWeight: "3" }]
+  ) {
+    const ring = buildRing(
+      equal.map((endpoint, i) => i === 1 ? { ...endpoint, ...odd } : endpoint),
+      100,
+      1000,
+    );
+    assert.deepEqual(ring, plain, JSON.stringify(odd));
+  }
 });
 
 /** Our policy on `n` one-weight endpoints, the header `x-user`. */
@@ -321,8 +345,11 @@ Deno.test(
       `127.0.0.1:${1000 + ring.owners[at < 0 ? 0 : at]}`,
     );
     const failed = helper.subchannel(1002);
-    failed.setState(TRANSIENT_FAILURE, "refused");
-    await tick();
+    await fail(failed, () => {
+      helper.latest.picker.pick(
+        userArgs(users[before.indexOf(failed.address)]),
+      );
+    });
     const after = users.map((user) => addressOf(helper, userArgs(user)));
     users.forEach((user, i) => {
       if (before[i] === failed.address) {
@@ -469,5 +496,235 @@ Deno.test(
       ),
     );
     policy.balancer.destroy();
+  },
+);
+
+/**
+ * Puts a READY endpoint in TRANSIENT_FAILURE as a lost backend goes there:
+ * pick_first leaves READY for IDLE, `connect` makes a pick start it again,
+ * and the attempt fails.
+ */
+async function fail(
+  subchannel: FakeSubchannel,
+  connect: () => void,
+): Promise<void> {
+  subchannel.setState(IDLE);
+  await tick();
+  connect();
+  await tick();
+  subchannel.setState(CONNECTING);
+  subchannel.setState(TRANSIENT_FAILURE, "down");
+  await tick();
+}
+
+/** Our policy on ports 1000 to 1004, all READY, the header `x-user`. */
+async function allReadyKeyed(options: ChannelOptions = {}) {
+  const policy = await keyed(5, options);
+  for (let i = 0; policy.helper.subchannels.size < 5; i++) {
+    assert.ok(i < 500, "500 keys reach every endpoint");
+    policy.helper.latest.picker.pick(userArgs(`warm-${i}`));
+    await tick();
+    allReady(policy.helper);
+    await tick();
+  }
+  return policy;
+}
+
+/** The endpoint of the first ring entry at or after `hash`. */
+function ringOwner(endpoints: RingHashEndpoint[], hash: bigint): string {
+  const ring = buildRing(endpoints, 1024, 4096);
+  const at = ring.hashes.findIndex((entry) => entry >= hash);
+  return experimental.subchannelAddressToString(
+    endpoints[ring.owners[at < 0 ? 0 : at]].addresses[0],
+  );
+}
+
+Deno.test(
+  "ring_hash: a keyed RPC whose endpoint is IDLE or CONNECTING waits for it while the others are READY",
+  LEAVES_PICK_FIRST_TIMER,
+  async () => {
+    const { helper, balancer, endpoints } = await allReadyKeyed();
+    const home = ringOwner(endpoints, h64("alice"));
+    const subchannel = helper.subchannels.get(home)!;
+    const connects = subchannel.connectCalls;
+    subchannel.setState(IDLE);
+    await tick();
+    const idle = helper.latest.picker.pick(userArgs("alice"));
+    assert.equal(idle.pickResultType, experimental.PickResultType.QUEUE);
+    await tick();
+    assert.ok(subchannel.connectCalls > connects, "its connection started");
+    subchannel.setState(CONNECTING);
+    await tick();
+    const connecting = helper.latest.picker.pick(userArgs("alice"));
+    assert.equal(connecting.pickResultType, experimental.PickResultType.QUEUE);
+    subchannel.setState(READY);
+    await tick();
+    assert.equal(addressOf(helper, userArgs("alice")), home);
+    balancer.destroy();
+  },
+);
+
+Deno.test(
+  "ring_hash: a hash past the ring's last entry goes to its first; a failed endpoint's keys go to the next endpoint on the ring",
+  LEAVES_PICK_FIRST_TIMER,
+  async () => {
+    const policy = policyOf({ ring_hash_experimental: {} });
+    const endpoints = weighted(5).map(({ addresses }) => ({ addresses }));
+    policy.update(endpoints);
+    await tick();
+    await connectAll(policy, endpoints, { min: 1024, max: 4096 });
+    const ring = buildRing(endpoints, 1024, 4096);
+    const last = 2n ** 64n - 1n;
+    assert.ok(ring.hashes[ring.hashes.length - 1] < last);
+    assert.equal(
+      addressOf(policy.helper, hashArgs(last)),
+      `127.0.0.1:${1000 + ring.owners[0]}`,
+    );
+    await fail(policy.helper.subchannel(1002), () => {
+      policy.helper.latest.picker.pick(
+        hashArgs(ring.hashes[ring.owners.indexOf(2)]),
+      );
+    });
+    for (let i = 0; i < 200; i++) {
+      const hash = h64(`key-${i}`);
+      let at = ring.hashes.findIndex((entry) => entry >= hash);
+      if (at < 0) at = 0;
+      while (ring.owners[at] === 2) at = (at + 1) % ring.owners.length;
+      assert.equal(
+        addressOf(policy.helper, hashArgs(hash)),
+        `127.0.0.1:${1000 + ring.owners[at]}`,
+        `key-${i}`,
+      );
+    }
+    policy.balancer.destroy();
+  },
+);
+
+Deno.test(
+  "ring_hash: RPCs without the header, or without a route's hash, spread over the READY endpoints",
+  LEAVES_PICK_FIRST_TIMER,
+  async () => {
+    const { helper, balancer } = await allReadyKeyed();
+    const reached = new Set<string | undefined>();
+    for (let i = 0; i < 200; i++) {
+      reached.add(addressOf(helper, userArgs(i % 2 === 0 ? "" : undefined!)));
+    }
+    balancer.destroy();
+    assert.ok(reached.size >= 3, `${[...reached]}`);
+    const plain = policyOf({ ring_hash_experimental: {} });
+    const endpoints = weighted(5).map(({ addresses }) => ({ addresses }));
+    plain.update(endpoints);
+    await tick();
+    await connectAll(plain, endpoints, { min: 1024, max: 4096 });
+    const spread = new Set<string | undefined>();
+    for (let i = 0; i < 200; i++) {
+      spread.add(
+        addressOf(plain.helper, {
+          metadata: new Metadata(),
+          extraPickInfo: {},
+        }),
+      );
+    }
+    assert.ok(spread.size >= 3, `${[...spread]}`);
+    plain.balancer.destroy();
+  },
+);
+
+Deno.test(
+  "ring_hash: an endpoint replaced by another address gets a ring of its own",
+  LEAVES_PICK_FIRST_TIMER,
+  async () => {
+    const policy = policyOf({ ring_hash_experimental: {} });
+    const at = (ports: number[]) =>
+      ports.map((port) => ({ addresses: [{ host: "127.0.0.1", port }] }));
+    policy.update(at([1000, 1001, 1002]));
+    await tick();
+    policy.update(at([1000, 1001, 1009]));
+    await tick();
+    await connectAll(policy, at([1000, 1001, 1009]), { min: 1024, max: 4096 });
+    for (let i = 0; i < 200; i++) {
+      const hash = h64(`key-${i}`);
+      assert.equal(
+        addressOf(policy.helper, hashArgs(hash)),
+        ringOwner(at([1000, 1001, 1009]), hash),
+      );
+    }
+    policy.balancer.destroy();
+  },
+);
+
+Deno.test(
+  "ring_hash: the channel's cap, a positive number, bounds the ring; anything else leaves the default",
+  LEAVES_PICK_FIRST_TIMER,
+  async () => {
+    const sizes: number[] = [];
+    for (const cap of [10, 0, "10", undefined]) {
+      const { helper, balancer } = await keyed(3, {
+        [RING_SIZE_CAP]: cap,
+      } as ChannelOptions);
+      const picker = helper.latest.picker as unknown as {
+        ring: { hashes: BigUint64Array };
+      };
+      sizes.push(picker.ring.hashes.length);
+      balancer.destroy();
+    }
+    assert.deepEqual(sizes, [10, 1026, 1026, 1026]);
+  },
+);
+
+Deno.test(
+  "ring_hash: one endpoint alone in TRANSIENT_FAILURE is TRANSIENT_FAILURE; a failure names three endpoints and counts the rest",
+  LEAVES_PICK_FIRST_TIMER,
+  async () => {
+    const one = await keyed(1);
+    one.helper.latest.picker.pick(userArgs("alice"));
+    await tick();
+    const [only] = one.helper.subchannels.values();
+    only.setState(CONNECTING);
+    only.setState(TRANSIENT_FAILURE, "refused");
+    await tick();
+    assert.equal(one.helper.latest.state, TRANSIENT_FAILURE);
+    one.balancer.destroy();
+
+    const five = policyOf({ ring_hash_experimental: {} });
+    const endpoints = weighted(5).map(({ addresses }) => ({ addresses }));
+    five.update(endpoints);
+    await tick();
+    await connectAll(five, endpoints, { min: 1024, max: 4096 });
+    const ring = buildRing(endpoints, 1024, 4096);
+    for (let i = 0; i < 5; i++) {
+      await fail(five.helper.subchannel(1000 + i), () => {
+        five.helper.latest.picker.pick(
+          hashArgs(ring.hashes[ring.owners.indexOf(i)]),
+        );
+      });
+    }
+    assert.equal(five.helper.latest.state, TRANSIENT_FAILURE);
+    const details = five.helper.latest.picker.pick(hashArgs(1n)).status
+      ?.details;
+    assert.equal(
+      details,
+      "ring_hash_experimental: no endpoint is reachable: " +
+        [1000, 1001, 1002].map((port) =>
+          `[127.0.0.1:${port}]: No connection established. Last error: down. Resolution note: `
+        ).join("; ") + "; and 2 more",
+    );
+    five.balancer.destroy();
+  },
+);
+
+Deno.test(
+  "ring_hash: the connections it starts by itself start from a random place on the ring (gRFC A117)",
+  LEAVES_PICK_FIRST_TIMER,
+  async () => {
+    const started = new Set<string>();
+    for (let i = 0; i < 20; i++) {
+      const { helper, balancer } = await keyed(5);
+      balancer.exitIdle();
+      await tick();
+      started.add([...helper.subchannels.keys()].join());
+      balancer.destroy();
+    }
+    assert.ok(started.size >= 2, `${[...started]}`);
   },
 );
