@@ -15,10 +15,8 @@
  *
  * @module
  */
-// Inline, so that a first run of the programs does not fetch them: only
-// this task loads them.
-import * as vega from "npm:vega@^6.4.0";
-import { compile, type TopLevelSpec } from "npm:vega-lite@^6.5.0";
+import * as vega from "vega";
+import { compile, type TopLevelSpec } from "vega-lite";
 import {
   type EchoServer,
   startEchoServer,

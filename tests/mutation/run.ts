@@ -13,9 +13,7 @@
  *
  * @module
  */
-// Inline, so that a first run of the programs does not fetch it: only this
-// task loads it.
-import { Stryker } from "npm:@stryker-mutator/core@^10.1.1";
+import { Stryker } from "@stryker-mutator/core";
 import CONFIG from "./stryker.config.json" with { type: "json" };
 
 /** Stryker's options, which the JSON's types are read more loosely than. */
