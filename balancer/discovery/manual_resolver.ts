@@ -71,7 +71,7 @@ export interface ResolverState {
   /**
    * The service config, as JSON text or a parsed object; `null` for none
    * (the channel's default then holds). Left out of an update, the last one
-   * given stays. It is checked with {@linkcode parseServiceConfig} when a
+   * given stays. It is checked as `checkServiceConfig` checks it when a
    * channel first resolves, so that policies registered until then are
    * known; an invalid one is logged and reaches the channel as a
    * service-config error, and the channel keeps the last valid one. Its
