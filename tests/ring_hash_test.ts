@@ -423,6 +423,8 @@ Deno.test(
       /^ring_hash_experimental: no endpoint is reachable: \[127\.0\.0\.1:1000\]: No connection established\. Last error: refused \d\. /,
     );
     assert.equal(helper.latest.errorMessage, failed.status?.details);
+    // Three endpoints, all named: no count of more.
+    assert.doesNotMatch(failed.status?.details ?? "", /more/);
     third.setState(IDLE);
     third.setState(CONNECTING);
     third.setState(READY);
