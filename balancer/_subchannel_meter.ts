@@ -40,7 +40,8 @@ export class Connections {
   /**
    * Holds `real`'s watch for one child, starting it for the first: a
    * subchannel READY when first held is counted open. The function
-   * returned lets go; the last to let go of an open one counts its end.
+   * returned lets go, once; the last to let go of an open one counts its
+   * end.
    */
   hold(real: Real, target: Attributes): () => void {
     let connection = this.#held.get(real);
@@ -50,10 +51,8 @@ export class Connections {
     }
     connection.holders++;
     const held = connection;
-    let released = false;
+    // Called once: a child's meter forgets a watch as it lets go.
     return () => {
-      if (released) return;
-      released = true;
       if (--held.holders > 0) return;
       this.#held.delete(real);
       held.stop();

@@ -18,7 +18,11 @@ import {
 } from "../balancer/endpoint_sharding.ts";
 import { SERVER_NAMES } from "../balancer/discovery/server_names.ts";
 import { StateCounts } from "../balancer/_aggregate_state.ts";
-import { HEALTH_CHECK_SERVICE_NAME } from "../balancer/health_check.ts";
+import {
+  HEALTH_CHECK_SERVICE_NAME,
+  HealthCheckingSubchannel,
+} from "../balancer/health_check.ts";
+import { logged } from "../testing/wait.ts";
 import {
   endpoint,
   endpointOf,
@@ -701,5 +705,194 @@ Deno.test(
       "recording: no endpoint is up",
     );
     sharding.destroy();
+  },
+);
+
+/** An observer that records each child's subchannels, and when it closes. */
+function recordingObserver() {
+  const subchannels: experimental.SubchannelInterface[] = [];
+  let closed = 0;
+  const observer: ShardingObserver = {
+    child: () => ({
+      picker: (picker: experimental.Picker) => picker,
+      subchannel: (subchannel) => subchannels.push(subchannel),
+      close: () => closed++,
+    }),
+    states() {},
+    close() {},
+  };
+  return { observer, subchannels, closed: () => closed };
+}
+
+Deno.test(
+  "endpoint sharding: lazy children connect only when told: by the block's exitIdle, or the policy's own; not again when they go IDLE",
+  LEAVES_PICK_FIRST_TIMER,
+  async () => {
+    const { helper, sharding, update } = newSharding({ lazy: true });
+    sharding.exitIdle(); // before any update: nothing to tell
+    update([A, B]);
+    await tick();
+    assert.equal(helper.subchannels.size, 0, "no child connects by itself");
+    sharding.exitIdle();
+    await tick();
+    assert.equal(helper.subchannels.size, 2, "each child told to connect");
+    helper.subchannel(A).setState(CONNECTING);
+    helper.subchannel(A).setState(READY);
+    await tick();
+    const connects = helper.subchannel(A).connectCalls;
+    helper.subchannel(A).setState(IDLE);
+    await tick();
+    assert.equal(helper.subchannel(A).connectCalls, connects, "left IDLE");
+    sharding.destroy();
+
+    const told: number[] = [];
+    const own = newSharding({
+      lazy: true,
+      exitIdle: (children) => told.push(children.length),
+    });
+    own.sharding.exitIdle();
+    assert.deepEqual(told, [], "no hook before the first update");
+    own.update([A, B, C]);
+    own.sharding.exitIdle();
+    await tick();
+    assert.deepEqual(told, [3]);
+    assert.equal(own.helper.subchannels.size, 0, "the hook decides alone");
+    assert.equal(own.sharding.getTypeName(), "recording");
+    own.sharding.destroy();
+  },
+);
+
+Deno.test(
+  "endpoint sharding: a new observer is told of each child's subchannels, health-checking ones with health on; none closes the old",
+  LEAVES_PICK_FIRST_TIMER,
+  async () => {
+    const helper = new FakeHelper();
+    const first = recordingObserver();
+    const second = recordingObserver();
+    let current: ShardingObserver | null = first.observer;
+    const sharding = new EndpointSharding(
+      helper,
+      { name: "recording", combine: (state) => ({ state }) },
+      null,
+      () => current,
+    );
+    const options = { [HEALTH_CHECK_SERVICE_NAME]: "svc" };
+    const go = () =>
+      sharding.updateAddressList(
+        experimental.statusOrFromValue([endpoint(A), endpoint(B)]),
+        RECORDING,
+        options,
+        "",
+      );
+    go();
+    await tick();
+    assert.equal(first.subchannels.length, 2);
+    assert.ok(
+      first.subchannels.every((s) => s instanceof HealthCheckingSubchannel),
+    );
+    current = second.observer;
+    go();
+    await tick();
+    assert.equal(first.closed(), 2, "the first observer's children closed");
+    assert.deepEqual(
+      second.subchannels.slice(0, 2).map((s) => s.getAddress()),
+      [`127.0.0.1:${A}`, `127.0.0.1:${B}`],
+    );
+    current = null;
+    go();
+    await tick();
+    assert.equal(second.closed(), 2, "no observer: the second's closed");
+    sharding.destroy();
+  },
+);
+
+Deno.test(
+  "endpoint sharding: a kept child's leaf gets the update's options; a subchannel asked for again is kept once, and its backoff reset once",
+  LEAVES_PICK_FIRST_TIMER,
+  async () => {
+    const given: experimental.SubchannelAddress[] = [];
+    const seen: ChannelOptions[] = [];
+    class Recording extends FakeHelper {
+      override createSubchannel(
+        address: experimental.SubchannelAddress,
+        options?: ChannelOptions,
+      ) {
+        given.push(address);
+        seen.push(options ?? {});
+        return super.createSubchannel(address);
+      }
+    }
+    const helper = new Recording();
+    const sharding = new EndpointSharding(helper, {
+      name: "recording",
+      combine: (state) => ({ state }),
+    });
+    const go = (options: ChannelOptions) =>
+      sharding.updateAddressList(
+        experimental.statusOrFromValue([endpoint(A)]),
+        RECORDING,
+        options,
+        "",
+      );
+    go({ "grpc.keepalive_time_ms": 1000 });
+    await tick();
+    helper.subchannel(A).setState(CONNECTING);
+    helper.subchannel(A).setState(READY);
+    await tick();
+    go({ "grpc.keepalive_time_ms": 2000 });
+    await tick();
+    assert.equal(seen.at(-1)?.["grpc.keepalive_time_ms"], 2000);
+    assert.ok(given.length >= 2, "pick_first asked again");
+    sharding.resetBackoff();
+    assert.equal(helper.subchannel(A).backoffResets, 1);
+    sharding.destroy();
+  },
+);
+
+Deno.test(
+  "endpoint sharding: a child's key is its addresses sorted, IPv6 in brackets, joined by a space",
+  LEAVES_PICK_FIRST_TIMER,
+  async () => {
+    const { sharding, reports } = newSharding();
+    updateEndpoints(sharding, [
+      { addresses: [{ host: "::1", port: B }, { host: "127.0.0.1", port: A }] },
+    ]);
+    await tick();
+    assert.equal(reports.at(-1)!.children[0].key, `127.0.0.1:${A} [::1]:${B}`);
+    sharding.destroy();
+  },
+);
+
+Deno.test(
+  "endpoint sharding: an update is combined once, its children's first reports included; a destroyed block asks nothing, and a resolver error with children logs nothing",
+  LEAVES_PICK_FIRST_TIMER,
+  async () => {
+    const { helper, sharding, reports, update } = newSharding();
+    update([A, B]);
+    await tick();
+    assert.equal(reports.length, 1, "one combination for the update");
+    const lines = await logged(async () => {
+      sharding.updateAddressList(
+        experimental.statusOrFromError({
+          code: status.UNAVAILABLE,
+          details: "down",
+        }),
+        RECORDING,
+        {},
+        "",
+      );
+      await tick();
+    });
+    assert.deepEqual(lines, [], "the resolver reports its own errors");
+    const before = helper.reresolutions;
+    sharding.updateAddressList(
+      experimental.statusOrFromValue([]),
+      RECORDING,
+      {},
+      "",
+    );
+    sharding.destroy();
+    await tick();
+    assert.equal(helper.reresolutions, before, "none after destroy");
   },
 );

@@ -401,3 +401,45 @@ Deno.test("metrics: each instrument's name, unit and description, and A66's late
     assert.equal(METRICS_TARGET, "customlb.metrics_target");
   });
 });
+
+Deno.test("metrics: a connection held by two is counted once; each lets go once; after the last, its changes count no more", async () => {
+  await withSdk(async (collect) => {
+    const made = instruments()!;
+    const target = { "grpc.target": "t:///x" };
+    const one = new SubchannelMeter(made, target);
+    const two = new SubchannelMeter(made, target);
+    const real = new FakeSubchannel("127.0.0.1:1");
+    const value = async (name: string) =>
+      valueOf(await collect(), `grpc.subchannel.${name}`, target) ?? 0;
+    one.watch(real);
+    two.watch(real);
+    real.setState(IDLE);
+    real.setState(CONNECTING);
+    assert.equal(await value("connection_attempts_succeeded"), 0);
+    real.setState(TRANSIENT_FAILURE);
+    assert.equal(await value("connection_attempts_failed"), 1, "once");
+    real.setState(IDLE);
+    real.setState(CONNECTING);
+    real.setState(READY);
+    assert.equal(await value("connection_attempts_succeeded"), 1);
+    assert.equal(await value("open_connections"), 1);
+    one.close();
+    one.close();
+    assert.equal(await value("open_connections"), 1, "still held by two");
+    // A new subchannel for the address: the old one is let go.
+    const next = new FakeSubchannel("127.0.0.1:1");
+    two.watch(next);
+    assert.equal(await value("open_connections"), 0);
+    assert.equal(await value("disconnections"), 1);
+    real.setState(IDLE);
+    real.setState(CONNECTING);
+    real.setState(READY);
+    assert.equal(await value("connection_attempts_succeeded"), 1, "unheard");
+    // Held again after its last holder let go: a fresh watch.
+    one.watch(real);
+    assert.equal(await value("open_connections"), 1);
+    one.close();
+    two.close();
+    assert.equal(await value("open_connections"), 0);
+  });
+});
