@@ -235,7 +235,7 @@ const BAD_FLAGS: [string, string[], RegExp][] = [
   [
     "client",
     ["--policy", "round_robin", "--count", "5"],
-    /^client: --policy must be custom_round_robin or least_request, got "round_robin"$/,
+    /^client: --policy must be custom_round_robin, least_request or ring_hash, got "round_robin"$/,
   ],
   [
     "client",
