@@ -13,9 +13,9 @@ import {
   connectivityState as ConnectivityState,
   experimental,
 } from "@grpc/grpc-js";
-import type { ChildState } from "./endpoint_sharding.ts";
 import { definePolicy } from "./define_policy.ts";
 import { shown } from "./_config.ts";
+import { describeChild } from "./_failures.ts";
 
 type Endpoint = experimental.Endpoint;
 type Picker = experimental.Picker;
@@ -181,7 +181,7 @@ export const customRoundRobin = definePolicy({
       return {
         state,
         errorMessage: `${CUSTOM_ROUND_ROBIN}: both endpoints unreachable: ` +
-          `first ${describe(first)}; second ${describe(second)}`,
+          `first ${describeChild(first)}; second ${describeChild(second)}`,
       };
     }
     return { state: ConnectivityState.CONNECTING };
@@ -200,12 +200,6 @@ function endpointListProblem(endpoints: readonly Endpoint[]): string | null {
     return `expected 2 different endpoints, got the same one twice: ${list}`;
   }
   return null;
-}
-
-function describe(child: ChildState): string {
-  return `${experimental.endpointToString(child.endpoint)}: ${
-    child.lastError ?? "no error reported"
-  }`;
 }
 
 /**

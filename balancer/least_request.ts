@@ -14,9 +14,9 @@ import {
   connectivityState as ConnectivityState,
   experimental,
 } from "@grpc/grpc-js";
-import type { ChildState } from "./endpoint_sharding.ts";
 import { definePolicy } from "./define_policy.ts";
 import { shown } from "./_config.ts";
+import { unreachable } from "./_failures.ts";
 
 type Picker = experimental.Picker;
 type PickArgs = experimental.PickArgs;
@@ -196,26 +196,10 @@ export const leastRequest = definePolicy({
       };
     }
     return state === ConnectivityState.TRANSIENT_FAILURE
-      ? { state, errorMessage: unreachable(children) }
+      ? { state, errorMessage: unreachable(LEAST_REQUEST, children) }
       : { state };
   },
 });
-
-/** How many endpoints' errors a failure names. */
-const NAMED_ERRORS = 3;
-
-/** Why every endpoint is down: the first few endpoints' last errors. */
-function unreachable(children: readonly ChildState<unknown>[]): string {
-  const named = children.slice(0, NAMED_ERRORS).map((child) =>
-    `${experimental.endpointToString(child.endpoint)}: ${
-      child.lastError ?? "no error reported"
-    }`
-  );
-  const more = children.length - named.length;
-  return `${LEAST_REQUEST}: no endpoint is reachable: ${named.join("; ")}${
-    more > 0 ? `; and ${more} more` : ""
-  }`;
-}
 
 /**
  * Registers `least_request_experimental` with grpc-js, and nothing else.

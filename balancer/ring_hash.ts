@@ -27,6 +27,7 @@ import xxhash from "xxhash-wasm";
 import type { ChildState } from "./endpoint_sharding.ts";
 import { definePolicy } from "./define_policy.ts";
 import { shown } from "./_config.ts";
+import { unreachable } from "./_failures.ts";
 
 // grpc-js-xds's XXH64 too; the WebAssembly module loads once, with this one.
 const { h64 } = await xxhash();
@@ -486,22 +487,6 @@ function connectOne(ring: Ring, children: readonly ChildState[]): void {
   }
 }
 
-/** How many endpoints' errors a failure names. */
-const NAMED_ERRORS = 3;
-
-/** Why every endpoint is down: the first few endpoints' last errors. */
-function unreachable(children: readonly ChildState[]): string {
-  const named = children.slice(0, NAMED_ERRORS).map((child) =>
-    `${experimental.endpointToString(child.endpoint)}: ${
-      child.lastError ?? "no error reported"
-    }`
-  );
-  const more = children.length - named.length;
-  return `${RING_HASH}: no endpoint is reachable: ${named.join("; ")}${
-    more > 0 ? `; and ${more} more` : ""
-  }`;
-}
-
 /**
  * The policy: the block (`EndpointSharding`) with a pick_first child per
  * endpoint that connects only when a pick or the policy asks, a ring built
@@ -541,7 +526,7 @@ export const ringHash = definePolicy({
     ) {
       connectOne(ring, children);
     }
-    const failure = unreachable(children);
+    const failure = unreachable(RING_HASH, children);
     return {
       state,
       picker: new RingHashPicker(
