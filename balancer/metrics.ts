@@ -46,11 +46,6 @@ export const METER_NAME = "@customlb/custom-round-robin";
  * @example A channel whose metrics say its target
  * ```ts
  * import * as grpc from "@grpc/grpc-js";
-import type {
-  ChildObserver,
-  ShardingObserver,
-} from "./endpoint_sharding.ts";
-import { Connections, SubchannelMeter } from "./_subchannel_meter.ts";
  *
  * const target = "dns:///echo.example.com:50051";
  * const client = new grpc.Client(target, grpc.credentials.createInsecure(), {
@@ -333,11 +328,6 @@ function methodLabel(path: string): string {
  * @example Timing every call of a client
  * ```ts
  * import * as grpc from "@grpc/grpc-js";
-import type {
-  ChildObserver,
-  ShardingObserver,
-} from "./endpoint_sharding.ts";
-import { Connections, SubchannelMeter } from "./_subchannel_meter.ts";
  *
  * const target = "dns:///echo.example.com:50051";
  * const client = new grpc.Client(target, grpc.credentials.createInsecure(), {
@@ -380,11 +370,6 @@ export function callMetricsInterceptor(target: string): grpc.Interceptor {
  * @example A server that times every call
  * ```ts
  * import * as grpc from "@grpc/grpc-js";
-import type {
-  ChildObserver,
-  ShardingObserver,
-} from "./endpoint_sharding.ts";
-import { Connections, SubchannelMeter } from "./_subchannel_meter.ts";
  *
  * const server = new grpc.Server({
  *   interceptors: [serverCallMetricsInterceptor()],
