@@ -262,7 +262,7 @@ class Child<Data> implements ChildState<Data> {
   /** The health-checking helper its subchannels come from, or `null`. */
   #inner: experimental.ChannelControlHelper | null = null;
 
-  /** Makes the child and starts it connecting. */
+  /** Makes the child, and starts it connecting unless the block is lazy. */
   constructor(
     key: string,
     endpoint: experimental.Endpoint,
@@ -278,22 +278,10 @@ class Child<Data> implements ChildState<Data> {
     this.healthCheckService = healthCheckService;
     this.#endpoint = endpoint;
     this.#observer = observer;
-    // The child is the helper's overrides itself: one helper object a child.
-    let helper = experimental.createChildChannelControlHelper(
-      block.helper,
-      this,
-    );
-    if (healthCheckService !== null) {
-      const own = experimental.createChildChannelControlHelper(block.helper, {
-        updateState: (state, picker, error) =>
-          this.updateState(state, picker, error),
-      });
-      this.#inner = healthCheckingHelper(own, healthCheckService);
-      helper = experimental.createChildChannelControlHelper(this.#inner, {
-        createSubchannel: (address, options) =>
-          this.createSubchannel(address, options),
-      });
-    }
+    const helper = healthCheckService === null
+      // The child is the helper's overrides itself: one helper object a child.
+      ? experimental.createChildChannelControlHelper(block.helper, this)
+      : this.#healthChecked(healthCheckService);
     if (block.childPolicy === null) {
       const leaf = new experimental.LeafLoadBalancer(
         endpoint,
@@ -307,6 +295,26 @@ class Child<Data> implements ChildState<Data> {
       this.#balancer = new experimental.ChildLoadBalancerHandler(helper);
       this.update(endpoint, options);
     }
+  }
+
+  /**
+   * The child policy's helper with health checking: its subchannels come
+   * through `healthCheckingHelper`, which unwraps the pickers on their way
+   * to the child's `updateState`.
+   */
+  #healthChecked(serviceName: string): experimental.ChannelControlHelper {
+    const own = experimental.createChildChannelControlHelper(
+      this.#block.helper,
+      {
+        updateState: (state, picker, error) =>
+          this.updateState(state, picker, error),
+      },
+    );
+    this.#inner = healthCheckingHelper(own, serviceName);
+    return experimental.createChildChannelControlHelper(this.#inner, {
+      createSubchannel: (address, options) =>
+        this.createSubchannel(address, options),
+    });
   }
 
   get endpoint(): experimental.Endpoint {
@@ -433,7 +441,7 @@ class Child<Data> implements ChildState<Data> {
  * reconnect, no failed RPC) and destroys only the children of removed
  * endpoints, and of those whose health-check service changed. A child that
  * goes IDLE is told to exit idle at once, so every endpoint stays
- * connected. A child leaving READY asks the resolver to re-resolve:
+ * connected, unless the policy is `lazy`. A child leaving READY asks the resolver to re-resolve:
  * grpc-js's pick_first does not, and a lost backend is the sign that the
  * resolver's answer may be stale.
  *
