@@ -28,6 +28,7 @@ import {
 import { CLIENT_CHANNEL_OPTIONS } from "../cli/client_config.ts";
 import { EchoClient } from "../echo/mod.ts";
 import { startServerTask } from "../testing/processes.ts";
+import { keyedUnary } from "../testing/rpcs.ts";
 import { median, quantile } from "./stats.ts";
 
 const CONCURRENCY = 16;
@@ -45,19 +46,8 @@ const POLICIES = {
 };
 type Policy = keyof typeof POLICIES;
 
-let keys = 0;
-
 function unary(client: EchoClient): Promise<void> {
-  const metadata = new grpc.Metadata();
-  metadata.set("x-user", `user-${keys++ % 1000}`);
-  return new Promise((resolve, reject) =>
-    client.UnaryEcho(
-      { message: "choice" },
-      metadata,
-      {},
-      (error) => error ? reject(error) : resolve(),
-    )
-  );
+  return keyedUnary(client, "choice");
 }
 
 /** Sends `rpcs` RPCs, {@linkcode CONCURRENCY} at a time; adds to `into`. */

@@ -45,6 +45,7 @@ import { ECHO_SERVICE_NAME, EchoClient } from "../echo/mod.ts";
 import { clientCredentials } from "../cli/tls.ts";
 import { makeCerts } from "../testing/certs.ts";
 import { startServerTask } from "../testing/processes.ts";
+import { keyedUnary } from "../testing/rpcs.ts";
 import { median, quantile } from "./stats.ts";
 
 // Each layer row adds exactly one layer to the row above it: the policy
@@ -88,7 +89,6 @@ const ROUNDS = 3;
 const SLICES = 10;
 const FRESH_CHANNELS = 10;
 const WARM_UP_RPCS = 2_000;
-const REQUEST = { message: "bench" };
 
 /** What one run of one policy measured. */
 interface Measured {
@@ -97,20 +97,8 @@ interface Measured {
   readonly p99: number;
 }
 
-/** Keys for ring_hash, taken in turn; every contender's RPCs carry one. */
-let keys = 0;
-
 function unary(client: EchoClient): Promise<void> {
-  const metadata = new grpc.Metadata();
-  metadata.set("x-user", `user-${keys++ % 1000}`);
-  return new Promise((resolve, reject) =>
-    client.UnaryEcho(
-      REQUEST,
-      metadata,
-      {},
-      (error) => error ? reject(error) : resolve(),
-    )
-  );
+  return keyedUnary(client, "bench");
 }
 
 /** RPCs sent in slices: the total time and every latency, in milliseconds. */

@@ -4,6 +4,7 @@
  * @module
  */
 import assert from "node:assert/strict";
+import * as grpc from "@grpc/grpc-js";
 import type { EchoClient, EchoResponse } from "../echo/mod.ts";
 import type { Setup } from "./channels.ts";
 import { servedBy as servedByTag } from "./windows.ts";
@@ -88,4 +89,25 @@ export async function sequence(
 /** `pattern` repeated to `n` entries. */
 export function repeated(pattern: readonly string[], n: number): string[] {
   return Array.from({ length: n }, (_, i) => pattern[i % pattern.length]);
+}
+
+/** Keys for ring_hash, taken in turn by {@linkcode keyedUnary}. */
+let keys = 0;
+
+/**
+ * One UnaryEcho of `message` whose `x-user` header holds a key, the next of
+ * 1,000 taken in turn, so that ring_hash spreads a run's RPCs as any policy
+ * does, and every policy's RPCs carry the same header.
+ */
+export function keyedUnary(client: EchoClient, message: string): Promise<void> {
+  const metadata = new grpc.Metadata();
+  metadata.set("x-user", `user-${keys++ % 1000}`);
+  return new Promise((resolve, reject) =>
+    client.UnaryEcho(
+      { message },
+      metadata,
+      {},
+      (error) => error ? reject(error) : resolve(),
+    )
+  );
 }
