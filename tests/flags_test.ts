@@ -640,3 +640,17 @@ Deno.test("flags: what each reader is given, and the errors it keeps, at the edg
     '--delay-ms must be a whole number of milliseconds, at least 0, got "x"',
   );
 });
+
+Deno.test("flags: --keys takes a whole number of at least 1, named in its refusal", () => {
+  for (const value of ["0", "1.5", "x"]) {
+    assert.throws(
+      () => readClientFlags(["--policy", "ring_hash", "--keys", value]),
+      (error: Error) => error.message.startsWith("--keys "),
+      value,
+    );
+  }
+  assert.equal(
+    readClientFlags(["--policy", "ring_hash", "--keys", "1"])!.keys?.keys,
+    1,
+  );
+});
