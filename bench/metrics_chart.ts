@@ -1,7 +1,8 @@
 /**
  * `deno task chart:metrics`: the picks per backend over a rolling restart,
- * drawn from a real Prometheus's `query_range` answer as an SVG chart by
- * vega-lite, with no browser.
+ * from a real Prometheus's `query_range` answer, as a vega-lite spec on
+ * standard output that `bench/chart/svg.ts` draws as SVG (the task pipes one
+ * into the other, so that only the chart's own config fetches vega).
  *
  * Two echo servers, a client under load through `custom_round_robin`
  * (chooseSecond 3) with health checking and its metrics served as the
@@ -15,8 +16,6 @@
  *
  * @module
  */
-import * as vega from "vega";
-import { compile, type TopLevelSpec } from "vega-lite";
 import {
   type EchoServer,
   startEchoServer,
@@ -26,7 +25,6 @@ import { startMeteredClient } from "../testing/metered_client.ts";
 import { type Series, withPrometheus } from "../testing/prometheus.ts";
 import { sleep } from "../testing/wait.ts";
 
-const OUT = new URL("../docs/metrics_rolling_restart.svg", import.meta.url);
 /** What the chart plots: picks per second per backend, over 3 s windows. */
 const PROMQL = "sum by (customlb_endpoint) (rate(customlb_picks_total[3s]))";
 
@@ -38,12 +36,12 @@ async function restart(servers: EchoServer[], i: number): Promise<void> {
   servers[i] = await startEchoServer(address);
 }
 
-/** The series as a vega-lite line chart, rendered to SVG. */
-async function render(
+/** The series as a vega-lite line chart's spec. */
+function chartSpec(
   series: readonly Series[],
   names: ReadonlyMap<string, string>,
   start: number,
-): Promise<string> {
+): Record<string, unknown> {
   const values = series.flatMap(({ labels, points }) =>
     points.map(([t, rate]) => ({
       seconds: t - start,
@@ -51,7 +49,7 @@ async function render(
       backend: names.get(labels.customlb_endpoint) ?? "?",
     }))
   );
-  const spec: TopLevelSpec = {
+  return {
     title: "custom_round_robin (chooseSecond 3): picks per backend, " +
       "each drained, stopped 2 s and restarted: first at 8 s, second at 20 s",
     width: 640,
@@ -64,14 +62,6 @@ async function render(
       color: { field: "backend", type: "nominal", title: "backend" },
     },
   };
-  const view = new vega.View(vega.parse(compile(spec).spec), {
-    renderer: "none",
-  });
-  try {
-    return await view.toSVG();
-  } finally {
-    view.finalize();
-  }
 }
 
 async function main(): Promise<void> {
@@ -81,7 +71,7 @@ async function main(): Promise<void> {
     servers.map(({ address }, i) => [address, i === 0 ? "first" : "second"]),
   );
   try {
-    const svg = await withPrometheus(metered.scraped, async (p) => {
+    const spec = await withPrometheus(metered.scraped, async (p) => {
       const start = Date.now() / 1000;
       await sleep(8_000);
       await restart(servers, 0);
@@ -89,11 +79,11 @@ async function main(): Promise<void> {
       await restart(servers, 1);
       await sleep(9_000);
       const end = Date.now() / 1000;
-      return render(await p.queryRange(PROMQL, start, end, 1), names, start);
+      return chartSpec(await p.queryRange(PROMQL, start, end, 1), names, start);
     });
-    await Deno.writeTextFile(OUT, svg + "\n");
+    console.log(JSON.stringify(spec));
     const failed = load.sent.filter(({ error }) => error).length;
-    console.log(`${OUT.pathname}: written; failed RPCs: ${failed}`);
+    console.error(`failed RPCs: ${failed}`);
   } finally {
     await metered.close();
   }
