@@ -33,6 +33,7 @@ import {
 import { UsageError } from "./cli/flags.ts";
 import { type Send, sendCount, unaryEcho, withResend } from "./cli/load.ts";
 import { runMain } from "./cli/main.ts";
+import { checkMayDial } from "./cli/net_permission.ts";
 import { registerForTarget } from "./cli/registrations.ts";
 import { checkRatio } from "./cli/ratio_proof.ts";
 import { clientCredentials } from "./cli/tls.ts";
@@ -55,6 +56,9 @@ export async function runClient(args: readonly string[]): Promise<number> {
   // 1. The policy is registered before any channel exists; so is what the
   // target's scheme needs beside grpc-js.
   await registerForTarget(flags);
+  // Deno's permissions must reach every host the channel will dial; each RPC
+  // would fail with Deno's NotCapable otherwise.
+  checkMayDial(flags);
   // 2. The service config names it, and is checked: grpc-js would quietly
   // fall back to pick_first otherwise.
   const serviceConfig = checkedServiceConfig(flags);

@@ -28,6 +28,7 @@ import {
 import { serverNamed } from "./discovery/server_names.ts";
 
 const TRACER = "endpoint_sharding";
+const EMPTY_RESOLUTION_NOTE = /\. Resolution note: $/;
 
 function trace(text: string): void {
   experimental.trace(LogVerbosity.DEBUG, TRACER, text);
@@ -412,7 +413,10 @@ class Child<Data> implements ChildState<Data> {
     errorMessage: string | null,
   ): void {
     if (this.#destroyed) return;
-    if (errorMessage) this.#lastError = errorMessage;
+    // pick_first ends its message with "Resolution note: " even with no note.
+    if (errorMessage) {
+      this.#lastError = errorMessage.replace(EMPTY_RESOLUTION_NOTE, "");
+    }
     trace(`child ${this.key} reported ${ConnectivityState[state]}`);
     const previous = this.#state;
     this.#state = state;

@@ -10,8 +10,15 @@ import type { EchoServer } from "../echo/mod.ts";
 import { UsageError } from "./flags.ts";
 
 /**
+ * An error for which a program refuses to start, such as a host its
+ * permissions do not reach: one line and exit code 2, with no usage line.
+ */
+export class RefusedError extends Error {}
+
+/**
  * Runs `main`, turning errors into one line on stderr and an exit code:
- * 2 with the usage for a {@linkcode UsageError}, 1 for anything else.
+ * 2 with the usage for a {@linkcode UsageError}, 2 for a
+ * {@linkcode RefusedError}, 1 for anything else.
  */
 export async function runMain(
   program: string,
@@ -27,7 +34,7 @@ export async function runMain(
       console.error(usage.split("\n")[0]);
       Deno.exit(2);
     }
-    Deno.exit(1);
+    Deno.exit(error instanceof RefusedError ? 2 : 1);
   }
 }
 

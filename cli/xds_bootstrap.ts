@@ -15,7 +15,7 @@ const READABLE = "certs/";
  * Checks the bootstrap as grpc-js-xds will find it: the file named by
  * `GRPC_XDS_BOOTSTRAP`, else the JSON in `GRPC_XDS_BOOTSTRAP_CONFIG`. It
  * must be there, readable by the program, JSON, and name at least one
- * server in `xds_servers`.
+ * server in `xds_servers`. Returns the servers' `server_uri`s.
  *
  * @throws {Error} saying in one line what is wrong, and what to do.
  *
@@ -30,7 +30,7 @@ const READABLE = "certs/";
  * checkXdsBootstrap();
  * ```
  */
-export function checkXdsBootstrap(): void {
+export function checkXdsBootstrap(): string[] {
   const path = process.env.GRPC_XDS_BOOTSTRAP;
   const json = process.env.GRPC_XDS_BOOTSTRAP_CONFIG;
   if (!path && !json) {
@@ -52,11 +52,15 @@ export function checkXdsBootstrap(): void {
   }
   const servers = (bootstrap as { xds_servers?: unknown } | null)
     ?.xds_servers;
-  if (!Array.isArray(servers) || servers.length === 0) {
+  const uris = Array.isArray(servers)
+    ? servers.map((server) => server?.server_uri)
+    : [];
+  if (uris.length === 0 || uris.some((uri) => typeof uri !== "string")) {
     throw new Error(
       `${source} names no control plane: it needs "xds_servers": [{"server_uri": "HOST:PORT"}]`,
     );
   }
+  return uris;
 }
 
 /** The text of the bootstrap file at `path`. */

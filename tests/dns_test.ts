@@ -120,6 +120,20 @@ async function discovery(dns: DnsServer) {
   ]);
 }
 
+/**
+ * Backends off the machine by address: the client's permissions refuse them
+ * before it dials, naming the task whose permissions reach them.
+ */
+async function remoteBackends([h1, h2]: Hosts) {
+  const addrs = ["--addrs", `${h1.target},${h2.target}`];
+  const refused = await runTask(["client", ...addrs]);
+  assert.equal(refused.code, 2);
+  assert.deepEqual(refused.stderr, [
+    `client: may not reach backend ${h1.target}: the client's permissions allow loopback only; deno task client:remote reaches any host (docs/flags_and_permissions.md)`,
+  ]);
+  assertRatioProved(await runTask(["client:remote", "--quiet", ...addrs]));
+}
+
 /** The service config the later steps publish: the policy, health checked. */
 const HEALTH_CHECKED = grpcConfig({
   loadBalancingConfig: [{ custom_round_robin: { chooseSecond: 3 } }],
@@ -271,6 +285,10 @@ Deno.test({
           [
             "discovery: client:dns finds both hosts and proves 1:2",
             () => discovery(dns),
+          ],
+          [
+            "remote backends: client refuses them, naming client:remote, which proves 1:2",
+            () => remoteBackends(hosts as unknown as Hosts),
           ],
           [
             "a TXT service config choosing round_robin: the client's check fails",

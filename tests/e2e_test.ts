@@ -342,6 +342,51 @@ Deno.test("e2e: an address already in use makes the server exit 1 with one line"
   }
 });
 
+// Hosts off this machine that the client must refuse before dialling: the
+// test-host range, which no test here dials.
+const REMOTE_CASES: [string, string[], Record<string, string>, string][] = [
+  [
+    "backend",
+    ["--addrs", "localhost:50050,10.99.0.2:50051"],
+    {},
+    "10.99.0.2:50051",
+  ],
+  [
+    "backend",
+    ["--addrs", "[fd00::1]:50050,localhost:50051"],
+    {},
+    "[fd00::1]:50050",
+  ],
+  [
+    "etcd endpoint",
+    ["--target", "etcd:///echo", "--etcd-endpoints", "http://10.99.0.1:2379"],
+    {},
+    "10.99.0.1:2379",
+  ],
+  [
+    "xDS server",
+    ["--target", "xds:///echo"],
+    {
+      GRPC_XDS_BOOTSTRAP_CONFIG: JSON.stringify({
+        xds_servers: [{ server_uri: "dns:///xds.test:18000" }],
+        node: { id: "echo-client" },
+      }),
+    },
+    "xds.test:18000",
+  ],
+];
+
+for (const [what, args, env, host] of REMOTE_CASES) {
+  Deno.test(`e2e: client ${args.join(" ")} exits 2 before dialling, naming the ${what} and the task that may reach it`, async () => {
+    const finished = await runTask(["client", ...args], env);
+    assert.equal(finished.code, 2, finished.stderr.join("\n"));
+    assert.deepEqual(finished.stderr, [
+      `client: may not reach ${what} ${host}: the client's permissions allow loopback only; deno task client:remote reaches any host (docs/flags_and_permissions.md)`,
+    ]);
+    assert.deepEqual(finished.stdout, []);
+  });
+}
+
 Deno.test("e2e: the programs', tests' and benchmarks' tasks take their permissions from deno.json's permission sets, so they cannot drift apart", () => {
   const config = JSON.parse(
     Deno.readTextFileSync(new URL("../deno.json", import.meta.url)),
@@ -357,7 +402,6 @@ Deno.test("e2e: the programs', tests' and benchmarks' tasks take their permissio
     "bench:rpc": "bench",
     "bench:scale": "bench",
     "chart:metrics": "bench",
-    mutation: "mutation",
     conformance: "package",
     "bench:runtimes": "package",
   };
@@ -367,8 +411,21 @@ Deno.test("e2e: the programs', tests' and benchmarks' tasks take their permissio
     assert.doesNotMatch(command, /--allow-/, task);
     assert.ok(config.permissions[set], set);
   }
-  // client:dns: the program set, with any host.
-  assert.match(config.tasks["client:dns"].command, / -P=program --allow-net /);
+  // The mutation set is in Stryker's own config (tests/mutation/deno.json).
+  assert.match(
+    config.tasks.mutation.command,
+    / -c tests\/mutation\/deno\.json -P=mutation /,
+  );
+  const mutation = JSON.parse(
+    Deno.readTextFileSync(
+      new URL("../tests/mutation/deno.json", import.meta.url),
+    ),
+  );
+  assert.ok(mutation.permissions.mutation);
+  // client:dns and client:remote: the program set, with any host.
+  for (const task of ["client:dns", "client:remote"]) {
+    assert.match(config.tasks[task].command, / -P=program --allow-net /, task);
+  }
   assert.equal(
     config.tasks.test.command,
     "DENO_NO_UPDATE_CHECK=1 deno test -P tests/",
