@@ -40,6 +40,37 @@ async function once(
   assert.fail(`${promql}: ${value} after ${ms} ms`);
 }
 
+/**
+ * docs/metrics.md's PromQL, each fenced `promql` block's queries as written
+ * (a line that starts indented continues the one before), with the ports of
+ * the page's servers, 50050 and 50051, made those of `servers`.
+ */
+async function documentedQueries(
+  servers: readonly string[],
+): Promise<string[]> {
+  const page = await Deno.readTextFile(
+    new URL("../docs/metrics.md", import.meta.url),
+  );
+  const blocks = [...page.matchAll(/```promql\n([\s\S]*?)```/g)];
+  assert.ok(blocks.length > 0, "promql blocks in docs/metrics.md");
+  const ports = (query: string) =>
+    servers.reduce(
+      (text, address, i) =>
+        text.replaceAll(`:${50050 + i}"`, `:${address.split(":").pop()}"`),
+      query,
+    );
+  return blocks.flatMap(([, block]) =>
+    block.replace(/\n\s+/g, " ").trim().split("\n").map(ports)
+  );
+}
+
+/** Asks each query of `unanswered`, and forgets those with an answer. */
+async function ask(prometheus: Prometheus, unanswered: Set<string>) {
+  for (const query of unanswered) {
+    if ((await prometheus.query(query)).length > 0) unanswered.delete(query);
+  }
+}
+
 /** The picks the second endpoint (`address`) has had, as last scraped. */
 function picksOf(prometheus: Prometheus, address: string): Promise<number> {
   return once(
@@ -57,6 +88,9 @@ Deno.test({
   const metered = await startMeteredClient("metrics", CHOOSE_SECOND);
   const { servers, target } = metered;
   const [first, second] = servers.map(({ address }) => address);
+  // Each has an answer at some moment: under load, while a backend is
+  // unhealthy, while one is down, or after.
+  const unanswered = new Set(await documentedQueries([first, second]));
   try {
     await withPrometheus(metered.scraped, async (prometheus) => {
       await t.step(
@@ -75,6 +109,7 @@ Deno.test({
             `customlb_endpoints{customlb_state="READY",customlb_policy="custom_round_robin"}`,
             (n) => n === 2,
           );
+          await ask(prometheus, unanswered);
         },
       );
 
@@ -88,6 +123,7 @@ Deno.test({
             (n) => n === 1,
           );
           await once(prometheus, "customlb_health_unhealthy", (n) => n === 1);
+          await ask(prometheus, unanswered);
           const before = await picksOf(prometheus, second);
           const firstBefore = await picksOf(prometheus, first);
           await sleep(2_500); // two scrapes or more
@@ -120,6 +156,7 @@ Deno.test({
             "grpc_subchannel_open_connections",
             (n) => n === 1,
           );
+          await ask(prometheus, unanswered);
           servers[1] = await startEchoServer(second);
           await once(prometheus, succeeded, (n) => n === 3);
           await once(
@@ -127,7 +164,13 @@ Deno.test({
             "grpc_subchannel_open_connections",
             (n) => n === 2,
           );
+          await ask(prometheus, unanswered);
         },
+      );
+
+      await t.step(
+        "every PromQL query of docs/metrics.md, as written, had an answer",
+        () => assert.deepEqual([...unanswered], []),
       );
     });
   } finally {
