@@ -370,3 +370,29 @@ Deno.test("manual resolver: an endpoint given with a hash key is handed on with 
     channel.destroy();
   }
 });
+
+Deno.test("manual resolver: a null service config is none, so the channel takes its default; update() with null drops the last config, without it keeps it", async () => {
+  const { owner, channel, answers, clock } = resolve({
+    endpoints: ["127.0.0.1:1001"],
+    serviceConfig: null,
+  });
+  try {
+    channel.updateResolution();
+    await until("an answer", () => answers.length === 1);
+    assert.equal(answers[0].serviceConfig, null);
+    assert.deepEqual(addresses(answers[0]), [["127.0.0.1:1001"]]);
+    owner.update({ endpoints: ["127.0.0.1:1002"], serviceConfig: CONFIG });
+    await until("a second answer", () => answers.length === 2);
+    assert.ok(answers[1].serviceConfig?.ok, "the config given");
+    clock.advance(MIN_RERESOLUTION_INTERVAL_MS);
+    owner.update({ endpoints: ["127.0.0.1:1003"] });
+    await until("a third answer", () => answers.length === 3);
+    assert.ok(answers[2].serviceConfig?.ok, "the config kept");
+    clock.advance(MIN_RERESOLUTION_INTERVAL_MS);
+    owner.update({ endpoints: ["127.0.0.1:1004"], serviceConfig: null });
+    await until("a fourth answer", () => answers.length === 4);
+    assert.equal(answers[3].serviceConfig, null);
+  } finally {
+    channel.destroy();
+  }
+});
