@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
+import type { ObservableCounter } from "@opentelemetry/api";
 import { HealthCheckingSubchannel } from "../balancer/health_check.ts";
 import {
   callMetricsInterceptor,
@@ -69,15 +70,36 @@ Deno.test("metrics: no instruments without an SDK; made once per provider; a cha
   assert.equal(targetOf({ [METRICS_TARGET]: "dns:///x" }), "dns:///x");
 });
 
+/**
+ * The callbacks `instrument` has now: the SDK keeps reporting an
+ * observable's last values, so a callback left behind shows only here.
+ */
+function watchCallbacks(instrument: ObservableCounter): Set<unknown> {
+  const live = new Set<unknown>();
+  const add = instrument.addCallback.bind(instrument);
+  const remove = instrument.removeCallback.bind(instrument);
+  instrument.addCallback = (callback) => {
+    live.add(callback);
+    add(callback);
+  };
+  instrument.removeCallback = (callback) => {
+    live.delete(callback);
+    remove(callback);
+  };
+  return live;
+}
+
 Deno.test(
   "metrics: the policy's picks per endpoint, endpoints per state, and each connection's attempts and end",
   LEAVES_PICK_FIRST_TIMER,
   async () => {
     await withSdk(async (collect) => {
+      const callbacks = watchCallbacks(instruments()!.picks);
       const labels = { "grpc.target": "t:///x" };
       const { helper, policy } = await readyPolicy({
         [METRICS_TARGET]: "t:///x",
       });
+      assert.equal(callbacks.size, 1);
       pickMany(helper.latest.picker, 30);
       let collected = await collect();
       const picks = (port: number) =>
@@ -134,6 +156,7 @@ Deno.test(
         ["READY", "TRANSIENT_FAILURE"].map(endpoints),
         [0, 0],
       );
+      assert.equal(callbacks.size, 0, "its picks callback removed");
     });
   },
 );
