@@ -13,7 +13,6 @@ import {
   status,
 } from "@grpc/grpc-js";
 import {
-  DEFAULT_CHOICE_COUNT,
   LEAST_REQUEST,
   leastRequest,
   LeastRequestPicker,
@@ -47,7 +46,7 @@ registerLeastRequest();
 Deno.test("least_request config: default 2, above 10 taken as 10, under 2 or not a whole number refused in one line", () => {
   assert.equal(
     leastRequest.Config.createFromJson({}).settings.choiceCount,
-    DEFAULT_CHOICE_COUNT,
+    2,
   );
   for (const [given, used] of [[2, 2], [3, 3], [10, 10], [11, 10], [1e9, 10]]) {
     const config = leastRequest.Config.createFromJson({ choiceCount: given });
@@ -302,6 +301,24 @@ Deno.test(
         "a tie: the first sampled",
       );
     }),
+);
+
+Deno.test(
+  "least_request policy: choiceCount reaches the picker: with 3, the third sample can win",
+  LEAVES_PICK_FIRST_TIMER,
+  () =>
+    withPolicy(async (helper, update) => {
+      update([A, B, C]);
+      await tick();
+      for (const port of [A, B, C]) helper.subchannel(port).setState(READY);
+      await tick();
+      startCalls(helper, 1, [0, 0, 0]);
+      startCalls(helper, 1, [0.4, 0.4, 0.4]);
+      // Samples A and B, one call out each, then C with none: two samples
+      // would tie, and keep A.
+      const [pick] = startCalls(helper, 1, [0, 0.4, 0.9]);
+      assert.equal(pick.subchannel!.getAddress(), `127.0.0.1:${C}`);
+    }, 3),
 );
 
 Deno.test(
