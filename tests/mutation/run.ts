@@ -66,6 +66,16 @@ const AREAS: readonly Area[] = [
     tests: ["health_check_test.ts", "custom_round_robin_test.ts"],
   },
   {
+    name: "DNS health checking and xDS",
+    mutate: [
+      "balancer/discovery/dns_health_check.ts",
+      "balancer/discovery/xds.ts",
+    ],
+    // dnsmasq on loopback, started by the test (in well under a second);
+    // the xDS control plane is the tests' in-process fixture.
+    tests: ["dns_health_check_test.ts", "xds_setup_test.ts", "xds_test.ts"],
+  },
+  {
     name: "discovery without etcd, DNS and xDS",
     mutate: [
       "balancer/discovery/*.ts",
