@@ -39,3 +39,15 @@ export const LEAVES_XDS_CLIENT = {
   sanitizeOps: false,
   sanitizeResources: false,
 } as const;
+
+/**
+ * The etcd3 package's client leaves timers behind when it is closed: its
+ * watch manager arms a reconnect timer (its backoff) when the watch stream
+ * that closing ended reports the end, and its grpc-js channel to an etcd
+ * that refused it keeps that subchannel's backoff timer, as
+ * {@linkcode LEAVES_RECONNECT_TIMERS} says.
+ */
+export const LEAVES_ETCD_CLIENT_TIMERS = {
+  sanitizeOps: false,
+  sanitizeResources: false,
+} as const;

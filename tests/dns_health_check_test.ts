@@ -23,7 +23,9 @@ async function resolve(
   dns: DnsServer,
   options: Record<string, unknown> = {},
   name = NAME,
-): Promise<{ addresses: string[] | string; healthService?: unknown }> {
+): Promise<
+  { authority: string; addresses: string[] | string; healthService?: unknown }
+> {
   const { code, stdout, stderr } = await new Deno.Command("deno", {
     args: [
       "run",
@@ -51,6 +53,27 @@ function grpcConfig(serviceConfig: object): string {
 
 Deno.test({
   name:
+    "dns health check: an IP address target is not looked up in TXT, even where its name has a record",
+  ignore: reason !== null,
+  async fn() {
+    await withDnsServer(async (dns) => {
+      await dns.setTxt(
+        "127.0.0.2",
+        grpcConfig({
+          loadBalancingConfig: [{ custom_round_robin: {} }],
+          healthCheckConfig: { serviceName: SERVICE },
+        }),
+      );
+      assert.deepEqual(await resolve(dns, {}, "127.0.0.2"), {
+        authority: "127.0.0.2:50051",
+        addresses: ["127.0.0.2:50051"],
+      });
+    });
+  },
+});
+
+Deno.test({
+  name:
     "dns health check: a TXT healthCheckConfig is handed on with the addresses; without one, null; the channel option that turns DNS service configs off leaves it out",
   ignore: reason !== null,
   async fn() {
@@ -64,18 +87,23 @@ Deno.test({
         }),
       );
       assert.deepEqual(await resolve(dns), {
+        authority: `${NAME}:50051`,
         addresses: ["127.0.0.2:50051", "127.0.0.3:50051"],
         healthService: SERVICE,
       });
       assert.deepEqual(
         await resolve(dns, { "grpc.service_config_disable_resolution": 1 }),
-        { addresses: ["127.0.0.2:50051", "127.0.0.3:50051"] },
+        {
+          authority: `${NAME}:50051`,
+          addresses: ["127.0.0.2:50051", "127.0.0.3:50051"],
+        },
       );
       await dns.setTxt(
         NAME,
         grpcConfig({ loadBalancingConfig: [{ custom_round_robin: {} }] }),
       );
       assert.deepEqual(await resolve(dns), {
+        authority: `${NAME}:50051`,
         addresses: ["127.0.0.2:50051", "127.0.0.3:50051"],
         healthService: null,
       });

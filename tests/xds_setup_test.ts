@@ -88,7 +88,8 @@ Deno.test("xds setup: without @grpc/grpc-js-xds, registerXds says to install it,
         "--no-config",
         `--import-map=${map}`,
         "--allow-read",
-        "--allow-env=GRPC_*",
+        // Stryker's variable names the mutant under test in deno task mutation.
+        "--allow-env=GRPC_*,__STRYKER_ACTIVE_MUTANT__",
         "--allow-sys=uid,gid",
         "testing/programs/register_xds.ts",
       ],
@@ -96,7 +97,8 @@ Deno.test("xds setup: without @grpc/grpc-js-xds, registerXds says to install it,
     }).output();
     const text = new TextDecoder();
     assert.equal(code, 0, text.decode(stderr));
-    const message: string = JSON.parse(text.decode(stdout));
+    const { message, cause } = JSON.parse(text.decode(stdout));
+    assert.equal(cause, true, "the loader's error kept as the cause");
     assert.match(
       message,
       /^xds: targets need the @grpc\/grpc-js-xds package, which needs @grpc\/grpc-js ~1\.14\.5: Import "@grpc\/grpc-js-xds" not a dependency/,

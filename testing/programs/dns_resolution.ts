@@ -2,10 +2,10 @@
  * One resolution of a `dns:` target through the registered DNS wrapper, as
  * a channel makes it, in a process of its own: grpc-js reads
  * `GRPC_NODE_USE_ALTERNATIVE_RESOLVER`, which sends its queries to the
- * target's DNS server, when it loads. Prints one JSON line: the addresses
- * (sorted: DNS servers rotate them),
- * and the health-check service name handed on, from the first answer that
- * has one, or from the third if none has (then absent).
+ * target's DNS server, when it loads. Prints one JSON line: the target's
+ * default authority, the addresses (sorted: DNS servers rotate them),
+ * and the health-check service name handed on (absent if none was), as the
+ * wrapper last handed them on.
  *
  * ```sh
  * GRPC_NODE_USE_ALTERNATIVE_RESOLVER=true deno run ... \
@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { Resolver as DnsClient } from "node:dns/promises";
 import { experimental } from "@grpc/grpc-js";
 import { registerDnsHealthCheckConfig } from "../../balancer/mod.ts";
 import { HEALTH_CHECK_SERVICE_NAME } from "../../balancer/health_check.ts";
@@ -21,35 +22,51 @@ import { HEALTH_CHECK_SERVICE_NAME } from "../../balancer/health_check.ts";
 registerDnsHealthCheckConfig();
 const [target, options = "{}"] = Deno.args;
 const parsed = new URL(target);
-/** Resolutions to wait for one with a health-check service name. */
-const ROUNDS = 3;
-const answer = await new Promise<Record<string, unknown>>((resolve) => {
-  let rounds = 0;
-  const resolver = experimental.createResolver(
-    { scheme: "dns", authority: parsed.host, path: parsed.pathname.slice(1) },
-    (endpoints, attributes) => {
-      const named = HEALTH_CHECK_SERVICE_NAME in attributes;
-      if (!named && ++rounds < ROUNDS) {
-        // The TXT lookup starts after the first resolution: by the third,
-        // a loopback DNS server has long answered it.
-        setTimeout(() => resolver.updateResolution(), 0);
-        return true;
-      }
-      resolver.destroy();
-      resolve({
-        addresses: endpoints.ok
-          ? endpoints.value.flatMap(({ addresses }) =>
-            addresses.map(experimental.subchannelAddressToString)
-          ).sort()
-          : endpoints.error.details,
-        ...(named
-          ? { healthService: attributes[HEALTH_CHECK_SERVICE_NAME] }
-          : {}),
-      });
-      return true;
-    },
-    { "grpc.dns_min_time_between_resolutions_ms": 0, ...JSON.parse(options) },
-  );
-  resolver.updateResolution();
-});
-console.log(JSON.stringify(answer));
+const uri = {
+  scheme: "dns",
+  authority: parsed.host,
+  path: parsed.pathname.slice(1),
+};
+
+/** What one answer says, as printed. */
+function described(
+  endpoints: experimental.StatusOr<experimental.Endpoint[]>,
+  attributes: { [key: string]: unknown },
+): Record<string, unknown> {
+  return {
+    addresses: endpoints.ok
+      ? endpoints.value.flatMap(({ addresses }) =>
+        addresses.map(experimental.subchannelAddressToString)
+      ).sort()
+      : endpoints.error.details,
+    ...(HEALTH_CHECK_SERVICE_NAME in attributes
+      ? { healthService: attributes[HEALTH_CHECK_SERVICE_NAME] }
+      : {}),
+  };
+}
+
+let last: Record<string, unknown> | null = null;
+let first: () => void;
+const answered = new Promise<void>((resolve) => first = resolve);
+const resolver = experimental.createResolver(uri, (endpoints, attributes) => {
+  last = described(endpoints, attributes);
+  first();
+  return true;
+}, JSON.parse(options));
+resolver.updateResolution();
+await answered;
+// The wrapper's TXT lookup, if it makes one, goes out after the first
+// answer: once the DNS server has answered a query sent after it, and its
+// handler has run, whatever the wrapper hands on has been handed on.
+const dns = new DnsClient();
+dns.setServers([parsed.host]);
+await dns.resolveTxt(uri.path.split(":")[0]).catch(() => {});
+await new Promise((resolve) => setTimeout(resolve, 0));
+resolver.destroy();
+const resolverClass = resolver.constructor as unknown as {
+  getDefaultAuthority(uri: experimental.GrpcUri): string;
+};
+console.log(JSON.stringify({
+  authority: resolverClass.getDefaultAuthority(uri),
+  ...last!,
+}));

@@ -1,16 +1,18 @@
 /**
  * Calls `registerXds()` and prints, as JSON, the message of what it throws
- * (`null` if nothing): run with an import map that lacks
+ * and whether it keeps its cause (`null` if nothing): run with an import
+ * map that lacks
  * `@grpc/grpc-js-xds`, it shows what a user without the package sees.
  *
  * @module
  */
 import { registerXds } from "../../balancer/discovery/xds.ts";
 
-let message: string | null = null;
+let thrown: { message: string; cause: boolean } | null = null;
 try {
   await registerXds();
 } catch (error) {
-  message = (error as Error).message;
+  const { message, cause } = error as Error;
+  thrown = { message, cause: cause !== undefined };
 }
-console.log(JSON.stringify(message));
+console.log(JSON.stringify(thrown));

@@ -5,7 +5,9 @@
  * the ones that need no etcd and no network namespaces, so that a run takes
  * minutes. Prints Stryker's report per area, then the score per area and
  * overall, and every surviving mutant. Arguments choose areas by a word of
- * their names (`deno task mutation health`).
+ * their names (`deno task mutation health`); a run of every area also
+ * writes `report.json` and docs/testing.md's section made from it
+ * (`report.ts`).
  *
  * Stryker runs in place: it rewrites the files under test and puts them back
  * when it ends, also on Ctrl-C. After a hard kill, `git checkout balancer cli`
@@ -15,6 +17,15 @@
  */
 import { Stryker } from "@stryker-mutator/core";
 import CONFIG from "./stryker.config.json" with { type: "json" };
+import { withEtcd } from "./etcd.ts";
+import {
+  type AreaScore,
+  type Reason,
+  type Report,
+  section,
+  type Survivor,
+  withSection,
+} from "./report.ts";
 
 /** Stryker's options, which the JSON's types are read more loosely than. */
 type Options = NonNullable<ConstructorParameters<typeof Stryker>[0]>;
@@ -25,6 +36,11 @@ interface Area {
   readonly mutate: readonly string[];
   /** The test files, fastest and most telling first: the run stops at the first failure. */
   readonly tests: readonly string[];
+  /**
+   * Whether its tests need an etcd: one is started for the area's whole run
+   * and named to them in `CUSTOMLB_TEST_ETCD`, not started for each mutant.
+   */
+  readonly etcd?: boolean;
 }
 
 const AREAS: readonly Area[] = [
@@ -55,8 +71,7 @@ const AREAS: readonly Area[] = [
   {
     name: "ring hash",
     mutate: ["balancer/ring_hash.ts"],
-    // The end-to-end test runs servers under the program permissions, which
-    // do not reach Stryker's variable.
+    // The end-to-end test, five server processes, is left to the suite.
     tests: ["ring_hash_test.ts"],
   },
   {
@@ -66,6 +81,12 @@ const AREAS: readonly Area[] = [
     tests: ["health_check_test.ts", "custom_round_robin_test.ts"],
   },
   {
+    name: "etcd resolver",
+    mutate: ["balancer/discovery/etcd_resolver.ts"],
+    tests: ["etcd_resolver_test.ts"],
+    etcd: true,
+  },
+  {
     name: "DNS health checking and xDS",
     mutate: [
       "balancer/discovery/dns_health_check.ts",
@@ -73,7 +94,12 @@ const AREAS: readonly Area[] = [
     ],
     // dnsmasq on loopback, started by the test (in well under a second);
     // the xDS control plane is the tests' in-process fixture.
-    tests: ["dns_health_check_test.ts", "xds_setup_test.ts", "xds_test.ts"],
+    tests: [
+      "dns_health_check_test.ts",
+      "registration_test.ts",
+      "xds_setup_test.ts",
+      "xds_test.ts",
+    ],
   },
   {
     name: "discovery without etcd, DNS and xDS",
@@ -102,8 +128,22 @@ interface Mutant {
 
 const DETECTED = new Set(["Killed", "Timeout"]);
 const NOT_COUNTED = new Set(["Ignored", "CompileError", "RuntimeError"]);
+const survived = (mutant: Mutant) =>
+  !NOT_COUNTED.has(mutant.status) && !DETECTED.has(mutant.status);
 
 async function runArea(area: Area): Promise<Mutant[]> {
+  if (!area.etcd) return await runStryker(area);
+  return await withEtcd(async (endpoint) => {
+    Deno.env.set("CUSTOMLB_TEST_ETCD", endpoint);
+    try {
+      return await runStryker(area);
+    } finally {
+      Deno.env.delete("CUSTOMLB_TEST_ETCD");
+    }
+  });
+}
+
+async function runStryker(area: Area): Promise<Mutant[]> {
   const tests = area.tests.map((file) => `tests/${file}`).join(" ");
   const stryker = new Stryker({
     ...CONFIG as Options,
@@ -137,9 +177,7 @@ function printSummary(results: ReadonlyMap<Area, Mutant[]>): void {
   );
   console.log(`  balancer/: ${score(inBalancer)}`);
   console.log(`  all: ${score(all)}`);
-  const survivors = all.filter((m) =>
-    !NOT_COUNTED.has(m.status) && !DETECTED.has(m.status)
-  );
+  const survivors = all.filter(survived);
   console.log(`\nsurvivors: ${survivors.length}`);
   for (const mutant of survivors) {
     console.log(
@@ -165,13 +203,69 @@ function chosen(args: readonly string[]): Area[] {
   return areas;
 }
 
+/** The run's report: scores by area and file, survivors with their lines. */
+async function report(results: ReadonlyMap<Area, Mutant[]>): Promise<Report> {
+  const root = Deno.cwd() + "/";
+  const areas: AreaScore[] = [...results].map(([area, mutants]) => {
+    const byFile = Map.groupBy(mutants, (m) => m.fileName.replace(root, ""));
+    const files = [...byFile].sort(([a], [b]) => a < b ? -1 : 1).map((
+      [file, ofFile],
+    ) => {
+      const counted = ofFile.filter((m) => !NOT_COUNTED.has(m.status));
+      const killed = counted.filter((m) => DETECTED.has(m.status)).length;
+      return { file, killed, counted: counted.length };
+    });
+    return { name: area.name, files };
+  });
+  const survivors: Survivor[] = [];
+  for (const mutant of [...results.values()].flat().filter(survived)) {
+    const file = mutant.fileName.replace(root, "");
+    const line = mutant.location.start.line;
+    const text = await Deno.readTextFile(file);
+    survivors.push({
+      file,
+      line,
+      mutator: mutant.mutatorName,
+      replacement: mutant.replacement ?? "",
+      source: text.split("\n")[line - 1].trim(),
+    });
+  }
+  survivors.sort((a, b) =>
+    a.file === b.file ? a.line - b.line : a.file < b.file ? -1 : 1
+  );
+  return { areas, survivors };
+}
+
+/** Writes report.json and docs/testing.md's section made from it. */
+async function writeReport(results: ReadonlyMap<Area, Mutant[]>) {
+  const made = await report(results);
+  const here = new URL("./", import.meta.url);
+  await Deno.writeTextFile(
+    new URL("report.json", here),
+    JSON.stringify(made, null, 2) + "\n",
+  );
+  const reasons: Reason[] = JSON.parse(
+    await Deno.readTextFile(new URL("reasons.json", here)),
+  );
+  const page = new URL("../../docs/testing.md", here);
+  await Deno.writeTextFile(
+    page,
+    withSection(await Deno.readTextFile(page), section(made, reasons)),
+  );
+  await new Deno.Command("deno", { args: ["fmt", "-q", page.pathname] })
+    .output();
+  console.log("\nwritten: tests/mutation/report.json, docs/testing.md");
+}
+
 async function main(): Promise<void> {
   const results = new Map<Area, Mutant[]>();
-  for (const area of chosen(Deno.args)) {
+  const areas = chosen(Deno.args);
+  for (const area of areas) {
     console.log(`\n== ${area.name}: ${area.mutate.join(" ")}`);
     results.set(area, await runArea(area));
   }
   printSummary(results);
+  if (areas.length === AREAS.length) await writeReport(results);
 }
 
 if (import.meta.main) await main();
