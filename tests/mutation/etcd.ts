@@ -18,7 +18,10 @@ function freePort(): number {
 export async function withEtcd<T>(
   body: (endpoint: string) => Promise<T>,
 ): Promise<T> {
-  const dir = await Deno.makeTempDir({ prefix: "crr-mutation-etcd-" });
+  const dir = await Deno.makeTempDir({
+    dir: "/tmp",
+    prefix: "crr-mutation-etcd-",
+  });
   const client = `http://127.0.0.1:${freePort()}`;
   const peer = `http://127.0.0.1:${freePort()}`;
   const etcd = new Deno.Command("etcd", {
