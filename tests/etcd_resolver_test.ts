@@ -17,7 +17,7 @@ import {
 import { SERVER_NAMES } from "../balancer/discovery/server_names.ts";
 import { etcdUnavailable, withEtcdCluster } from "../testing/etcd_cluster.ts";
 import { LEAVES_ETCD_CLIENT_TIMERS } from "../testing/sanitizers.ts";
-import { until } from "../testing/wait.ts";
+import { logged, until } from "../testing/wait.ts";
 
 const reason = await etcdUnavailable();
 if (reason !== null) console.log(`etcd resolver test skipped: ${reason}`);
@@ -110,7 +110,14 @@ async function keysAndChanges(endpoint: string) {
   await etcdctl(endpoint, "put", `${at}/c`, "not json");
   const { resolver, answers, made } = resolve(`etcd:///${at}`, endpoint);
   try {
-    await until("the first answer", () => answers.length === 1);
+    const lines = await logged(() =>
+      until("the first answer", () => answers.length === 1)
+    );
+    assert.deepEqual(lines, [
+      `etcd_resolver: skipping ${at}/c: value is not JSON: "not json"`,
+    ]);
+    // Asked again while its watch is up, it has nothing to do.
+    for (let i = 0; i < 3; i++) resolver.updateResolution();
     // In key order; a bad value skipped; a name resolved, and named for TLS.
     const [named] = answers[0].endpoints as { addresses: string[] }[];
     assert.deepEqual(answers[0].endpoints, [
@@ -132,14 +139,23 @@ async function keysAndChanges(endpoint: string) {
     await etcdctl(endpoint, "del", `${at}/b`);
     await until("an answer without b", () => answers.length === 3);
     assert.equal((answers[2].endpoints as unknown[]).length, 2);
+    // Key order, not the order of arrival.
+    await etcdctl(endpoint, "put", `${at}/0`, value("127.0.0.1:2000"));
+    await until("an answer with 0", () => answers.length === 4);
+    assert.deepEqual(
+      (answers[3].endpoints as { addresses: string[] }[])[0],
+      { addresses: ["127.0.0.1:2000"] },
+    );
+    await etcdctl(endpoint, "del", `${at}/0`);
+    await until("an answer without 0", () => answers.length === 5);
     // A valid value put over a bad one counts; a bad one over a good one
     // takes it out.
     await etcdctl(endpoint, "put", `${at}/c`, value("127.0.0.1:2003"));
-    await until("an answer with c", () => answers.length === 4);
+    await until("an answer with c", () => answers.length === 6);
     await etcdctl(endpoint, "put", `${at}/d`, "{}");
-    await until("an answer without d", () => answers.length === 5);
+    await until("an answer without d", () => answers.length === 7);
     assert.deepEqual(
-      (answers[4].endpoints as { addresses: string[] }[]).slice(1),
+      (answers[6].endpoints as { addresses: string[] }[]).slice(1),
       [{ addresses: ["127.0.0.1:2003"] }],
     );
     assert.equal(made.clients, 1, "one etcd client per resolver");
@@ -153,6 +169,24 @@ async function keysAndChanges(endpoint: string) {
   // etcdctl returned and this second put is made.
   await etcdctl(endpoint, "put", `${at}/f`, value("127.0.0.1:2006"));
   assert.equal(answers.length, seen, "nothing handed on after destroy");
+}
+
+async function startsAndStops(endpoint: string) {
+  // Asked twice before its first answer: one client, one watch.
+  const twice = resolve(`etcd:///${prefix()}`, endpoint);
+  twice.resolver.updateResolution();
+  try {
+    await until("an answer", () => twice.answers.length === 1);
+    assert.equal(twice.made.clients, 1);
+  } finally {
+    twice.resolver.destroy();
+  }
+  // Destroyed before its client is made: the client is closed when it is.
+  const early = resolve(`etcd:///${prefix()}`, endpoint);
+  early.resolver.destroy();
+  await until("a client made", () => early.made.clients === 1);
+  await until("and closed", () => early.made.closed === 1);
+  assert.equal(early.answers.length, 0);
 }
 
 async function emptyPrefix(endpoint: string) {
@@ -177,7 +211,11 @@ async function badTargets(endpoint: string) {
       endpoint,
       "etcd resolver: the target needs a prefix: etcd:///PREFIX",
     ],
-    ["etcd:///x", "ftp://127.0.0.1:2379", "etcd resolver: "],
+    [
+      "etcd:///x",
+      "ftp://127.0.0.1:2379",
+      'etcd resolver: etcd endpoints must be http://HOST:PORT or https://HOST:PORT URLs, got "ftp://127.0.0.1:2379"',
+    ],
   ];
   for (const [target, option, details] of cases) {
     const { resolver, answers, made } = resolve(target, option);
@@ -185,7 +223,7 @@ async function badTargets(endpoint: string) {
       await until(`an answer for ${target}`, () => answers.length === 1);
       const error = answers[0].endpoints as { code: number; details: string };
       assert.equal(error.code, status.UNAVAILABLE, target);
-      assert.ok(error.details.startsWith(details), error.details);
+      assert.equal(error.details, details);
       assert.equal(made.clients, 0, "no client for a bad target");
     } finally {
       resolver.destroy();
@@ -197,10 +235,19 @@ async function badTargets(endpoint: string) {
   const resolverClass = resolver.constructor as unknown as {
     getDefaultAuthority(uri: experimental.GrpcUri): string;
   };
-  assert.equal(
-    resolverClass.getDefaultAuthority(uriOf("etcd:///services/echo")),
-    "echo",
-  );
+  for (
+    const [path, authority] of [
+      ["services/echo", "echo"],
+      ["a/b/echo/", "echo"],
+      ["", "etcd"],
+    ]
+  ) {
+    assert.equal(
+      resolverClass.getDefaultAuthority({ scheme: "etcd", path }),
+      authority,
+      path,
+    );
+  }
 }
 
 async function unreachable() {
@@ -226,6 +273,10 @@ async function steps(t: Deno.TestContext, endpoint: string) {
   await t.step(
     "keys, changes, bad values, and nothing after destroy",
     () => keysAndChanges(endpoint),
+  );
+  await t.step(
+    "asked twice at once, one client; destroyed at once, closed",
+    () => startsAndStops(endpoint),
   );
   await t.step("an empty prefix: no endpoints", () => emptyPrefix(endpoint));
   await t.step(
