@@ -30,6 +30,8 @@ export interface Certs {
   readonly server: { cert: string; key: string };
   /** For `localhost`, expired. */
   readonly expired: { cert: string; key: string };
+  /** For `localhost`, valid only from 2099. */
+  readonly notYetValid: { cert: string; key: string };
   /** For `other.test` only. */
   readonly otherName: { cert: string; key: string };
   /** A client certificate, for mutual TLS. */
@@ -57,6 +59,25 @@ async function openssl(cwd: string, ...args: string[]): Promise<void> {
     throw new Error(`openssl ${args[0]}: ${new TextDecoder().decode(stderr)}`);
   }
 }
+
+/**
+ * `openssl ca`'s settings, for the one certificate whose start date is set:
+ * `openssl x509` (3.0) can only start a certificate now.
+ */
+const CA_CONFIG = `[ca]
+default_ca = test
+[test]
+database = index.txt
+new_certs_dir = .
+certificate = ca.pem
+private_key = ca.key
+serial = ca.srl
+default_md = sha256
+policy = any
+copy_extensions = copy
+[any]
+commonName = supplied
+`;
 
 /** `name`, a host name or an IP address, as a subjectAltName entry. */
 function subjectAltName(name: string): string {
@@ -114,6 +135,7 @@ export async function makeCerts(names: readonly string[] = []): Promise<Certs> {
   // -1 day: it expired a day before it was made.
   const expired = await signed("expired", "DNS:localhost", "-1");
   const otherName = await signed("other", "DNS:other.test", "2");
+  const notYetValid = await future(cwd, dir);
   const client = await signed("client", "DNS:client", "2");
   return {
     dir,
@@ -121,10 +143,32 @@ export async function makeCerts(names: readonly string[] = []): Promise<Certs> {
     otherCa: `${dir}/other-ca.pem`,
     server,
     expired,
+    notYetValid,
     otherName,
     client,
     remove: () => Deno.remove(cwd, { recursive: true }),
   };
+}
+
+/** A `localhost` certificate signed by `ca.pem`, valid only in 2099. */
+async function future(
+  cwd: string,
+  dir: string,
+): Promise<{ cert: string; key: string }> {
+  await Deno.writeTextFile(`${cwd}ca.cnf`, CA_CONFIG);
+  await Deno.writeTextFile(`${cwd}index.txt`, "");
+  await openssl(
+    cwd,
+    ...["req", ...NEW_KEY, "-keyout", "future.key", "-out", "future.csr"],
+    ...["-subj", "/CN=future", "-addext", "subjectAltName=DNS:localhost"],
+  );
+  await openssl(
+    cwd,
+    ...["ca", "-batch", "-config", "ca.cnf", "-in", "future.csr"],
+    ...["-out", "future.pem", "-notext"],
+    ...["-startdate", "20990101000000Z", "-enddate", "20991231000000Z"],
+  );
+  return { cert: `${dir}/future.pem`, key: `${dir}/future.key` };
 }
 
 /** Runs `body` with a fresh set of certificates, removed afterwards. */

@@ -196,6 +196,12 @@ const FAILURES: [
     /: its certificate expired on .+ GMT$/,
   ],
   [
+    "a certificate not yet valid",
+    (c) => tlsFlags(c.notYetValid),
+    (c) => ["--tls-ca", c.ca],
+    /: its certificate is not valid before Jan  1 00:00:00 2099 GMT$/,
+  ],
+  [
     "a certificate for another name",
     (c) => tlsFlags(c.otherName),
     (c) => ["--tls-ca", c.ca],
