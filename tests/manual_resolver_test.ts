@@ -3,6 +3,7 @@
  * channel drives it: its answers, their rate limit, and bad input.
  */
 import assert from "node:assert/strict";
+import { lookup } from "node:dns/promises";
 import { experimental } from "@grpc/grpc-js";
 import {
   ManualResolver,
@@ -392,6 +393,26 @@ Deno.test("manual resolver: a null service config is none, so the channel takes 
     owner.update({ endpoints: ["127.0.0.1:1004"], serviceConfig: null });
     await until("a fourth answer", () => answers.length === 4);
     assert.equal(answers[3].serviceConfig, null);
+  } finally {
+    channel.destroy();
+  }
+});
+
+Deno.test("manual resolver: answers that resolve out of order: an earlier update's answer, its name looked up, does not follow a later one's", async () => {
+  const { owner, channel, answers } = resolve({
+    endpoints: ["127.0.0.1:1000"],
+  });
+  try {
+    channel.updateResolution();
+    await until("an answer", () => answers.length === 1);
+    owner.update({ endpoints: ["localhost:1001"] }); // a name: looked up
+    owner.update({ endpoints: ["127.0.0.1:1002"] }); // an address: at once
+    await until("the later update's answer", () => answers.length >= 2);
+    // A lookup made after the earlier update's has ended: so, most likely,
+    // has that one, whose answer a stale resolver would hand on now.
+    await lookup("localhost", { all: true });
+    await tick();
+    assert.deepEqual(answers.slice(1).map(addresses), [[["127.0.0.1:1002"]]]);
   } finally {
     channel.destroy();
   }
