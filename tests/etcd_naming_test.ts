@@ -12,8 +12,16 @@ import {
   etcdValue,
   parseEtcdEndpoints,
 } from "../balancer/discovery/etcd_naming.ts";
+import { notInstalled } from "../testing/installed.ts";
 
 const NOT_A_URL = /must be http:\/\/HOST:PORT or https:\/\/HOST:PORT URLs/;
+
+const noBun = await notInstalled(
+  "bun",
+  ["--version"],
+  "bun is not installed (.ci/run installs it)",
+);
+if (noBun !== null) console.log(`etcd naming on Bun skipped: ${noBun}`);
 
 Deno.test("etcd naming: client URLs are trimmed and kept in order, of one scheme", () => {
   assert.deepEqual(parseEtcdEndpoints(" http://a:1 ,http://[::1]:2"), [
@@ -65,6 +73,37 @@ Deno.test("etcd naming: on Deno an https:// URL by IP address is refused saying 
   assert.deepEqual(parseEtcdEndpoints("http://127.0.0.1:2379"), [
     "http://127.0.0.1:2379",
   ]);
+});
+
+/** What `parseEtcdEndpoints(text)` gives on Bun. */
+async function onBun(
+  text: string,
+): Promise<{ urls?: string[]; error?: string }> {
+  const { code, stdout, stderr } = await new Deno.Command("bun", {
+    args: ["testing/programs/etcd_endpoints.ts", text],
+    cwd: new URL("..", import.meta.url),
+  }).output();
+  assert.equal(code, 0, new TextDecoder().decode(stderr));
+  return JSON.parse(new TextDecoder().decode(stdout));
+}
+
+Deno.test({
+  name:
+    "etcd naming: on Bun too an https:// URL by IP address is refused, naming Bun; by name it is taken",
+  ignore: noBun !== null,
+  async fn() {
+    for (const url of ["https://127.0.0.1:2379", "https://[::1]:2379"]) {
+      const { error } = await onBun(url);
+      assert.match(
+        error ?? "",
+        /: over TLS .* Bun's node:tls refuses an IP address there/,
+        url,
+      );
+    }
+    assert.deepEqual(await onBun("https://localhost:2379"), {
+      urls: ["https://localhost:2379"],
+    });
+  },
 });
 
 Deno.test("etcd naming: TLS is the scheme of the URLs; none is no TLS", () => {
