@@ -56,8 +56,7 @@ export async function runClient(args: readonly string[]): Promise<number> {
   // 1. The policy is registered before any channel exists; so is what the
   // target's scheme needs beside grpc-js.
   await registerForTarget(flags);
-  // Deno's permissions must reach every host the channel will dial; each RPC
-  // would fail with Deno's NotCapable otherwise.
+  // Each RPC to a host Deno's permissions do not reach would fail otherwise.
   checkMayDial(flags);
   // 2. The service config names it, and is checked: grpc-js would quietly
   // fall back to pick_first otherwise.

@@ -135,7 +135,6 @@ export async function makeCerts(names: readonly string[] = []): Promise<Certs> {
   // -1 day: it expired a day before it was made.
   const expired = await signed("expired", "DNS:localhost", "-1");
   const otherName = await signed("other", "DNS:other.test", "2");
-  const notYetValid = await future(cwd, dir);
   const client = await signed("client", "DNS:client", "2");
   return {
     dir,
@@ -143,7 +142,7 @@ export async function makeCerts(names: readonly string[] = []): Promise<Certs> {
     otherCa: `${dir}/other-ca.pem`,
     server,
     expired,
-    notYetValid,
+    notYetValid: await future(cwd, dir),
     otherName,
     client,
     remove: () => Deno.remove(cwd, { recursive: true }),
