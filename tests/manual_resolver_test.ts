@@ -372,6 +372,17 @@ Deno.test("manual resolver: an endpoint given with a hash key is handed on with 
   }
 });
 
+Deno.test("manual resolver: no service config given is none too", async () => {
+  const { channel, answers } = resolve({ endpoints: ["127.0.0.1:1001"] });
+  try {
+    channel.updateResolution();
+    await until("an answer", () => answers.length === 1);
+    assert.equal(answers[0].serviceConfig, null);
+  } finally {
+    channel.destroy();
+  }
+});
+
 Deno.test("manual resolver: a null service config is none, so the channel takes its default; update() with null drops the last config, without it keeps it", async () => {
   const { owner, channel, answers, clock } = resolve({
     endpoints: ["127.0.0.1:1001"],

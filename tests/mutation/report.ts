@@ -27,6 +27,8 @@ export interface AreaScore {
 export interface Survivor {
   readonly file: string;
   readonly line: number;
+  /** Where on the line: one line may hold several mutants of a kind. */
+  readonly column: number;
   readonly mutator: string;
   readonly replacement: string;
   /** The file's line as it was when the run ended, trimmed. */
@@ -100,7 +102,8 @@ export function scoreTable(report: Report): string[] {
 function survivorLine(survivor: Survivor, reasons: readonly Reason[]): string {
   const change = survivor.replacement.replace(/\s+/g, " ").slice(0, 60);
   const why = reasonFor(survivor, reasons)?.reason ?? "not yet judged";
-  return `- \`${survivor.file}:${survivor.line}\` ${survivor.mutator} ` +
+  const where = `${survivor.file}:${survivor.line}:${survivor.column}`;
+  return `- \`${where}\` ${survivor.mutator} ` +
     `(\`${change.replaceAll("`", "'")}\`): ${why}`;
 }
 

@@ -113,6 +113,7 @@ const AREAS: readonly Area[] = [
       "etcd_naming_test.ts",
       "manual_resolver_test.ts",
       "dns_resolver_test.ts",
+      "server_names_test.ts",
     ],
   },
 ];
@@ -123,7 +124,9 @@ interface Mutant {
   readonly mutatorName: string;
   readonly replacement?: string;
   readonly status: string;
-  readonly location: { readonly start: { readonly line: number } };
+  readonly location: {
+    readonly start: { readonly line: number; readonly column: number };
+  };
 }
 
 const DETECTED = new Set(["Killed", "Timeout"]);
@@ -225,13 +228,16 @@ async function report(results: ReadonlyMap<Area, Mutant[]>): Promise<Report> {
     survivors.push({
       file,
       line,
+      column: mutant.location.start.column,
       mutator: mutant.mutatorName,
       replacement: mutant.replacement ?? "",
       source: text.split("\n")[line - 1].trim(),
     });
   }
   survivors.sort((a, b) =>
-    a.file === b.file ? a.line - b.line : a.file < b.file ? -1 : 1
+    a.file !== b.file
+      ? (a.file < b.file ? -1 : 1)
+      : a.line - b.line || a.column - b.column
   );
   return { areas, survivors };
 }
