@@ -580,3 +580,12 @@ Deno.test("health wrapper: the stream closes when the connection goes, and when 
     await t.close();
   }
 });
+
+Deno.test("health check service: the attribute's key is one grpc-js leaves out of its subchannel pool's key", () => {
+  assert.ok(
+    HEALTH_CHECK_SERVICE_NAME.startsWith(
+      `${grpc.experimental.SUBCHANNEL_ARGS_EXCLUDE_KEY_PREFIX}.`,
+    ),
+    HEALTH_CHECK_SERVICE_NAME,
+  );
+});
