@@ -425,6 +425,12 @@ Deno.test(
     assert.equal(helper.latest.errorMessage, failed.status?.details);
     // Three endpoints, all named: no count of more.
     assert.doesNotMatch(failed.status?.details ?? "", /more/);
+    // An RPC without the header, hashed at random, fails too: none of the
+    // endpoints it walks past is IDLE, so none is asked to connect.
+    assert.equal(
+      helper.latest.picker.pick(userArgs()).pickResultType,
+      experimental.PickResultType.TRANSIENT_FAILURE,
+    );
     third.setState(IDLE);
     third.setState(CONNECTING);
     third.setState(READY);
