@@ -428,3 +428,32 @@ Deno.test("manual resolver: answers that resolve out of order: an earlier update
     channel.destroy();
   }
 });
+
+Deno.test("manual resolver: on the real clock, a request within the interval is answered when it has passed, not before; one still waiting when its channel goes is dropped with its timer", async () => {
+  const scheme = `manual-resolver-test-${++schemes}`;
+  new ManualResolver(scheme, { endpoints: ["127.0.0.1:1001"] }).register();
+  const answered: number[] = [];
+  const channel = experimental.createResolver(
+    { scheme, path: "echo" },
+    () => {
+      answered.push(performance.now());
+      return true;
+    },
+    {},
+  );
+  try {
+    const start = performance.now();
+    channel.updateResolution();
+    await until("the first answer", () => answered.length === 1);
+    channel.updateResolution();
+    await until("the second answer", () => answered.length === 2, 5_000);
+    assert.ok(
+      answered[1] - start >= MIN_RERESOLUTION_INTERVAL_MS - 1,
+      `answered after ${answered[1] - start} ms`,
+    );
+    channel.updateResolution(); // waits for the interval, then is dropped
+  } finally {
+    channel.destroy();
+  }
+  assert.equal(answered.length, 2);
+});
