@@ -188,3 +188,15 @@ Deno.test("etcd naming: TLS settings with http:// URLs, and a certificate withou
     );
   }
 });
+
+Deno.test("etcd naming: http:// URLs with no TLS settings, with a user or without, make a client, which dials only when used", async () => {
+  const cases: Parameters<typeof connectEtcd>[1][] = [
+    {},
+    { user: { name: "reader", password: "p" } },
+  ];
+  for (const access of cases) {
+    const url = "http://127.0.0.1:1";
+    const client = await connectEtcd([url], access);
+    client.close();
+  }
+});
