@@ -236,3 +236,27 @@ Deno.test("dns resolver: a choice for 10 percent takes a draw of exactly 10, not
   }];
   assert.equal(healthCheckFromTxt(txt(elsewhere), 50), undefined);
 });
+
+Deno.test("dns resolver wrapper: its percentage is a draw from 0 to 100, made once: at a draw of 90 a 50 percent choice is not taken", async () => {
+  const random = Math.random;
+  Math.random = () => 0.9;
+  const t = (() => {
+    try {
+      return wrapperOver(
+        txt([{ percentage: 50, serviceConfig: WITH_HEALTH }]),
+      );
+    } finally {
+      Math.random = random;
+    }
+  })();
+  await t.resolution();
+  assert.deepEqual(t.handedOn, [{ inner: true }]);
+  t.resolver.destroy();
+});
+
+Deno.test("dns resolver: a TXT record with no strings is passed over", () => {
+  assert.equal(
+    healthCheckFromTxt([[], ...txt([{ serviceConfig: WITH_HEALTH }])], 0),
+    "grpc.examples.echo.Echo",
+  );
+});
