@@ -5,9 +5,9 @@
  * the ones that need no etcd and no network namespaces, so that a run takes
  * minutes. Prints Stryker's report per area, then the score per area and
  * overall, and every surviving mutant. Arguments choose areas by a word of
- * their names (`deno task mutation health`); a run of every area also
- * writes `report.json` and docs/testing.md's section made from it
- * (`report.ts`).
+ * their names (`deno task mutation health`). It writes `report.json` and
+ * docs/testing.md's section made from it (`report.ts`); a run of some areas
+ * replaces theirs in the last report.
  *
  * Stryker runs in place: it rewrites the files under test and puts them back
  * when it ends, also on Ctrl-C. After a hard kill, `git checkout balancer cli`
@@ -20,6 +20,8 @@ import CONFIG from "./stryker.config.json" with { type: "json" };
 import { withEtcd } from "./etcd.ts";
 import {
   type AreaScore,
+  bySite,
+  merged,
   type Reason,
   type Report,
   section,
@@ -234,18 +236,24 @@ async function report(results: ReadonlyMap<Area, Mutant[]>): Promise<Report> {
       source: text.split("\n")[line - 1].trim(),
     });
   }
-  survivors.sort((a, b) =>
-    a.file !== b.file
-      ? (a.file < b.file ? -1 : 1)
-      : a.line - b.line || a.column - b.column
-  );
+  survivors.sort(bySite);
   return { areas, survivors };
 }
 
-/** Writes report.json and docs/testing.md's section made from it. */
-async function writeReport(results: ReadonlyMap<Area, Mutant[]>) {
-  const made = await report(results);
+/**
+ * Writes report.json and docs/testing.md's section made from it; a run of
+ * some areas replaces theirs in the last report.
+ */
+async function writeReport(
+  results: ReadonlyMap<Area, Mutant[]>,
+  every: boolean,
+) {
   const here = new URL("./", import.meta.url);
+  const run = await report(results);
+  const made = every ? run : merged(
+    JSON.parse(await Deno.readTextFile(new URL("report.json", here))),
+    run,
+  );
   await Deno.writeTextFile(
     new URL("report.json", here),
     JSON.stringify(made, null, 2) + "\n",
@@ -271,7 +279,7 @@ async function main(): Promise<void> {
     results.set(area, await runArea(area));
   }
   printSummary(results);
-  if (areas.length === AREAS.length) await writeReport(results);
+  await writeReport(results, areas.length === AREAS.length);
 }
 
 if (import.meta.main) await main();
