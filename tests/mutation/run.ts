@@ -116,7 +116,10 @@ const AREAS: readonly Area[] = [
       "manual_resolver_test.ts",
       "dns_resolver_test.ts",
       "server_names_test.ts",
+      // connectEtcd's client, against the area's etcd.
+      "etcd_resolver_test.ts",
     ],
+    etcd: true,
   },
 ];
 
