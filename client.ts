@@ -55,9 +55,9 @@ export async function runClient(args: readonly string[]): Promise<number> {
   }
   // 1. The policy is registered before any channel exists; so is what the
   // target's scheme needs beside grpc-js.
-  await registerForTarget(flags);
+  const xdsServers = await registerForTarget(flags);
   // Each RPC to a host Deno's permissions do not reach would fail otherwise.
-  checkMayDial(flags);
+  checkMayDial(flags, xdsServers);
   // 2. The service config names it, and is checked: grpc-js would quietly
   // fall back to pick_first otherwise.
   const serviceConfig = checkedServiceConfig(flags);

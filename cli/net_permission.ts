@@ -9,7 +9,6 @@
 import { experimental } from "@grpc/grpc-js";
 import type { ClientFlags } from "./client_flags.ts";
 import { RefusedError } from "./main.ts";
-import { checkXdsBootstrap } from "./xds_bootstrap.ts";
 
 /** The task whose permissions reach any host. */
 const REMOTE_TASK = "deno task client:remote";
@@ -17,7 +16,8 @@ const REMOTE_TASK = "deno task client:remote";
 /**
  * Throws unless the program may dial every host it knows it will dial: the
  * `--addrs`, an `etcd:` target's etcd endpoints, and an `xds:` target's
- * control plane. A `--target` whose hosts come from DNS is not known here.
+ * control plane, `xdsServers` (its bootstrap's `server_uri`s). A
+ * `--target` whose hosts come from DNS is not known here.
  *
  * @throws {RefusedError} naming the first host it may not reach and the
  *   task that may.
@@ -27,11 +27,17 @@ const REMOTE_TASK = "deno task client:remote";
  * import { checkMayDial } from "./net_permission.ts";
  * import { readClientFlags } from "./client_flags.ts";
  *
- * checkMayDial(readClientFlags(["--addrs", "localhost:50050,[::1]:50051"])!);
+ * checkMayDial(
+ *   readClientFlags(["--addrs", "localhost:50050,[::1]:50051"])!,
+ *   [],
+ * );
  * ```
  */
-export function checkMayDial(flags: ClientFlags): void {
-  for (const { host, what } of dialled(flags)) {
+export function checkMayDial(
+  flags: ClientFlags,
+  xdsServers: readonly string[],
+): void {
+  for (const { host, what } of dialled(flags, xdsServers)) {
     const { state } = Deno.permissions.querySync({ name: "net", host });
     if (state !== "granted") {
       throw new RefusedError(
@@ -42,7 +48,10 @@ export function checkMayDial(flags: ClientFlags): void {
 }
 
 /** The hosts the client will dial, each with what it is, as Deno names them. */
-function dialled(flags: ClientFlags): { host: string; what: string }[] {
+function dialled(
+  flags: ClientFlags,
+  xdsServers: readonly string[],
+): { host: string; what: string }[] {
   const scheme = flags.target?.split(":")[0];
   if (scheme === undefined) {
     return flags.addrs.map((address) => ({
@@ -57,7 +66,7 @@ function dialled(flags: ClientFlags): { host: string; what: string }[] {
     }));
   }
   if (scheme === "xds") {
-    return checkXdsBootstrap().map((uri) => ({
+    return xdsServers.map((uri) => ({
       host: permissionHost(uri.replace(/^dns:(\/\/[^/]*)?\//, "")),
       what: "xDS server",
     }));
