@@ -16,6 +16,11 @@ import { freePort } from "./ports.ts";
 import { notInstalled } from "./installed.ts";
 import { sleep } from "./wait.ts";
 
+/** A TXT record's text holding `serviceConfig` for every client. */
+export function grpcConfig(serviceConfig: object): string {
+  return `grpc_config=${JSON.stringify([{ serviceConfig }])}`;
+}
+
 /** Why no DNS server can be started here, or `null` if one can. */
 export function dnsServerUnavailable(): Promise<string | null> {
   return notInstalled(

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import {
   type DnsServer,
   dnsServerUnavailable,
+  grpcConfig,
   withDnsServer,
 } from "../testing/dns_server.ts";
 
@@ -47,9 +48,11 @@ async function resolve(
   return JSON.parse(text.decode(stdout));
 }
 
-function grpcConfig(serviceConfig: object): string {
-  return `grpc_config=${JSON.stringify([{ serviceConfig }])}`;
-}
+/** A TXT service config that turns health checking on for `SERVICE`. */
+const HEALTH_CHECKED = grpcConfig({
+  loadBalancingConfig: [{ custom_round_robin: {} }],
+  healthCheckConfig: { serviceName: SERVICE },
+});
 
 Deno.test({
   name:
@@ -59,10 +62,7 @@ Deno.test({
     await withDnsServer(async (dns) => {
       await dns.setTxt(
         "127.0.0.2",
-        grpcConfig({
-          loadBalancingConfig: [{ custom_round_robin: {} }],
-          healthCheckConfig: { serviceName: SERVICE },
-        }),
+        HEALTH_CHECKED,
       );
       assert.deepEqual(await resolve(dns, {}, "127.0.0.2"), {
         authority: "127.0.0.2:50051",
@@ -81,10 +81,7 @@ Deno.test({
       await dns.setHosts(NAME, ["127.0.0.2", "127.0.0.3"]);
       await dns.setTxt(
         NAME,
-        grpcConfig({
-          loadBalancingConfig: [{ custom_round_robin: {} }],
-          healthCheckConfig: { serviceName: SERVICE },
-        }),
+        HEALTH_CHECKED,
       );
       assert.deepEqual(await resolve(dns), {
         authority: `${NAME}:50051`,

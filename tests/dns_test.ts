@@ -18,6 +18,7 @@ import { makeCerts, opensslUnavailable } from "../testing/certs.ts";
 import {
   type DnsServer,
   dnsServerUnavailable,
+  grpcConfig,
   withDnsServer,
 } from "../testing/dns_server.ts";
 import {
@@ -42,11 +43,6 @@ if (reason !== null) console.log(`DNS test skipped: ${reason}`);
 /** The `dns:` target of `backends.test` at `dns`. */
 function target(dns: DnsServer): string {
   return `dns://${dns.address}/${NAME}:${PORT}`;
-}
-
-/** A TXT record's text holding `serviceConfig` for every client. */
-function grpcConfig(serviceConfig: object): string {
-  return `grpc_config=${JSON.stringify([{ serviceConfig }])}`;
 }
 
 /** The address of test host `host`, without the port. */

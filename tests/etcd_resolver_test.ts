@@ -14,6 +14,7 @@ import {
   ETCD_ENDPOINTS,
   registerEtcdResolver,
 } from "../balancer/discovery/etcd_resolver.ts";
+import { connectEtcd } from "../balancer/discovery/etcd_naming.ts";
 import { SERVER_NAMES } from "../balancer/discovery/server_names.ts";
 import { etcdUnavailable, withEtcdCluster } from "../testing/etcd_cluster.ts";
 import { LEAVES_ETCD_CLIENT_TIMERS } from "../testing/sanitizers.ts";
@@ -38,17 +39,14 @@ function uriOf(target: string): experimental.GrpcUri {
 }
 
 /**
- * A resolver of `target` and the answers it hands on; `closed` counts the
- * etcd clients it has closed.
+ * A resolver of `target` and the answers it hands on; `made` counts the etcd
+ * clients it has made and closed.
  */
 function resolve(target: string, endpoint: string) {
   const answers: Answer[] = [];
   const made = { clients: 0, closed: 0 };
   registerEtcdResolver({
     connect: async (endpoints, access) => {
-      const { connectEtcd } = await import(
-        "../balancer/discovery/etcd_naming.ts"
-      );
       const client = await connectEtcd(endpoints, access);
       made.clients++;
       const close = client.close.bind(client);
